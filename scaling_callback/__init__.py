@@ -1,0 +1,6 @@
+"""scaling-callback: fit scaling laws while a training sweep runs."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -1,0 +1,5 @@
+import sys
+
+from scaling_callback.cli import main
+
+sys.exit(main())

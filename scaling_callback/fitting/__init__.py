@@ -1,0 +1,1 @@
+"""Fitters (scipy, sklearn-like): ``fit`` returns self, learned values end in ``_``."""

@@ -1,0 +1,114 @@
+"""Predictive interval on a loss-curve law's prediction: Laplace approximation and group jackknife.
+
+Why not a residual bootstrap: it costs dozens of refits and, with independent resampled residuals,
+still assumes the law is right. Two cheaper estimates of the parameter variance are combined,
+and the larger one is used:
+
+- **Laplace** (one Jacobian): the exact large-sample answer for a well-specified law.
+- **Delete-one-group jackknife** (one warm-started refit per group; groups are whole curves when
+  three or more are fitted, else contiguous chunks of each curve): robust to a misspecified law,
+  it measures how much the prediction moves when one schedule (or one stretch of the curve) is
+  not seen — on real curves this transfer error dominates (measured on the MPL paper's curves:
+  Laplace alone covered 4 of 9 held-out final losses at prefix 0.5).
+
+The Laplace part is corrected in two ways:
+
+- residuals of a smooth curve are autocorrelated (each logged loss shares most of its data with
+  its neighbour), so the residual variance is inflated by the AR(1) factor (1 + ρ)/(1 − ρ),
+  estimated from the lag-1 correlation of residuals within each curve;
+- the interval is for a single observed loss, so the observation noise σ² is added to the
+  parameter variance of the prediction.
+
+The covariance is σ²·(JᵀJ)⁺ in the optimizer's coordinates (Gauss–Newton Hessian of the squared
+log residuals, with σ estimated robustly by the MAD). Parameters held fixed (from a prior)
+contribute no variance; the record says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import norm
+
+from scaling_callback.laws.lr_terms import LRTerms
+
+MAD_TO_SIGMA = 1.4826
+
+
+@dataclass(frozen=True)
+class FinalPrediction:
+    """Predicted loss at a run's planned end with its predictive interval ``[low, high]``.
+
+    ``drop_term`` tells where the loss-drop parameters came from: ``fitted``, ``prior``, ``none``
+    (a law without one) or ``unconstrained`` (no decay seen and no prior: ``loss`` and ``low`` are
+    NaN and ``high`` is the no-decay prediction, an upper bound).
+    """
+
+    loss: float
+    low: float
+    high: float
+    drop_term: str
+
+
+@dataclass(frozen=True)
+class PredictiveInterval:
+    """What a predictive interval needs: Laplace covariance, residual scale, jackknife refits."""
+
+    objective: object
+    theta: np.ndarray
+    covariance: np.ndarray
+    sigma: float
+    autocorrelation: float
+    level: float
+    jackknife_thetas: tuple[np.ndarray, ...] = ()
+
+    @classmethod
+    def from_fit(
+        cls, objective, theta: np.ndarray, loss: np.ndarray, curve_sizes: list[int], level: float,
+        jackknife_thetas: tuple[np.ndarray, ...] = (),
+    ) -> "PredictiveInterval":
+        log_pred, jacobian = objective.log_prediction(theta)
+        residuals = np.log(loss) - log_pred
+        sigma = MAD_TO_SIGMA * float(np.median(np.abs(residuals - np.median(residuals))))
+        sigma = max(sigma, float(np.sqrt(np.mean(residuals**2))) * 0.1, 1e-12)
+        rho = _lag1_correlation(residuals, curve_sizes)
+        inflation = (1.0 + rho) / (1.0 - rho)
+        gram = jacobian @ jacobian.T
+        covariance = sigma**2 * inflation * np.linalg.pinv(gram, rcond=1e-12, hermitian=True)
+        return cls(objective, np.asarray(theta), covariance, sigma, rho, level, tuple(jackknife_thetas))
+
+    def final(self, terms: LRTerms, drop_term: str) -> FinalPrediction:
+        """Prediction and interval at the single point of ``terms``."""
+        log_pred, jacobian = self.objective.log_prediction(self.theta, terms)
+        gradient = jacobian[:, 0]
+        variance = max(float(gradient @ self.covariance @ gradient), self._jackknife_variance(terms)) + self.sigma**2
+        half_width = norm.ppf(0.5 + self.level / 2.0) * np.sqrt(max(variance, 0.0))
+        centre = float(log_pred[0])
+        return FinalPrediction(float(np.exp(centre)), float(np.exp(centre - half_width)), float(np.exp(centre + half_width)), drop_term)
+
+
+    def _jackknife_variance(self, terms: LRTerms) -> float:
+        """(g − 1)/g · Σ (f_(i) − f̄)² over the delete-one-group refits' log predictions."""
+        groups = len(self.jackknife_thetas)
+        if groups < 2:
+            return 0.0
+        values = np.array([self.objective.log_prediction(theta, terms)[0][0] for theta in self.jackknife_thetas])
+        return float((groups - 1) / groups * np.sum((values - values.mean()) ** 2))
+
+
+def _lag1_correlation(residuals: np.ndarray, curve_sizes: list[int]) -> float:
+    """Pooled lag-1 autocorrelation of residuals within curves, clipped to [0, 0.95]."""
+    products, squares = 0.0, 0.0
+    start = 0
+    for size in curve_sizes:
+        part = residuals[start : start + size]
+        start += size
+        if part.size < 3:
+            continue
+        centred = part - part.mean()
+        products += float(centred[1:] @ centred[:-1])
+        squares += float(centred @ centred)
+    if squares <= 0:
+        return 0.0
+    return float(np.clip(products / squares, 0.0, 0.95))

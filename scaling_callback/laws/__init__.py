@@ -1,0 +1,1 @@
+"""Scaling-law formulas: pure numpy, each citing its paper and equation. No torch here."""
