@@ -226,9 +226,10 @@ class CurveFitter:
             "drop_term": self.drop_term_,
             "lr_sum_blocks_per_curve": self.max_blocks,
             "warmup": "S_W = sum of warmup LRs (linear 0 -> peak rebuilt when only logged)",
-            "interval": f"level {self.level}; parameter variance = max(Laplace with AR(1)-inflated residual variance"
-            + (", delete-one-group jackknife (curves if >= 3, else 4 chunks per curve)" if self.jackknife else "")
-            + ") + residual variance",
+            "interval": f"level {self.level}; parameter variance from "
+            + ("a delete-one-group jackknife (curves if >= 3, else 4 chunks per curve)" if self.jackknife
+               else "Laplace with AR(1)-inflated residual variance")
+            + " plus the residual variance, Gaussian in log loss",
         }
 
     def to_dict(self) -> dict:

@@ -1,0 +1,211 @@
+"""The sweep's YAML configuration: parsed into typed sections, every bad key named in one line.
+
+A config has the sections below; every key is optional except ``model.factory`` and
+``grid.sizes``. Unknown keys and values of the wrong type raise :class:`InputError` naming the
+key path (``grid.tokens[1]``), before anything is written.
+
+.. code-block:: yaml
+
+    name: quickstart
+    model: {factory: tiny_lm, args: {vocab_size: 64, seq_len: 32, batch_size: 16}}
+    grid: {sizes: [{d_model: 16, n_layers: 1}], tokens: [100000], schedules: [cosine], seeds: [0]}
+    optimizer: {peak_lr: 0.003, warmup_steps: 20, final_lr_fraction: 0.1}
+    callback: {fit_every_n_steps: 50, law: mpl}
+    stopping: {policy: law, threshold: 0.05}
+    frontier: {bootstrap: 200, target_flops: [1.0e13]}
+    store: null     # default sqlite:///<out>/sweep.sqlite
+    workers: 2
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+from scaling_callback.errors import InputError
+
+SCHEDULE_KINDS = ("cosine", "wsd", "constant", "two_stage")
+STOPPING_POLICIES = ("law", "median", "asha", "none")
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    factory: str = ""
+    args: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GridSection:
+    sizes: list = field(default_factory=list)
+    tokens: list = field(default_factory=lambda: [100_000])
+    schedules: list = field(default_factory=lambda: ["cosine"])
+    seeds: list = field(default_factory=lambda: [0])
+
+
+@dataclass(frozen=True)
+class OptimizerSection:
+    peak_lr: float = 3e-3
+    warmup_steps: int = 20
+    final_lr_fraction: float = 0.1
+    decay_fraction: float = 0.2
+    switch_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class CallbackSection:
+    fit_every_n_steps: int = 50
+    law: str = "mpl"
+    max_fit_fraction: float = 0.02
+    log_every_n_steps: int = 10
+
+
+@dataclass(frozen=True)
+class StoppingSection:
+    policy: str = "law"
+    threshold: float = 0.05
+    confirmations: int = 2
+    n_startup_runs: int = 2
+    n_warmup_steps: int = 0
+    interval_steps: int = 50
+
+
+@dataclass(frozen=True)
+class FrontierSection:
+    bootstrap: int = 200
+    target_flops: list = field(default_factory=list)
+    tie_exponents: bool = False
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    name: str = "sweep"
+    model: ModelSection = field(default_factory=ModelSection)
+    grid: GridSection = field(default_factory=GridSection)
+    optimizer: OptimizerSection = field(default_factory=OptimizerSection)
+    callback: CallbackSection = field(default_factory=CallbackSection)
+    stopping: StoppingSection = field(default_factory=StoppingSection)
+    frontier: FrontierSection = field(default_factory=FrontierSection)
+    store: str | None = None
+    workers: int = 1
+    checkpoint_every_n_steps: int = 50
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep config file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such config file") from None
+    except yaml.YAMLError as error:
+        raise InputError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    return parse_config(raw if raw is not None else {}, str(path))
+
+
+def parse_config(raw: Any, source: str = "config") -> SweepConfig:
+    """Validate a parsed YAML mapping into a :class:`SweepConfig`."""
+    config = _build(SweepConfig, raw, "")
+    _check_values(config)
+    return config
+
+
+def _build(cls, raw: Any, prefix: str):
+    if not isinstance(raw, dict):
+        raise InputError(f"config key '{prefix or '<top>'}': expected a mapping, got {type(raw).__name__}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise InputError(f"config key '{prefix}{key}': unknown key (expected one of {', '.join(sorted(known))})")
+    values = {}
+    for name, value in raw.items():
+        values[name] = _coerce(hints[name], value, f"{prefix}{name}")
+    return cls(**values)
+
+
+def _coerce(hint, value: Any, key: str):
+    if hasattr(hint, "__dataclass_fields__"):
+        return _build(hint, value if value is not None else {}, key + ".")
+    origin = get_origin(hint)
+    if origin is not None and type(None) in get_args(hint):  # Optional[...]
+        if value is None:
+            return None
+        hint = next(a for a in get_args(hint) if a is not type(None))
+        origin = get_origin(hint)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise InputError(f"config key '{key}': expected true/false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"config key '{key}': expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads 3e-3 as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"config key '{key}': expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise InputError(f"config key '{key}': expected a string, got {value!r}")
+        return value
+    if hint is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise InputError(f"config key '{key}': expected a mapping, got {value!r}")
+        return dict(value)
+    if hint is list or origin is list:
+        if not isinstance(value, list):
+            raise InputError(f"config key '{key}': expected a list, got {value!r}")
+        return list(value)
+    raise InputError(f"config key '{key}': unsupported value {value!r}")  # pragma: no cover
+
+
+def _number(value: Any, key: str) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"config key '{key}': expected a number, got {value!r}")
+    return float(value)
+
+
+def _check_values(config: SweepConfig) -> None:
+    if not config.model.factory:
+        raise InputError("config key 'model.factory': missing (a built-in name such as tiny_lm, or module:function)")
+    if not config.grid.sizes:
+        raise InputError("config key 'grid.sizes': needs at least one model size")
+    for i, size in enumerate(config.grid.sizes):
+        if not isinstance(size, dict):
+            raise InputError(f"config key 'grid.sizes[{i}]': expected a mapping of factory arguments, got {size!r}")
+    for i, tokens in enumerate(config.grid.tokens):
+        if _number(tokens, f"grid.tokens[{i}]") <= 0:
+            raise InputError(f"config key 'grid.tokens[{i}]': must be positive, got {tokens!r}")
+    for i, kind in enumerate(config.grid.schedules):
+        if kind not in SCHEDULE_KINDS:
+            raise InputError(f"config key 'grid.schedules[{i}]': unknown schedule {kind!r} (one of {', '.join(SCHEDULE_KINDS)})")
+    for i, seed in enumerate(config.grid.seeds):
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InputError(f"config key 'grid.seeds[{i}]': expected an integer, got {seed!r}")
+    if config.stopping.policy not in STOPPING_POLICIES:
+        raise InputError(f"config key 'stopping.policy': unknown policy {config.stopping.policy!r} (one of {', '.join(STOPPING_POLICIES)})")
+    if config.callback.law not in ("mpl", "opl", "lldl", "momentum"):
+        raise InputError(f"config key 'callback.law': unknown law {config.callback.law!r}")
+    for key, value in (("workers", config.workers), ("callback.fit_every_n_steps", config.callback.fit_every_n_steps),
+                       ("checkpoint_every_n_steps", config.checkpoint_every_n_steps)):
+        if value < 1:
+            raise InputError(f"config key '{key}': must be >= 1, got {value}")
+    if config.optimizer.peak_lr <= 0:
+        raise InputError(f"config key 'optimizer.peak_lr': must be positive, got {config.optimizer.peak_lr}")
+    if config.frontier.bootstrap < 0:
+        raise InputError(f"config key 'frontier.bootstrap': must be >= 0, got {config.frontier.bootstrap}")
+    for i, flops in enumerate(config.frontier.target_flops):
+        _number(flops, f"frontier.target_flops[{i}]")

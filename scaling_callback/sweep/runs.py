@@ -1,0 +1,137 @@
+"""From a sweep config to its runs: the grid expanded, each run's model built by its factory.
+
+A factory is a built-in name (``tiny_lm``, ``plrf``) or an importable ``module:function`` (or
+``module.function``). It is called as ``factory(size=..., tokens=..., schedule=..., seed=..., **args)``
+where ``size`` is one grid entry (a mapping of size arguments), ``tokens`` the run's budget
+(tokens, or samples for non-sequence models) and ``schedule`` a mapping with ``kind, peak_lr,
+warmup_steps, final_lr_fraction, decay_fraction, switch_fraction``; it returns a :class:`RunSetup`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+from scaling_callback.errors import InputError
+from scaling_callback.sweep.config import SweepConfig
+
+
+@dataclass
+class RunSetup:
+    """What the runner needs to train one run: the module, its data and its step budget."""
+
+    module: Any  # lightning.pytorch.LightningModule
+    max_steps: int
+    tokens_per_step: int
+    datamodule: Any = None
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of the grid."""
+
+    name: str
+    size: dict
+    tokens: float
+    schedule: str
+    seed: int
+
+    def config(self) -> dict:
+        return asdict(self)
+
+
+def expand_grid(config: SweepConfig) -> list[RunSpec]:
+    """Every combination of sizes × token budgets × schedules × seeds, with readable unique names."""
+    runs = []
+    grid = config.grid
+    for size, tokens, schedule, seed in itertools.product(grid.sizes, grid.tokens, grid.schedules, grid.seeds):
+        size_label = "-".join(f"{k}{v}" for k, v in sorted(size.items()))
+        name = f"{size_label}_t{float(tokens):.3g}_{schedule}_s{seed}".replace("+", "")
+        runs.append(RunSpec(name, dict(size), float(tokens), schedule, int(seed)))
+    names = [r.name for r in runs]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise InputError(f"config key 'grid': two runs would share the name {duplicate!r} (repeated grid entry?)")
+    return runs
+
+
+def resolve_factory(name: str) -> Callable[..., RunSetup]:
+    """The built-in factory of that name, or the function at ``module:function``."""
+    if name in BUILT_IN_FACTORIES:
+        return BUILT_IN_FACTORIES[name]
+    module_name, _, attribute = name.replace(":", ".").rpartition(".")
+    if not module_name:
+        raise InputError(f"config key 'model.factory': unknown factory {name!r} (built-ins: {', '.join(BUILT_IN_FACTORIES)}; or module:function)")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise InputError(f"config key 'model.factory': cannot import {module_name!r} ({error})") from None
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise InputError(f"config key 'model.factory': {module_name!r} has no callable {attribute!r}")
+    return factory
+
+
+def schedule_args(config: SweepConfig, kind: str) -> dict:
+    """The schedule mapping handed to factories."""
+    optimizer = config.optimizer
+    return {
+        "kind": kind,
+        "peak_lr": optimizer.peak_lr,
+        "warmup_steps": optimizer.warmup_steps,
+        "final_lr_fraction": optimizer.final_lr_fraction,
+        "decay_fraction": optimizer.decay_fraction,
+        "switch_fraction": optimizer.switch_fraction,
+    }
+
+
+def build_run(config: SweepConfig, run: RunSpec) -> RunSetup:
+    """Call the configured factory for ``run``; a failure is an InputError naming the factory."""
+    factory = resolve_factory(config.model.factory)
+    try:
+        setup = factory(size=run.size, tokens=run.tokens, schedule=schedule_args(config, run.schedule), seed=run.seed,
+                        **config.model.args)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"config key 'model': factory {config.model.factory!r} rejected run {run.name}: {error}") from None
+    if not isinstance(setup, RunSetup):
+        raise InputError(f"config key 'model.factory': {config.model.factory!r} returned {type(setup).__name__}, not RunSetup")
+    return setup
+
+
+def tiny_lm_factory(size: dict, tokens: float, schedule: dict, seed: int, vocab_size: int = 64, seq_len: int = 32,
+                    batch_size: int = 16, zipf_exponent: float = 1.1, val_batches: int = 4, **model_args: Any) -> RunSetup:
+    """The toy tiny transformer LM on a Zipfian Markov corpus (toy_models.tiny_lm)."""
+    from toy_models.schedules import ScheduleSpec
+    from toy_models.tiny_lm import TinyLM
+    from toy_models.zipf_corpus import ZipfDataModule
+
+    tokens_per_step = batch_size * seq_len
+    max_steps = max(schedule["warmup_steps"] + 2, math.ceil(tokens / tokens_per_step))
+    size_args = dict(size)
+    d_model = int(size_args.pop("d_model", 32))
+    n_layers = int(size_args.pop("n_layers", 1))
+    n_heads = int(size_args.pop("n_heads", max(1, d_model // 16)))
+    spec = ScheduleSpec(max_steps=max_steps, **schedule)
+    module = TinyLM(vocab_size, d_model, n_layers, n_heads, seq_len, batch_size, spec, seed=seed, **size_args, **model_args)
+    data = ZipfDataModule(vocab_size, zipf_exponent, batch_size=batch_size, seq_len=seq_len, val_batches=val_batches,
+                          seed=seed, source_seed=0)
+    return RunSetup(module, max_steps, tokens_per_step, data)
+
+
+def plrf_factory(size: dict, tokens: float, schedule: dict, seed: int, v: int = 512, alpha: float = 1.0,
+                 beta: float = 1.5, batch_size: int = 8, **module_args: Any) -> RunSetup:
+    """The trainable power-law random-feature model (toy_models.plrf_module); ``tokens`` counts samples."""
+    from toy_models.plrf_module import make_plrf_module
+
+    max_steps = max(schedule["warmup_steps"] + 2, math.ceil(tokens / batch_size))
+    module = make_plrf_module(d=int(size["d"]), v=v, alpha=alpha, beta=beta, batch_size=batch_size, max_steps=max_steps,
+                              kind=schedule["kind"], warmup_steps=schedule["warmup_steps"], peak_lr=schedule["peak_lr"],
+                              final_lr_fraction=schedule["final_lr_fraction"], feature_seed=seed, data_seed=seed,
+                              **module_args)
+    return RunSetup(module, max_steps, batch_size)
+
+
+BUILT_IN_FACTORIES: dict[str, Callable[..., RunSetup]] = {"tiny_lm": tiny_lm_factory, "plrf": plrf_factory}

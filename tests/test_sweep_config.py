@@ -1,0 +1,46 @@
+import pytest
+
+from scaling_callback.errors import InputError
+from scaling_callback.sweep.config import load_config, parse_config
+
+MINIMAL = {"model": {"factory": "tiny_lm"}, "grid": {"sizes": [{"d_model": 16}]}}
+
+
+def test_minimal_config_gets_defaults():
+    config = parse_config(MINIMAL)
+    assert config.workers == 1 and config.stopping.policy == "law" and config.grid.schedules == ["cosine"]
+
+
+def test_yaml_scientific_notation_is_a_number(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {factory: tiny_lm}\ngrid: {sizes: [{d_model: 16}]}\noptimizer: {peak_lr: 3e-3}\n")
+    assert load_config(path).optimizer.peak_lr == 0.003
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"bogus": 1}, "config key 'bogus': unknown key"),
+        ({"grid": {"sizes": [{"d_model": 16}], "colours": [1]}}, "config key 'grid.colours': unknown key"),
+        ({"workers": "two"}, "config key 'workers': expected an integer, got 'two'"),
+        ({"optimizer": {"peak_lr": "fast"}}, "config key 'optimizer.peak_lr': expected a number"),
+        ({"grid": {"sizes": [{"d_model": 16}], "schedules": ["linear"]}}, "config key 'grid.schedules[0]': unknown schedule"),
+        ({"grid": {"sizes": [{"d_model": 16}], "tokens": [1000, -5]}}, "config key 'grid.tokens[1]': must be positive"),
+        ({"grid": {"sizes": []}}, "config key 'grid.sizes': needs at least one"),
+        ({"model": {}}, "config key 'model.factory': missing"),
+        ({"stopping": {"policy": "oracle"}}, "config key 'stopping.policy': unknown policy 'oracle'"),
+        ({"callback": {"fit_every_n_steps": 0}}, "config key 'callback.fit_every_n_steps': must be >= 1"),
+    ],
+)
+def test_bad_keys_and_values_are_named(change, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        parse_config(MINIMAL | change)
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(InputError, match="no such config file"):
+        load_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        load_config(bad)

@@ -1,0 +1,47 @@
+import pytest
+
+from scaling_callback.errors import InputError
+from scaling_callback.sweep.config import parse_config
+from scaling_callback.sweep.runs import build_run, expand_grid, resolve_factory
+
+CONFIG = {
+    "model": {"factory": "tiny_lm", "args": {"vocab_size": 32, "seq_len": 16, "batch_size": 4}},
+    "grid": {"sizes": [{"d_model": 16, "n_layers": 1}, {"d_model": 32, "n_layers": 1}], "tokens": [6400, 12800],
+             "schedules": ["cosine", "wsd"], "seeds": [0]},
+    "optimizer": {"warmup_steps": 5},
+}
+
+
+def test_grid_is_the_full_product_with_unique_names():
+    runs = expand_grid(parse_config(CONFIG))
+    assert len(runs) == 8 and len({r.name for r in runs}) == 8
+    assert runs[0].name == "d_model16-n_layers1_t6.4e03_cosine_s0"
+
+
+def test_tiny_lm_factory_sets_steps_from_tokens():
+    config = parse_config(CONFIG)
+    setup = build_run(config, expand_grid(config)[0])
+    assert setup.tokens_per_step == 64 and setup.max_steps == 100
+    assert setup.module.schedule.max_steps == 100 and setup.module.schedule.kind == "cosine"
+
+
+def test_plrf_factory_builds_a_module():
+    config = parse_config({"model": {"factory": "plrf", "args": {"v": 64}}, "grid": {"sizes": [{"d": 8}], "tokens": [800]},
+                           "optimizer": {"warmup_steps": 0, "peak_lr": 0.01}})
+    setup = build_run(config, expand_grid(config)[0])
+    assert setup.max_steps == 100 and setup.tokens_per_step == 8
+
+
+def test_unknown_and_unimportable_factories_are_named():
+    with pytest.raises(InputError, match="unknown factory 'resnet'"):
+        resolve_factory("resnet")
+    with pytest.raises(InputError, match="cannot import 'no_such_module'"):
+        resolve_factory("no_such_module:make")
+    with pytest.raises(InputError, match="has no callable 'nothing_here'"):
+        resolve_factory("toy_models.tiny_lm:nothing_here")
+
+
+def test_factory_rejecting_arguments_is_named():
+    config = parse_config(CONFIG | {"model": {"factory": "tiny_lm", "args": {"colour": "red"}}})
+    with pytest.raises(InputError, match="factory 'tiny_lm' rejected run"):
+        build_run(config, expand_grid(config)[0])
