@@ -17,7 +17,10 @@ from scaling_callback.errors import InputError
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "fit-curves": ("scaling_callback.cli.fit_curves", "fit a per-run loss-curve law (MPL and baselines) and predict schedules"),
+    "sweep": ("scaling_callback.cli.sweep", "train a grid of runs from a YAML config, fit laws online, write the report"),
+    "report": ("scaling_callback.cli.report", "write a sweep's report (plots, summary.json, summary.md) from its store"),
     "fit-compute": ("scaling_callback.cli.fit_compute", "fit Chinchilla's L(N, D) across runs: compute-optimal frontier with bootstrap intervals"),
+    "reproduce": ("scaling_callback.cli.reproduce", "fit exponents of solvable random-feature models and compare them with theory"),
 }
 
 

@@ -1,0 +1,153 @@
+"""``scaling-callback fit-compute``: Chinchilla approach 3 on a CSV of runs, frontier and bootstrap intervals.
+
+    scaling-callback fit-compute POINTS.csv --params-col N (--tokens-col D | --flops-col C) --loss-col L
+        [--bootstrap K] [--seed S] [--target-flops C ...] [--json]
+        [--run-col RUN] [--tie-exponents] [--fixed-E VALUE] [--compare] ...
+
+With ``--flops-col`` only, D = C/(6·N). ``--json`` prints one object with E, A, B, alpha, beta, a, b,
+fit_seconds, converged, warnings, ci, se, frontier, choices and n_points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+from scaling_callback.errors import InputError
+from scaling_callback.fitting.bootstrap import bootstrap_compute_optimal, frontier_column
+from scaling_callback.fitting.compute_optimal import ComputeOptimalLaw
+from scaling_callback.fitting.isoflop import EnvelopeFit, IsoFlopFit
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of the fit-compute subcommand."""
+    parser.add_argument("points", metavar="POINTS.csv", help="CSV with one row per (run or checkpoint) point")
+    parser.add_argument("--params-col", required=True, metavar="COL", help="column of parameter counts N")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--tokens-col", metavar="COL", help="column of training tokens (or samples) D")
+    source.add_argument("--flops-col", metavar="COL", help="column of training FLOPs C; D is derived as C/(6N)")
+    parser.add_argument("--loss-col", required=True, metavar="COL", help="column of final losses")
+    parser.add_argument("--run-col", metavar="COL", help="column of run ids: the bootstrap resamples whole runs")
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="K", help="number of bootstrap resamples (0: none)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="bootstrap seed")
+    parser.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N", help="bootstrap worker processes (default: measured, only when it pays)")
+    parser.add_argument("--target-flops", type=float, nargs="+", metavar="C", help="budgets for the frontier (default: the largest in the data)")
+    parser.add_argument("--tie-exponents", action="store_true", help="fit the alpha = beta variant")
+    parser.add_argument("--fixed-E", type=float, metavar="VALUE", help="fix the irreducible loss E")
+    parser.add_argument("--delta", type=float, default=1e-3, help="Huber delta (default 1e-3)")
+    parser.add_argument("--starts", type=int, default=8, metavar="K", help="grid starts optimised after cheap scoring (default 8)")
+    parser.add_argument("--n-convention", choices=("total", "non-embedding"), default="total", help="what the params column counts")
+    parser.add_argument("--compare", action="store_true", help="also report approach 2 (IsoFLOP) and, with --run-col, approach 1")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the points, fit, optionally bootstrap and compare, print the result."""
+    if args.bootstrap < 0:
+        raise InputError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
+    if args.target_flops and any(not (math.isfinite(c) and c > 0) for c in args.target_flops):
+        raise InputError(f"--target-flops must be positive, got {args.target_flops}")
+    frame = _read(args.points)
+    columns = {"params": args.params_col, "tokens": args.tokens_col, "flops": args.flops_col, "loss": args.loss_col}
+    values = {role: _positive_column(frame, column) for role, column in columns.items() if column}
+    runs = _run_labels(frame, args.run_col) if args.run_col else None
+
+    law = ComputeOptimalLaw(delta=args.delta, tie_exponents=args.tie_exponents, fixed_E=args.fixed_E,
+                            n_best_starts=args.starts, n_convention=args.n_convention)
+    law.fit(values["params"], values.get("tokens"), values["loss"], flops=values.get("flops"))
+    targets = args.target_flops or [law.max_flops_]
+    result = law.to_dict(targets)
+    result["choices"]["frontier_budgets"] = "given by --target-flops" if args.target_flops else "largest budget in the data"
+    result["ci"], result["se"] = {}, {}
+    if args.bootstrap:
+        boot = bootstrap_compute_optimal(law, groups=runs, n_resamples=args.bootstrap, seed=args.seed,
+                                         target_flops=targets, level=args.level, n_jobs=args.jobs)
+        _attach_bootstrap(result, boot.to_dict(), targets)
+    if args.compare:
+        result["approaches"] = _compare(law, values, runs)
+    print(json.dumps(result, indent=2) if args.json else _text(result))
+    return 0
+
+
+def _read(path: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise InputError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
+
+
+def _positive_column(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        raise InputError(f"column {column!r} not found; columns are {list(frame.columns)}")
+    numeric = pd.to_numeric(frame[column], errors="coerce")
+    bad = numeric.isna() | ~np.isfinite(numeric) | (numeric <= 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        value = frame[column].iloc[row]
+        value = value.item() if hasattr(value, "item") else value
+        raise InputError(f"column {column!r} must hold positive numbers; row {row + 1} has {value!r}")
+    return numeric.to_numpy(dtype=float)
+
+
+def _run_labels(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        raise InputError(f"column {column!r} not found; columns are {list(frame.columns)}")
+    if frame[column].isna().any():
+        raise InputError(f"column {column!r} has empty run ids")
+    return frame[column].astype(str).to_numpy()
+
+
+def _attach_bootstrap(result: dict, boot: dict, targets: list[float]) -> None:
+    result["ci"] = {k: v for k, v in boot["ci"].items() if "@" not in k}
+    result["se"] = {k: v for k, v in boot["se"].items() if "@" not in k}
+    for row, flops in zip(result["frontier"], targets):
+        for quantity in ("n_opt", "d_opt", "loss"):
+            row[f"{quantity}_ci"] = boot["ci"].get(frontier_column(quantity, flops))
+    result["warnings"] += boot["warnings"]
+    result["bootstrap"] = {k: boot[k] for k in ("level", "n_failed", "n_not_converged", "seconds")}
+    result["choices"]["bootstrap"] = boot["choices"]
+
+
+def _compare(law: ComputeOptimalLaw, values: dict, runs: np.ndarray | None) -> list[dict]:
+    n = values["params"]
+    flops = values.get("flops")
+    if flops is None:
+        flops = law.flops_per_param_token_ * n * values["tokens"]
+    k = law.flops_per_param_token_
+    rows = [{"approach": "approach 3 (parametric L(N, D))", "a": law.a_, "b": law.b_, "status": law.status_}]
+    rows.append(IsoFlopFit(flops_per_param_token=k).fit(n, flops, values["loss"]).to_dict())
+    if runs is not None and len(np.unique(runs)) < len(runs):
+        rows.append(EnvelopeFit(flops_per_param_token=k).fit(n, flops, values["loss"], runs).to_dict())
+    else:
+        reason = "one point per run" if runs is not None else "no --run-col"
+        rows.append({"approach": EnvelopeFit.approach, "a": None, "status": f"not applicable: {reason} (needs training curves)"})
+    return rows
+
+
+def _text(result: dict) -> str:
+    def interval(name: str) -> str:
+        ci = result["ci"].get(name)
+        return f"  [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""
+
+    lines = [f"compute-optimal fit ({result['choices']['variant']}), {result['n_points']} points, "
+             f"{result['status']} in {result['fit_seconds']:.2f} s"]
+    for name in ("E", "A", "B", "alpha", "beta", "a", "b"):
+        value = result[name]
+        lines.append(f"  {name:<6}{value:.4g}{interval(name)}" if value is not None else f"  {name:<6}n/a")
+    lines.append(f"  FLOPs: {result['choices']['flop_convention']}; N: {result['choices']['n_convention']}")
+    for row in result["frontier"]:
+        if row["n_opt"] is not None:
+            lines.append(f"  C = {row['flops']:.3g}: N_opt = {row['n_opt']:.3g}, D_opt = {row['d_opt']:.3g}, "
+                         f"{row['tokens_per_param']:.3g} tokens/param, loss {row['loss']:.4g}")
+    for row in result.get("approaches", []):
+        a = row.get("a")
+        lines.append(f"  {row['approach']}: a = {a:.3f}" if a is not None else f"  {row['approach']}: {row['status']}")
+    lines += [f"warning: {text}" for text in result["warnings"]]
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""``scaling-callback sweep CONFIG.yaml``: train a grid of runs with the callback, then write the report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from scaling_callback.errors import InputError
+from scaling_callback.sweep.config import load_config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="sweep YAML (see configs/quickstart.yaml)")
+    parser.add_argument("--out", default=None, help="output folder (default runs/<sweep name>)")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: the config's)")
+    parser.add_argument("--resume", action="store_true", help="skip finished runs, resume interrupted ones")
+    parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be >= 1, got {args.workers}")
+    raw = yaml.safe_load(Path(args.config).read_text()) or {}
+    out_dir = Path(args.out or Path("runs") / config.name)
+    from scaling_callback.sweep.runner import run_sweep
+
+    outcome = run_sweep(config, raw, out_dir, workers=args.workers, resume=args.resume)
+    for name, error in outcome.failed.items():
+        print(f"run {name} failed: {error}")
+    if not args.no_report:
+        from scaling_callback.report.writer import write_report
+        from scaling_callback.sweep.runner import store_url
+
+        summary = write_report(out_dir, store_url(config, out_dir), config.name, bootstrap=config.frontier.bootstrap,
+                               n_convention=config.frontier.n_convention, target_flops=config.frontier.target_flops or None,
+                               tie_exponents=config.frontier.tie_exponents)
+        front = summary["frontier"]
+        a = f"{front['a']:.3f} {front['a_ci']}" if front["a"] is not None else "no fit"
+        print(f"report: {out_dir / 'report'} | runs {summary['runs']}, stopped {summary['stopped']}, "
+              f"compute saved {summary['compute_saved']:.1%}, frontier a = {a}")
+    return 1 if outcome.failed else 0

@@ -1,0 +1,125 @@
+"""The approach-3 objective in a form every refit shares: parameter variants, Huber objective, grid scoring.
+
+Hoffmann et al. 2022, eq. (3): minimise Σ Huber_δ(LSE(a − α·log N, b − β·log D, e) − log L) over
+θ = (a, b, e, α, β). Variants (α = β, fixed E) are linear maps θ = M·free + offset, so one
+objective and one gradient serve all of them, and module-level functions keep it picklable for
+bootstrap worker processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from scaling_callback.errors import InputError
+from scaling_callback.fitting.huber import huber
+from scaling_callback.laws.chinchilla import THETA_NAMES, log_loss_lse
+
+_SCORE_BLOCK = 2_000_000  # grid rows x points scored at once (bounds memory)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Linear map from the optimiser's free vector to θ = (a, b, e, α, β): θ = matrix @ free + offset.
+
+    The free vector is centred: its first two entries are a_c = a − α·x̄ and b_c = b − β·ȳ with
+    x̄, ȳ the mean log N and log D of the fit. That removes the near-perfect a–α and b–β
+    correlation (about 0.999 uncentred) and halves the quasi-Newton iterations; θ itself is
+    unchanged. The other entries are e (unless E is fixed), α, and β (unless tied to α).
+    """
+
+    matrix: np.ndarray
+    offset: np.ndarray
+    source_columns: tuple[int, ...]
+    label: str
+
+    @staticmethod
+    def build(tie_exponents: bool, fixed_E: float | None, center: tuple[float, float] = (0.0, 0.0)) -> "Variant":
+        """The free-fit, α = β, fixed-E or both variants, centred at (x̄, ȳ)."""
+        rows = {"a": 0, "b": 1}
+        columns = [0, 1]
+        if fixed_E is None:
+            rows["e"] = len(columns)
+            columns.append(2)
+        rows["alpha"] = len(columns)
+        columns.append(3)
+        rows["beta"] = rows["alpha"] if tie_exponents else len(columns)
+        if not tie_exponents:
+            columns.append(4)
+        matrix = np.zeros((5, len(columns)))
+        for name, free_index in rows.items():
+            matrix[THETA_NAMES.index(name), free_index] = 1.0
+        matrix[0, rows["alpha"]] += center[0]
+        matrix[1, rows["beta"]] += center[1]
+        offset = np.zeros(5)
+        if fixed_E is not None:
+            offset[THETA_NAMES.index("e")] = np.log(fixed_E)
+        parts = (["alpha = beta"] if tie_exponents else []) + ([f"fixed E = {fixed_E:g}"] if fixed_E is not None else [])
+        return Variant(matrix, offset, tuple(columns), ", ".join(parts) or "free")
+
+    def theta(self, free: np.ndarray) -> np.ndarray:
+        """Full θ = (a, b, e, α, β) of a free vector (or of each row of a stack)."""
+        return np.asarray(free) @ self.matrix.T + self.offset
+
+    def free_from_theta(self, theta: np.ndarray) -> np.ndarray:
+        """Free (centred) vector of θ, or of each row of a stack of θ; inverse of :meth:`theta` on the variant."""
+        selection = self.matrix[list(self.source_columns)]  # square: the free → selected-θ map
+        selected = np.asarray(theta)[..., list(self.source_columns)] - self.offset[list(self.source_columns)]
+        return np.linalg.solve(selection, np.atleast_2d(selected).T).T.reshape(np.shape(selected))
+
+    @property
+    def n_free(self) -> int:
+        return self.matrix.shape[1]
+
+
+def huber_objective(
+    free: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_loss: np.ndarray, variant: Variant, delta: float
+) -> tuple[float, np.ndarray]:
+    """Summed Huber loss of log-loss residuals and its analytic gradient in the free parameters."""
+    prediction, gradient = log_loss_lse(variant.theta(free), log_n, log_d)
+    value, psi = huber(prediction - log_loss, delta)
+    return value, (psi @ gradient) @ variant.matrix
+
+
+def score_starts(
+    free_starts: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_loss: np.ndarray, variant: Variant, delta: float
+) -> np.ndarray:
+    """Objective at every start, vectorised (the per-point Huber value is ψ·r − ψ²/2)."""
+    scores = np.empty(len(free_starts))
+    block = max(1, _SCORE_BLOCK // max(1, log_n.size))
+    for first in range(0, len(free_starts), block):
+        thetas = variant.theta(free_starts[first : first + block])
+        with np.errstate(all="ignore"):
+            prediction, _ = log_loss_lse(thetas, log_n, log_d, with_gradient=False)
+            residual = prediction - log_loss
+            _, psi = huber(residual, delta)
+            scores[first : first + block] = (psi * residual - 0.5 * psi * psi).sum(axis=1)
+    return scores
+
+
+def validate_points(
+    params: Sequence[float], tokens: Sequence[float] | None, loss: Sequence[float], flops: Sequence[float] | None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """Arrays of N, D, loss, C after checking lengths, finiteness and positivity (InputError otherwise)."""
+    if tokens is None and flops is None:
+        raise InputError("need tokens or flops for every point (neither was given)")
+    named = {"params": params, "tokens": tokens, "loss": loss, "flops": flops}
+    arrays = {}
+    for name, values in named.items():
+        if values is None:
+            arrays[name] = None
+            continue
+        try:
+            array = np.asarray(values, dtype=float).ravel()
+        except (TypeError, ValueError) as error:
+            raise InputError(f"{name} must be numeric ({error})") from None
+        bad = np.flatnonzero(~np.isfinite(array) | (array <= 0))
+        if bad.size:
+            raise InputError(f"{name} must be finite and positive; point {bad[0]} has {name} = {float(array[bad[0]])!r}")
+        arrays[name] = array
+    sizes = {name: array.size for name, array in arrays.items() if array is not None}
+    if len(set(sizes.values())) != 1:
+        raise InputError(f"columns differ in length: {sizes}")
+    return arrays["params"], arrays["tokens"], arrays["loss"], arrays["flops"]

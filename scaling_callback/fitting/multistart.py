@@ -1,0 +1,104 @@
+"""Multi-start minimisation: score many starts cheaply, optimise only the best few, tightly.
+
+Hoffmann et al. 2022 optimised every one of 4,500 grid starts; Besiroglu et al. 2024 showed that
+the answer hinges on the optimiser reaching the optimum (L-BFGS-B at default tolerances stalls near
+its start and reports success). Here a whole grid is scored in one vectorised pass and only the
+best ``k`` distinct starts are optimised with tight tolerances and analytic gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import minimize
+
+#: Tolerances that reach the optimum of a summed-Huber objective (Besiroglu et al. 2024).
+TIGHT_OPTIONS = {
+    "L-BFGS-B": {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000, "maxfun": 20_000},
+    "BFGS": {"gtol": 1e-10, "maxiter": 10_000},
+}
+
+ObjectiveWithGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]
+
+
+@dataclass
+class StartOutcome:
+    """One optimisation from one start."""
+
+    start: np.ndarray
+    x: np.ndarray
+    fun: float
+    iterations: int
+    success: bool
+    message: str
+    grad_norm: float
+
+
+@dataclass
+class MultiStartResult:
+    """All optimised starts, best first."""
+
+    outcomes: list[StartOutcome] = field(default_factory=list)
+
+    @property
+    def best(self) -> StartOutcome | None:
+        return self.outcomes[0] if self.outcomes else None
+
+    def n_reaching_best(self, rel_tol: float = 1e-7) -> int:
+        """How many starts ended within `rel_tol` (relative, with a 1e-15 absolute floor) of the best objective."""
+        if not self.outcomes:
+            return 0
+        best = self.outcomes[0].fun
+        return sum(abs(o.fun - best) <= rel_tol * abs(best) + 1e-15 for o in self.outcomes)
+
+
+def pick_best_starts(scores: np.ndarray, starts: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the `k` lowest finite scores among distinct starts, best first."""
+    scores = np.asarray(scores, dtype=float)
+    order = np.argsort(np.where(np.isfinite(scores), scores, np.inf), kind="stable")
+    chosen: list[int] = []
+    for index in order:
+        if not np.isfinite(scores[index]) or len(chosen) == k:
+            break
+        if not any(np.array_equal(starts[index], starts[j]) for j in chosen):
+            chosen.append(int(index))
+    return np.array(chosen, dtype=int)
+
+
+def minimize_one(
+    fun_and_grad: ObjectiveWithGradient, start: np.ndarray, method: str = "L-BFGS-B", options: dict | None = None
+) -> StartOutcome:
+    """Minimise from one start with tight tolerances; numerical failures become an unsuccessful outcome."""
+    opts = dict(TIGHT_OPTIONS[method])
+    opts.update(options or {})
+    start = np.asarray(start, dtype=float)
+    try:
+        with np.errstate(all="ignore"):
+            result = minimize(fun_and_grad, start, jac=True, method=method, options=opts)
+            value, gradient = fun_and_grad(result.x)
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError, OverflowError) as error:
+        return StartOutcome(start, start.copy(), float("inf"), 0, False, f"{type(error).__name__}: {error}", float("inf"))
+    finite = bool(np.isfinite(value) and np.all(np.isfinite(result.x)))
+    return StartOutcome(
+        start=start,
+        x=np.asarray(result.x, dtype=float),
+        fun=float(value) if finite else float("inf"),
+        iterations=int(getattr(result, "nit", 0)),
+        success=bool(result.success) and finite,
+        message=str(result.message),
+        grad_norm=float(np.max(np.abs(gradient))) if finite else float("inf"),
+    )
+
+
+def minimize_from_starts(
+    fun_and_grad: ObjectiveWithGradient,
+    starts: np.ndarray,
+    method: str = "L-BFGS-B",
+    options: dict | None = None,
+) -> MultiStartResult:
+    """Optimise from every row of `starts`; outcomes sorted by objective (best first)."""
+    outcomes = [minimize_one(fun_and_grad, start, method, options) for start in np.atleast_2d(starts)]
+    outcomes.sort(key=lambda o: o.fun)
+    return MultiStartResult(outcomes)

@@ -1,0 +1,106 @@
+"""The sweep's compute-optimal frontier: Chinchilla approach 3 with bootstrap, approaches 1 and 2 beside it.
+
+Used online by the sweep runner (no bootstrap, as runs finish) and by the report. A fit needs at
+least eight runs over at least three model sizes and two token budgets (five parameters and some
+redundancy: with six runs the fit interpolates and its exponents are arbitrary); otherwise there
+is no frontier yet, rather than one fitted to noise.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from scaling_callback.errors import InputError
+
+MIN_RUNS = 8
+MIN_SIZES = 3
+DEFAULT_TARGET_FACTOR = 10.0  # recommend for 10x the largest run's compute unless told otherwise
+
+
+def usable_points(points: pd.DataFrame, n_convention: str = "total") -> pd.DataFrame:
+    """Runs with a finite positive N, D and final loss, under the chosen N convention."""
+    if points is None or len(points) == 0:
+        return pd.DataFrame(columns=["name", "n", "tokens", "flops", "loss"])
+    column = "n_params" if n_convention == "total" else "n_params_nonembedding"
+    frame = points.assign(n=pd.to_numeric(points[column], errors="coerce"),
+                          tokens=pd.to_numeric(points["tokens"], errors="coerce"),
+                          loss=pd.to_numeric(points["loss"], errors="coerce"))
+    keep = (frame["n"] > 0) & (frame["tokens"] > 0) & (frame["loss"] > 0)
+    return frame[keep & np.isfinite(frame["loss"])].reset_index(drop=True)
+
+
+def fit_frontier_points(points: pd.DataFrame, bootstrap: int = 0, n_convention: str = "total",
+                        target_flops: Sequence[float] | None = None, tie_exponents: bool = False,
+                        seed: int = 0) -> dict | None:
+    """Approach 3 on one final point per run; None when the runs cannot determine a frontier yet."""
+    from scaling_callback.fitting.bootstrap import bootstrap_compute_optimal, frontier_column
+    from scaling_callback.fitting.compute_optimal import ComputeOptimalLaw
+
+    data = usable_points(points, n_convention)
+    if len(data) < MIN_RUNS or data["n"].nunique() < MIN_SIZES or data["tokens"].nunique() < 2:
+        return None
+    try:
+        law = ComputeOptimalLaw(tie_exponents=tie_exponents, n_convention=n_convention).fit(
+            data["n"].to_numpy(), data["tokens"].to_numpy(), data["loss"].to_numpy())
+    except (InputError, ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
+        return {"status": f"failed: {error}", "n_points": len(data)}
+    largest = float((6.0 * data["n"] * data["tokens"]).max())
+    targets = [float(c) for c in (target_flops or [DEFAULT_TARGET_FACTOR * largest])]
+    record = law.to_dict(target_flops=targets)
+    record["sources"] = data["source"].value_counts().to_dict() if "source" in data else {}
+    record["recommendation"] = dict(record["frontier"][0])
+    if bootstrap >= 2:
+        try:
+            draws = bootstrap_compute_optimal(law, n_resamples=bootstrap, seed=seed, target_flops=targets, n_jobs=1)
+        except (InputError, ValueError) as error:
+            record["bootstrap"] = {"status": f"failed: {error}"}
+        else:
+            ci = draws.ci()
+            record["ci"] = ci
+            record["se"] = draws.se()
+            record["bootstrap"] = draws.to_dict() | {"status": "ok"}
+            target = targets[0]
+            record["recommendation"]["loss_ci"] = ci.get(frontier_column("loss", target))
+            record["recommendation"]["n_opt_ci"] = ci.get(frontier_column("n_opt", target))
+            record["recommendation"]["d_opt_ci"] = ci.get(frontier_column("d_opt", target))
+            record["_draws"] = draws.draws  # per-resample parameters, for the frontier band (not JSON)
+    return record
+
+
+def compare_approaches(points: pd.DataFrame, curves: dict[str, pd.DataFrame], n_convention: str = "total") -> dict:
+    """Exponent a of N_opt ∝ C^a from approach 1 (envelope of curves) and approach 2 (IsoFLOP), or why not."""
+    from scaling_callback.fitting.isoflop import EnvelopeFit, IsoFlopFit
+
+    data = usable_points(points, n_convention)
+    result: dict[str, dict] = {}
+    try:
+        iso = IsoFlopFit().fit(data["n"].to_numpy(), (6.0 * data["n"] * data["tokens"]).to_numpy(), data["loss"].to_numpy())
+        result["approach_2"] = _exponent_record(iso)
+    except (InputError, ValueError) as error:
+        result["approach_2"] = {"a": None, "note": str(error)}
+    n_by_run = dict(zip(data["name"], data["n"]))
+    rows = [(n_by_run[name], curve["flops"].to_numpy(), curve["loss"].to_numpy(), name)
+            for name, curve in curves.items() if name in n_by_run and len(curve)]
+    try:
+        if len(rows) < 2:
+            raise InputError("needs loss-vs-FLOP curves of at least two model sizes")
+        n = np.concatenate([np.full(len(c), size) for size, c, _, _ in rows])
+        flops = np.concatenate([c for _, c, _, _ in rows])
+        loss = np.concatenate([l for _, _, l, _ in rows])
+        names = np.concatenate([np.full(len(c), name) for _, c, _, name in rows])
+        keep = np.isfinite(flops) & np.isfinite(loss) & (flops > 0) & (loss > 0)
+        envelope = EnvelopeFit().fit(n[keep], flops[keep], loss[keep], names[keep])
+        result["approach_1"] = _exponent_record(envelope)
+    except (InputError, ValueError) as error:
+        result["approach_1"] = {"a": None, "note": str(error)}
+    return result
+
+
+def _exponent_record(fit) -> dict:
+    record = fit.to_dict()
+    a = record.get("a")
+    return {"a": a if a is None or math.isfinite(a) else None, **{k: v for k, v in record.items() if k != "a"}}

@@ -1,0 +1,129 @@
+"""What a sweep's store says about its runs: status counts, final losses, points for the frontier.
+
+A run's final loss is *observed* when it finished (mean training loss over its last 2 % of steps,
+at least 5 points: the stream never repeats data, so the training loss estimates the population
+loss) and *predicted* when it was stopped (its last per-run law prediction at the planned end).
+Its D is the planned token (or sample) budget and its C the FLOPs at the planned end, so runs
+are compared at their planned end, not at the step where they stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+FINAL_WINDOW_FRACTION = 0.02
+FINAL_WINDOW_MIN_POINTS = 5
+
+
+@dataclass
+class SweepState:
+    """Counts of runs by status, the best predicted-or-observed final loss, and one point per usable run."""
+
+    n_finished: int = 0
+    n_stopped: int = 0
+    n_running: int = 0
+    best_loss: float | None = None
+    final_points: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def n_done(self) -> int:
+        return self.n_finished + self.n_stopped
+
+
+def observed_final_loss(points: pd.DataFrame) -> float:
+    """Mean loss over the last 2 % of steps (at least 5 points)."""
+    losses = points["loss"].to_numpy(dtype=float)
+    losses = losses[np.isfinite(losses)]
+    if losses.size == 0:
+        return math.nan
+    window = max(FINAL_WINDOW_MIN_POINTS, int(round(FINAL_WINDOW_FRACTION * losses.size)))
+    return float(np.mean(losses[-window:]))
+
+
+def final_points(store, sweep: str) -> pd.DataFrame:
+    """One row per run with a usable final loss: name, status, n_params(+non-embedding), tokens, flops, loss, source."""
+    runs = store.runs(sweep)
+    rows = []
+    for run in runs.itertuples():
+        if run.status not in ("finished", "stopped", "running"):
+            continue
+        points = store.points(run.name)
+        if points.empty:
+            continue
+        config = run.config or {}
+        max_steps = int(config.get("max_steps") or run.max_steps or points["step"].iloc[-1])
+        per_step = config.get("tokens_per_step")
+        last = points.iloc[-1]
+        fit = store.latest_fit(run.name, ok_only=True)
+        predicted = _finite(fit.get("pred_final_loss")) if fit else None
+        if run.status == "finished":
+            loss, source = observed_final_loss(points), "observed"
+        else:
+            loss, source = predicted, "predicted"
+        tokens = float(per_step) * max_steps if per_step else _planned(last.get("tokens"), last["step"], max_steps)
+        rows.append({
+            "name": run.name,
+            "status": run.status,
+            "n_params": _finite(run.n_params),
+            "n_params_nonembedding": _finite(run.n_params_nonembedding),
+            "tokens": tokens,
+            "flops": _planned(last.get("flops"), last["step"], max_steps),
+            "max_steps": max_steps,
+            "last_step": int(last["step"]),
+            "loss": loss,
+            "source": source,
+            "pred_final_loss": predicted,
+            "pred_final_low": _finite(fit.get("pred_final_low")) if fit else None,
+            "pred_final_high": _finite(fit.get("pred_final_high")) if fit else None,
+            "stop_step": _finite(run.stop_step),
+            "stop_reason": run.stop_reason,
+        })
+    return pd.DataFrame(rows)
+
+
+def read_state(url: str, sweep: str) -> SweepState:
+    """Open the store at ``url`` and summarise ``sweep``; an unreadable store gives an empty state."""
+    from scaling_callback.store import SweepStore
+
+    try:
+        store = SweepStore(url)
+    except Exception:  # noqa: BLE001 - progress display only: never break the sweep
+        return SweepState()
+    try:
+        if store.get_sweep(sweep) is None:
+            return SweepState()
+        runs = store.runs(sweep)
+        points = final_points(store, sweep)
+    finally:
+        store.close()
+    status = runs["status"].value_counts() if len(runs) else pd.Series(dtype=int)
+    usable = points.dropna(subset=["loss"]) if len(points) else points
+    candidates = [v for v in (usable["loss"].tolist() if len(usable) else []) if v is not None and math.isfinite(v)]
+    done = usable[usable["status"].isin(["finished", "stopped"])] if len(usable) else usable
+    return SweepState(
+        n_finished=int(status.get("finished", 0)),
+        n_stopped=int(status.get("stopped", 0)),
+        n_running=int(status.get("running", 0)),
+        best_loss=min(candidates) if candidates else None,
+        final_points=done.reset_index(drop=True),
+    )
+
+
+def _planned(value, step, max_steps: int) -> float | None:
+    """A cumulative count at ``step`` extrapolated linearly to the planned ``max_steps``."""
+    value = _finite(value)
+    if value is None or not step:
+        return None
+    return float(value) / float(step) * max_steps
+
+
+def _finite(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

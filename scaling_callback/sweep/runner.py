@@ -1,0 +1,149 @@
+"""Run a sweep: its runs in K worker processes sharing one store, with progress and an online frontier.
+
+Runs are started cheapest first (token budget × position of the size in the grid, which lists
+sizes small to large), so that finished small runs give the stopping policy its
+startup runs and the drop-term prior early. As runs finish, the compute-optimal law is refitted
+from the sweep's runs and the frontier exponent shown; every snapshot is appended to
+``frontier_history.jsonl`` in the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from scaling_callback.errors import InputError
+from scaling_callback.sweep.config import SweepConfig
+from scaling_callback.report.sweep_data import SweepState, read_state
+from scaling_callback.sweep.runs import RunSpec, build_run, expand_grid
+from scaling_callback.sweep.train_run import train_run
+
+DONE_STATUSES = ("finished", "stopped")
+POLL_SECONDS = 2.0
+
+
+@dataclass
+class SweepOutcome:
+    """What a sweep did: runs trained now, runs skipped as already done, runs that failed."""
+
+    trained: list[str]
+    skipped: list[str]
+    failed: dict[str, str]
+
+
+def store_url(config: SweepConfig, out_dir: Path) -> str:
+    """The configured store, or an SQLite file in the output folder."""
+    return config.store or f"sqlite:///{(out_dir / 'sweep.sqlite').resolve()}"
+
+
+def plan_runs(config: SweepConfig, raw_config: dict, out_dir: Path, resume: bool) -> tuple[list[RunSpec], list[str]]:
+    """The runs still to train (cheapest first) and the names of those already done."""
+    from scaling_callback.store import SweepStore
+
+    runs = expand_grid(config)
+    build_run(config, runs[0])  # the factory and its arguments work before anything is written
+    position = {json.dumps(size, sort_keys=True): i for i, size in enumerate(config.grid.sizes)}
+    cost = {r.name: (r.tokens * (1 + position[json.dumps(r.size, sort_keys=True)]), r.seed) for r in runs}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = SweepStore(store_url(config, out_dir))
+    try:
+        existing = store.runs(config.name) if store.get_sweep(config.name) else None
+        if existing is not None and len(existing) and not resume:
+            raise InputError(f"{out_dir}: sweep {config.name!r} already has runs in its store; rerun with --resume")
+        store.create_sweep(config.name, raw_config) if store.get_sweep(config.name) is None else None
+        done = set(existing.loc[existing["status"].isin(DONE_STATUSES), "name"]) if existing is not None and len(existing) else set()
+    finally:
+        store.close()
+    todo = sorted((r for r in runs if r.name not in done), key=lambda r: cost[r.name])
+    return todo, sorted(done)
+
+
+def run_sweep(config: SweepConfig, raw_config: dict, out_dir: Path, workers: int | None = None,
+              resume: bool = False, stream: TextIO | None = None) -> SweepOutcome:
+    """Train every run of the grid not yet done; returns what happened."""
+    out_dir = Path(out_dir)
+    stream = stream or sys.stdout
+    todo, skipped = plan_runs(config, raw_config, out_dir, resume)
+    url = store_url(config, out_dir)
+    n_workers = max(1, min(workers or config.workers, len(todo) or 1))
+    progress = _Progress(config, url, out_dir, stream, total=len(todo) + len(skipped))
+    failed: dict[str, str] = {}
+    trained: list[str] = []
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
+        pending: dict[Future, RunSpec] = {pool.submit(train_run, raw_config, run, str(out_dir), url, resume): run for run in todo}
+        try:
+            while pending:
+                finished, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    run = pending.pop(future)
+                    error = future.exception()
+                    if error is None:
+                        trained.append(run.name)
+                    else:
+                        failed[run.name] = f"{type(error).__name__}: {error}".splitlines()[0]
+                progress.update(failed)
+        except KeyboardInterrupt:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            progress.line("interrupted: rerun with --resume to continue from the last checkpoints")
+            raise
+    progress.update(failed, force=True)
+    return SweepOutcome(trained, skipped, failed)
+
+
+class _Progress:
+    """Status of the sweep: one updating line on a terminal, plain lines when something changes otherwise."""
+
+    def __init__(self, config: SweepConfig, url: str, out_dir: Path, stream: TextIO, total: int) -> None:
+        self.config, self.url, self.out_dir, self.stream, self.total = config, url, out_dir, stream, total
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.last_text = ""
+        self.finished_seen = -1
+        self.frontier_a: float | None = None
+
+    def update(self, failed: dict[str, str], force: bool = False) -> None:
+        state = read_state(self.url, self.config.name)
+        if state.n_done != self.finished_seen:
+            self.finished_seen = state.n_done
+            self._refit_frontier(state)
+        text = self._format(state, failed)
+        if self.tty:
+            self.stream.write("\r" + text.ljust(len(self.last_text)))
+            if force:
+                self.stream.write("\n")
+        elif text != self.last_text or force:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+        self.last_text = text
+
+    def line(self, text: str) -> None:
+        self.stream.write(("\n" if self.tty else "") + text + "\n")
+        self.stream.flush()
+
+    def _format(self, state: SweepState, failed: dict[str, str]) -> str:
+        best = f"{state.best_loss:.4f}" if state.best_loss is not None else "-"
+        frontier = f"{self.frontier_a:.3f}" if self.frontier_a is not None else "-"
+        return (f"[{self.config.name}] runs {state.n_done}/{self.total} done ({state.n_finished} finished, "
+                f"{state.n_stopped} stopped), {state.n_running} running, {len(failed)} failed | "
+                f"best predicted final loss {best} | frontier a {frontier}")
+
+    def _refit_frontier(self, state: SweepState) -> None:
+        from scaling_callback.report.frontier import fit_frontier_points
+
+        snapshot = fit_frontier_points(state.final_points, bootstrap=0)
+        if snapshot is None:
+            return
+        self.frontier_a = snapshot.get("a")
+        record = {"time": time.time(), "runs_done": state.n_done} | {k: snapshot.get(k) for k in ("a", "b", "E", "alpha", "beta", "n_points")}
+        with open(self.out_dir / "frontier_history.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+

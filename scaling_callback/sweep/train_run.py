@@ -1,0 +1,77 @@
+"""Train one run of a sweep in the current process: a fresh Trainer with the scaling callback.
+
+Runs in a worker process of :mod:`scaling_callback.sweep.runner`. Every run has its own logger
+version and checkpoint folder, so an interrupted run resumes from its last checkpoint and its
+curve continues without gaps (the callback truncates points past the restored step).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+from scaling_callback.sweep.config import SweepConfig, parse_config
+from scaling_callback.sweep.runs import RunSpec, build_run
+from scaling_callback.sweep.stopping_setup import make_policy
+
+LAST_CHECKPOINT = "last.ckpt"
+
+
+def _quiet_lightning() -> None:
+    """Keep the sweep's terminal for its progress line: Lightning's info lines and known warnings go."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in (".*does not have many workers.*", ".*IterableDataset.*", ".*LeafSpec.*", ".*litlogger.*"):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+def checkpoint_dir(out_dir: Path, run: RunSpec) -> Path:
+    return Path(out_dir) / "checkpoints" / run.name
+
+
+def train_run(raw_config: dict, run: RunSpec, out_dir: str, store_url: str, resume: bool) -> str:
+    """Train ``run`` to its budget (or until its policy stops it); returns the run's name."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    import torch
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from scaling_callback.callback.scaling_law_callback import ScalingLawCallback
+
+    torch.set_num_threads(1)  # one core per worker: the sweep runs `workers` runs side by side
+    _quiet_lightning()
+    config: SweepConfig = parse_config(raw_config)
+    setup = build_run(config, run)
+    directory = checkpoint_dir(Path(out_dir), run)
+    last = directory / LAST_CHECKPOINT
+    callback = ScalingLawCallback(
+        store=store_url,
+        run_name=run.name,
+        sweep=config.name,
+        fit_every_n_steps=config.callback.fit_every_n_steps,
+        early_stopping=make_policy(config.stopping),
+        law=config.callback.law,
+        config=run.config() | {"max_steps": setup.max_steps, "tokens_per_step": setup.tokens_per_step},
+        max_fit_fraction=config.callback.max_fit_fraction,
+        tokens_per_sample=None,
+    )
+    checkpoints = ModelCheckpoint(dirpath=directory, every_n_train_steps=config.checkpoint_every_n_steps,
+                                  save_last=True, save_top_k=0)
+    trainer = pl.Trainer(
+        max_steps=setup.max_steps,
+        accelerator="cpu",
+        devices=1,
+        callbacks=[callback, checkpoints],
+        logger=CSVLogger(Path(out_dir) / "logs", name=run.name, version=0),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        log_every_n_steps=config.callback.log_every_n_steps,
+        num_sanity_val_steps=0,
+    )
+    ckpt_path = str(last) if resume and last.exists() else None
+    trainer.fit(setup.module, datamodule=setup.datamodule, ckpt_path=ckpt_path)
+    return run.name

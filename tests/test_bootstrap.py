@@ -1,0 +1,78 @@
+"""Case bootstrap of the compute-optimal fit: clustering, reproducibility, interval behaviour, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scaling_callback.errors import InputError
+from scaling_callback.fitting.bootstrap import bootstrap_compute_optimal, frontier_column
+from scaling_callback.fitting.compute_optimal import ComputeOptimalLaw
+from scaling_callback.fitting.synthetic_sweeps import isoflop_sweep
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    sweep = isoflop_sweep(60, noise=0.01, seed=2)
+    return sweep, ComputeOptimalLaw(n_best_starts=4).fit(sweep["params"], sweep["tokens"], sweep["loss"])
+
+
+def test_draws_intervals_and_frontier_columns(fitted):
+    _, law = fitted
+    boot = bootstrap_compute_optimal(law, n_resamples=40, seed=0, target_flops=[1e22], n_jobs=1)
+    assert len(boot.draws) == 40 and boot.n_failed == 0
+    column = frontier_column("n_opt", 1e22)
+    for name in ("E", "A", "B", "alpha", "beta", "a", "b", column, frontier_column("loss", 1e22)):
+        low, high = boot.ci()[name]
+        assert low < high
+    assert boot.ci()["a"][0] < law.a_ < boot.ci()["a"][1]
+    assert 0.003 < boot.se()["a"] < 0.1
+    table = boot.to_frame()
+    assert table.loc["a", "estimate"] == pytest.approx(law.a_)
+    out = boot.to_dict()
+    json.dumps(out)
+    assert out["choices"]["clustered_by"].startswith("point") and out["choices"]["n_resamples"] == 40
+
+
+def test_same_seed_same_draws_whatever_the_worker_count(fitted):
+    _, law = fitted
+    serial = bootstrap_compute_optimal(law, n_resamples=12, seed=5, n_jobs=1)
+    parallel = bootstrap_compute_optimal(law, n_resamples=12, seed=5, n_jobs=2)
+    assert parallel.choices["workers"] == 2
+    pd.testing.assert_frame_equal(serial.draws, parallel.draws)
+
+
+def test_clusters_resample_whole_runs():
+    curves = isoflop_sweep(30, noise=0.01, seed=3)
+    repeated = pd.concat([curves, curves.assign(loss=curves["loss"] * 1.002)], ignore_index=True)
+    law = ComputeOptimalLaw(n_best_starts=3).fit(repeated["params"], repeated["tokens"], repeated["loss"])
+    boot = bootstrap_compute_optimal(law, groups=repeated["run"], n_resamples=20, seed=1, n_jobs=1)
+    assert boot.choices["n_clusters"] == 30 and boot.choices["clustered_by"].startswith("run")
+    naive = bootstrap_compute_optimal(law, n_resamples=20, seed=1, n_jobs=1)
+    assert naive.choices["n_clusters"] == 60
+    # duplicated points treated as independent understate the spread
+    assert boot.se()["a"] > naive.se()["a"]
+
+
+def test_interval_width_shrinks_with_more_runs():
+    widths = {}
+    for n_runs in (30, 120):
+        sweep = isoflop_sweep(n_runs, noise=0.015, seed=7)
+        law = ComputeOptimalLaw(n_best_starts=3).fit(sweep["params"], sweep["tokens"], sweep["loss"])
+        widths[n_runs] = bootstrap_compute_optimal(law, n_resamples=30, seed=0, n_jobs=1).se()["a"]
+    assert 0.25 < widths[120] / widths[30] < 0.85  # about 1/2 = sqrt(30/120)
+
+
+def test_bad_arguments_raise_input_error(fitted):
+    _, law = fitted
+    with pytest.raises(InputError, match="fitted"):
+        bootstrap_compute_optimal(ComputeOptimalLaw(), n_resamples=10)
+    with pytest.raises(InputError, match="n_resamples"):
+        bootstrap_compute_optimal(law, n_resamples=1)
+    with pytest.raises(InputError, match="labels"):
+        bootstrap_compute_optimal(law, groups=np.arange(3), n_resamples=10)
+    with pytest.raises(InputError, match="target FLOPs"):
+        bootstrap_compute_optimal(law, n_resamples=10, target_flops=[-1.0])
