@@ -33,7 +33,7 @@ COARSE_FACTOR = 4  # starts are refined on max_blocks / 4 blocks per curve, then
 START_ITERATIONS = 120  # every start gets this budget; only the best continues
 MAX_ITERATIONS = 600
 JACKKNIFE_CHUNKS = 4  # groups per curve when fewer than three curves are fitted
-JACKKNIFE_ITERATIONS = 200
+JACKKNIFE_ITERATIONS = 80
 DECAY_FRACTION_FOR_IDENTIFIABILITY = 0.05  # an LR decrease of ≥ 5 % of the peak seen before a fitted point
 
 

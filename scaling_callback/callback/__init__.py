@@ -1,0 +1,24 @@
+"""The Lightning callback and the framework-free pieces it glues together.
+
+Names are imported on first use: the background fit worker runs as
+``python -m scaling_callback.callback.fit_worker`` and must not pay for importing torch and
+Lightning through this package.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ScalingLawCallback", "StopDecision", "StoppingPolicy"]
+
+_LAZY = {
+    "ScalingLawCallback": "scaling_callback.callback.scaling_law_callback",
+    "StopDecision": "scaling_callback.callback.stopping",
+    "StoppingPolicy": "scaling_callback.callback.stopping",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'scaling_callback.callback' has no attribute {name!r}")

@@ -1,0 +1,260 @@
+"""Background fitting: a worker process (default) or thread, and the budget that spaces fits.
+
+Why a process: a fit is ~0.3–1.5 s of SciPy driven from Python; in a thread it holds the GIL for
+much of that time and stalls a Python-heavy training loop, while a process (started with
+``subprocess``, so the user's ``__main__`` is never re-imported, and ``nice``-d so that training
+wins when both want the same core) only competes for CPU time. ``benchmarks/bench_callback_overhead.py``
+measures both. The process talks pickles over its stdin/stdout and writes fits to the store itself,
+so a fit requested at the end of training completes even after training has returned.
+
+Budget: :class:`FitBudget` admits a new fit only while the CPU time spent on fitting (worker
+start-up included) is at most ``max_fraction`` of the wall time since training started.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+from scaling_callback.callback.fit_job import FitRequest, run_fit
+
+_LIVE_WORKERS: list["FitWorker"] = []
+EXIT_WAIT_S = 300.0  # at interpreter exit, how long to let a final fit finish
+NICENESS = 10
+
+
+class FitBudget:
+    """Admits fits while fitting's CPU time ≤ ``max_fraction`` × wall time since ``start`` (None: always)."""
+
+    def __init__(self, max_fraction: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_fraction = max_fraction
+        self.clock = clock
+        self.started = clock()
+        self.spent = 0.0
+
+    def charge(self, cpu_seconds: float) -> None:
+        """Count CPU time spent fitting."""
+        self.spent += max(float(cpu_seconds), 0.0)
+
+    def allows(self, expected: float = 0.0) -> bool:
+        """Whether a fit costing ``expected`` more seconds keeps fitting within the budget."""
+        if self.max_fraction is None:
+            return True
+        return self.spent + expected <= self.max_fraction * (self.clock() - self.started)
+
+    @property
+    def fraction(self) -> float:
+        """CPU time spent fitting as a fraction of wall time so far."""
+        return self.spent / max(self.clock() - self.started, 1e-9)
+
+
+class FitWorker:
+    """Interface of the two workers: submit one request at a time, poll results without blocking."""
+
+    kind = "none"
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.startup_cpu = 0.0
+        self._results: queue.Queue = queue.Queue()
+
+    @property
+    def busy(self) -> bool:
+        return self.in_flight > 0
+
+    def submit(self, request: FitRequest) -> None:
+        self.in_flight += 1
+        self._send(request)
+
+    def poll(self) -> list[dict[str, Any]]:
+        """Results that arrived since the last poll (never blocks)."""
+        results = []
+        while not self._results.empty():
+            results.append(self._results.get_nowait())
+        self.in_flight -= len(results)
+        return results
+
+    def wait(self, timeout: float | None) -> list[dict[str, Any]]:
+        """Block until every submitted fit has returned (or ``timeout``); returns them."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        results: list[dict[str, Any]] = []
+        while self.in_flight > 0:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            try:
+                results.append(self._results.get(timeout=remaining))
+                self.in_flight -= 1
+            except queue.Empty:
+                break
+        return results
+
+    def take_startup_cpu(self) -> float:
+        """CPU seconds the worker spent starting (reported once, to charge the budget)."""
+        value, self.startup_cpu = self.startup_cpu, 0.0
+        return value
+
+    def close(self) -> None:
+        """Accept no more requests; a fit in progress still completes (and is stored)."""
+
+    def alive(self) -> bool:
+        return False
+
+    def _send(self, request: FitRequest) -> None:
+        raise NotImplementedError
+
+
+class ThreadFitWorker(FitWorker):
+    """Fits on a daemon thread of this process, against the same store object."""
+
+    kind = "thread"
+
+    def __init__(self, store: Any = None) -> None:
+        super().__init__()
+        self._store = store
+        self._requests: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="scaling-fit-worker", daemon=True)
+        self._thread.start()
+        _register(self)
+
+    def _send(self, request: FitRequest) -> None:
+        self._requests.put(request)
+
+    def _loop(self) -> None:
+        while (request := self._requests.get()) is not None:
+            self._results.put(run_fit(request, self._store, clock=time.thread_time))
+
+    def close(self) -> None:
+        self._requests.put(None)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None) -> None:
+        self._thread.join(timeout)
+
+
+class ProcessFitWorker(FitWorker):
+    """Fits in a child Python process (``python -m scaling_callback.callback.fit_worker``) that writes to ``store_url``."""
+
+    kind = "process"
+
+    def __init__(self, store_url: str | None = None) -> None:
+        super().__init__()
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        command = [sys.executable, "-m", "scaling_callback.callback.fit_worker"] + ([store_url] if store_url else [])
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self._outbox: queue.Queue = queue.Queue()  # pipe writes block while the child is busy: never on our caller
+        self._sender = threading.Thread(target=self._write, name="scaling-fit-sender", daemon=True)
+        self._reader = threading.Thread(target=self._read, name="scaling-fit-reader", daemon=True)
+        self._sender.start()
+        self._reader.start()
+        _register(self)
+
+    def _send(self, request: FitRequest) -> None:
+        self._outbox.put(request)
+
+    def _write(self) -> None:
+        while True:
+            request = self._outbox.get()
+            try:
+                if request is None:
+                    self._process.stdin.close()  # EOF: the child finishes its current fit, then exits
+                    return
+                pickle.dump(request, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                self._process.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError) as error:
+                if request is None:
+                    return
+                self._results.put({"run": request.run, "step": request.step, "final": request.final,
+                                   "status": f"failed: fit worker unavailable ({type(error).__name__})", "cpu_seconds": 0.0})
+
+    def _read(self) -> None:
+        stream = self._process.stdout
+        while True:
+            try:
+                message = pickle.load(stream)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                return
+            if isinstance(message, dict) and message.get("ready"):
+                self.startup_cpu = float(message.get("startup_cpu", 0.0))
+            else:
+                self._results.put(message)
+
+    def close(self) -> None:
+        self._outbox.put(None)
+
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def join(self, timeout: float | None) -> None:
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _register(worker: FitWorker) -> None:
+    _LIVE_WORKERS[:] = [w for w in _LIVE_WORKERS if w.alive()] + [worker]
+
+
+def make_worker(kind: str, url: str | None = None, store: Any = None) -> FitWorker:
+    """A ``"process"`` worker writing to ``url`` (None: not storing), or a ``"thread"`` one writing to ``store``."""
+    if kind == "process":
+        return ProcessFitWorker(url)
+    if kind == "thread":
+        return ThreadFitWorker(store)
+    raise ValueError(f"fit worker kind {kind!r} is not 'process' or 'thread'")
+
+
+@atexit.register
+def _finish_at_exit() -> None:
+    """Let final fits still running in the background finish (bounded) before the interpreter exits."""
+    deadline = time.monotonic() + EXIT_WAIT_S
+    for worker in list(_LIVE_WORKERS):
+        worker.close()
+        worker.join(max(deadline - time.monotonic(), 0.0))
+
+
+def _serve(store_url: str | None) -> None:
+    """Child process: read requests from stdin, fit, store, answer on stdout; exit at EOF."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed by libraries goes to stderr, never into the result stream
+    try:
+        os.nice(NICENESS)
+    except (AttributeError, OSError):
+        pass
+    from scaling_callback.fitting.curve_fitter import CurveFitter  # noqa: F401 - import once, before the first fit
+
+    store = None
+    if store_url:
+        from scaling_callback.store import SweepStore
+
+        store = SweepStore(store_url)
+    pickle.dump({"ready": True, "startup_cpu": time.process_time()}, out)
+    out.flush()
+    stdin = sys.stdin.buffer
+    while True:
+        try:
+            request = pickle.load(stdin)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            return
+        if request is None:
+            return
+        result = run_fit(request, store)
+        try:
+            pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.flush()
+        except (BrokenPipeError, OSError):  # the trainer is gone; the fit is already stored
+            pass
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1] if len(sys.argv) > 1 else None)

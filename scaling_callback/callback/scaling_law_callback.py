@@ -1,0 +1,466 @@
+"""``ScalingLawCallback``: the Lightning adapter that records a run's curve, fits it online and stores both.
+
+Thin glue over framework-free pieces: :mod:`recorder` (the per-step record), :mod:`flops`
+(FLOPs and N), :mod:`planned_schedule` (LRs still to come), :mod:`fit_worker` (background fits
+and their budget), :mod:`stopping` (the early-stopping seam) and :mod:`scaling_callback.store`.
+
+Lightning facts it relies on (REFERENCE §6): the LR a step uses is read at
+``on_before_optimizer_step``; ``on_train_batch_end`` fires per micro-batch, after ``global_step``
+has advanced; in automatic optimization ``outputs["loss"]`` is the loss divided by
+``accumulate_grad_batches``; state is initialised in ``setup`` and restored before
+``on_train_start``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_warn
+from torch.utils.flop_counter import FlopCounterMode
+
+from scaling_callback.callback.fit_job import FitRequest
+from scaling_callback.callback.fit_worker import FitBudget, FitWorker, make_worker
+from scaling_callback.callback.flops import MicroBatchFlops, count_parameters
+from scaling_callback.callback.planned_schedule import PlannedSchedule, combined_lrs
+from scaling_callback.callback.recorder import Point, StepRecorder
+from scaling_callback.callback.step_values import materialise, reduce_across_ranks
+from scaling_callback.callback.stopping import StopSeam, policy_name
+from scaling_callback.callback.trainer_facts import (
+    first_optimizer,
+    generated_run_name,
+    plan_schedule,
+    planned_total_steps,
+    validation_values,
+)
+from scaling_callback.errors import InputError
+from scaling_callback.laws.schedule import Schedule
+from scaling_callback.store import BatchedWriter, SweepStore
+from scaling_callback.store.engine import is_memory, normalise_url
+
+log = logging.getLogger("scaling_callback")
+STATE_VERSION = 1
+FIRST_FIT_GUESS_S = 3.0  # CPU seconds of a first fit, worker start-up included, before any was measured
+MIN_FIT_STEPS = 10  # post-warmup steps before the first online fit
+STORE_OPEN_TIMEOUT_S = 60.0  # longest wait for the writer thread to open the store, when the store object is needed
+
+
+class ScalingLawCallback(Callback):
+    """Record loss against steps, samples, tokens, FLOPs and LR sums; fit the per-run law online; share via a store.
+
+    Example:
+        >>> trainer = Trainer(max_steps=5000, callbacks=[ScalingLawCallback(store="sweep.sqlite", sweep="width")])
+
+    Args:
+        store: SQLite file path, SQLAlchemy URL or :class:`SweepStore`; None records, fits and logs without storing.
+        run_name: the run's unique name in the store; default: generated (kept across resumes via the checkpoint).
+        sweep: the sweep the run belongs to; its finished runs lend their drop-term fits as priors.
+        fit_every_n_steps: optimizer steps between online fits (also the early-stopping check interval); None: record only.
+        early_stopping: a policy with ``should_stop(**context)`` (see :mod:`scaling_callback.callback.stopping`).
+        law: per-run law to fit: ``mpl``, ``opl``, ``lldl`` or ``momentum``.
+        config: the run's hyper-parameters, stored with the run.
+        fit_worker: ``"process"`` (default; no GIL contention) or ``"thread"``.
+        max_fit_fraction: most CPU time fitting may take, as a fraction of wall time (None: no limit).
+        budget_on_accelerator: apply ``max_fit_fraction`` also when training runs on a GPU (whose host CPU is mostly idle).
+        max_fit_points: the curve is reduced to at most this many bin means before fitting.
+        wait_for_final_fit: at the end of training wait for the final fit (True), never (False), or when the budget allows (None).
+        final_fit_timeout_s: longest wait for the final fit.
+        flops_per_batch: FLOPs of one micro-batch (forward+backward); default: module attribute, measurement, 6·N·D.
+        measure_flops: measure FLOPs with ``FlopCounterMode`` on a meta-device copy (once per input shape).
+        tokens_per_sample: tokens in each sample; default: counted when the first batch tensor is (batch, seq) integers.
+        lr_group: param group of the first optimizer whose LR is recorded.
+        val_metrics: names in ``trainer.callback_metrics`` recorded after validation; ``"auto"``: names with "val" and "loss".
+        log_every_n_steps: steps between metric logs to the Trainer's loggers; default: the Trainer's.
+        flush_every_n_steps: steps between store writes (a killed run loses at most this many points).
+        flush_interval_s: also write when this many seconds passed since the last write.
+    """
+
+    def __init__(
+        self,
+        store: str | SweepStore | None = None,
+        run_name: str | None = None,
+        sweep: str | None = None,
+        fit_every_n_steps: int | None = 100,
+        early_stopping: Any = None,
+        law: str = "mpl",
+        config: dict | None = None,
+        fit_worker: str = "process",
+        max_fit_fraction: float | None = 0.02,
+        budget_on_accelerator: bool = False,
+        max_fit_points: int = 128,
+        wait_for_final_fit: bool | None = None,
+        final_fit_timeout_s: float = 120.0,
+        flops_per_batch: float | None = None,
+        measure_flops: bool = True,
+        tokens_per_sample: int | None = None,
+        lr_group: int = 0,
+        val_metrics: str | list[str] | None = "auto",
+        log_every_n_steps: int | None = None,
+        flush_every_n_steps: int = 100,
+        flush_interval_s: float = 10.0,
+    ) -> None:
+        if fit_every_n_steps is not None:
+            _positive_int("fit_every_n_steps", fit_every_n_steps)
+        elif early_stopping is not None:
+            raise InputError("early_stopping needs online fits: set fit_every_n_steps to a positive integer, not None")
+        _positive_int("flush_every_n_steps", flush_every_n_steps)
+        _positive_int("max_fit_points", max_fit_points, minimum=3)
+        if log_every_n_steps is not None:
+            _positive_int("log_every_n_steps", log_every_n_steps)
+        if max_fit_fraction is not None and not 0 < max_fit_fraction <= 1:
+            raise InputError(f"max_fit_fraction must be in (0, 1] or None, got {max_fit_fraction!r}")
+        if fit_worker not in ("process", "thread"):
+            raise InputError(f"fit_worker must be 'process' or 'thread', got {fit_worker!r}")
+        if early_stopping is not None and not callable(getattr(early_stopping, "should_stop", None)):
+            raise InputError(f"early_stopping must have a should_stop method, got {type(early_stopping).__name__}")
+        if isinstance(store, (str,)) or hasattr(store, "__fspath__"):
+            normalise_url(store)  # fail now, naming the bad location
+        self.store, self.run_name, self.sweep, self.law, self.config = store, run_name, sweep, law, config
+        self.fit_every_n_steps, self.early_stopping, self.fit_worker = fit_every_n_steps, early_stopping, fit_worker
+        self.max_fit_fraction, self.budget_on_accelerator = max_fit_fraction, budget_on_accelerator
+        self.max_fit_points, self.wait_for_final_fit, self.final_fit_timeout_s = max_fit_points, wait_for_final_fit, final_fit_timeout_s
+        self.flops_per_batch, self.measure_flops, self.tokens_per_sample = flops_per_batch, measure_flops, tokens_per_sample
+        self.lr_group, self.val_metrics, self.log_every_n_steps = lr_group, val_metrics, log_every_n_steps
+        self.flush_every_n_steps, self.flush_interval_s = flush_every_n_steps, flush_interval_s
+        self._recorder: StepRecorder | None = None
+        self._run: str | None = run_name
+        self._reset()
+
+    def _reset(self) -> None:
+        self._restored_step = 0
+        self._writer: BatchedWriter | None = None
+        self._worker: FitWorker | None = None
+        self._trainer: Trainer | None = None
+        self._latest_fit: dict[str, Any] | None = None
+        self._last_fit_cpu = 0.0
+        self._stopping = StopSeam(self.early_stopping)
+        self._next_fit_step = self.fit_every_n_steps or 0
+        self._last_logged = 0
+        self._rank_zero, self._world_size, self._scale = False, 1, 1
+        self._live_count: FlopCounterMode | None = None
+
+    # -------------------------------------------------------------- lifecycle
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        self._reset()
+        self._trainer = trainer
+        self._recorder = StepRecorder()
+        self._rank_zero = trainer.is_global_zero
+        self._world_size = trainer.world_size
+        name = self.run_name or generated_run_name(self.sweep)
+        self._run = name if self.run_name or self._world_size == 1 else trainer.strategy.broadcast(name, src=0)
+
+    def state_dict(self) -> dict[str, Any]:
+        if self._recorder is None:
+            return {}
+        if self._trainer is not None and self._recorder.pending:
+            self._flush(self._trainer)
+        state = self._recorder.state()
+        return {
+            "version": STATE_VERSION, "run_name": self._run, "totals": state["totals"], "columns": state["columns"],
+            "curve": torch.from_numpy(np.ascontiguousarray(state["curve"])), "next_fit_step": self._next_fit_step,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not state_dict:
+            return
+        if self._recorder is None:
+            self._recorder = StepRecorder()
+        curve = state_dict["curve"]
+        curve = curve.numpy() if isinstance(curve, torch.Tensor) else np.asarray(curve)
+        self._recorder.load_state({"totals": state_dict["totals"], "columns": state_dict["columns"], "curve": curve})
+        self._restored_step = self._recorder.step
+        self._next_fit_step = int(state_dict.get("next_fit_step", self.fit_every_n_steps or 0))
+        if self.run_name is None:
+            self._run = state_dict["run_name"]
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._trainer = trainer
+        self._scale = trainer.accumulate_grad_batches if pl_module.automatic_optimization else 1
+        self._optimizer = first_optimizer(trainer)
+        if self._optimizer is not None and not 0 <= self.lr_group < len(self._optimizer.param_groups):
+            raise InputError(f"lr_group={self.lr_group} but the first optimizer has {len(self._optimizer.param_groups)} param groups")
+        self._counts = count_parameters(pl_module)
+        self._flops = MicroBatchFlops(pl_module, self._counts.total, self.flops_per_batch, self.measure_flops,
+                                      self.tokens_per_sample)
+        self._device = trainer.strategy.root_device
+        self._last_global_step = trainer.global_step
+        self._last_flush = time.monotonic()
+        self._log_every = self.log_every_n_steps or max(int(trainer.log_every_n_steps), 1)
+        self._total_steps = planned_total_steps(trainer)
+        on_cpu = self._device.type == "cpu"
+        self._budget = FitBudget(self.max_fit_fraction if (on_cpu or self.budget_on_accelerator) else None)
+        self._plan: PlannedSchedule | None = None
+        self._warmup_steps = 0
+        if self._rank_zero:
+            self._plan = plan_schedule(trainer, self._optimizer, self._total_steps, self.lr_group)
+            self._warmup_steps = _warmup_steps(self._schedule_lrs())
+            self._open_store()
+            if self.fit_every_n_steps is not None and self._budget.max_fraction is None:
+                self._worker = self._make_worker()  # no budget: start now, its imports overlap training
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
+        if self._flops.wants_live_count(batch):  # a new input shape the meta copy cannot run: count this one
+            self._live_count = FlopCounterMode(display=False)
+            self._live_count.__enter__()
+
+    def on_before_optimizer_step(self, trainer: Trainer, pl_module: LightningModule, optimizer: Any) -> None:
+        if self._optimizer is not None and (optimizer is self._optimizer or getattr(optimizer, "_optimizer", None) is self._optimizer):
+            self._recorder.set_lr(self._optimizer.param_groups[self.lr_group]["lr"])
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        recorder = self._recorder
+        loss = outputs.get("loss") if isinstance(outputs, (dict, Mapping)) else outputs
+        if isinstance(loss, torch.Tensor):
+            loss = loss.detach() if loss.requires_grad else loss
+        elif not isinstance(loss, (int, float)):
+            loss = None
+        samples, tokens, flops = self._flops.facts(batch, self._end_live_count() if self._live_count else None)
+        recorder.add_micro_batch(loss, samples, tokens, flops)
+        step = trainer.global_step
+        if step == self._last_global_step:
+            return  # accumulating: the optimizer has not stepped yet
+        self._last_global_step = step
+        payload = recorder.local_payload()
+        if self._world_size > 1:
+            payload = reduce_across_ranks(payload, self._scale, self._world_size, self._device, trainer.strategy.reduce)
+        recorder.end_step(step, payload)
+        if step % self.flush_every_n_steps == 0 or time.monotonic() - self._last_flush >= self.flush_interval_s:
+            self._flush(trainer)
+        if self._rank_zero:
+            if self._worker is not None and self._worker.busy:
+                self._take_results(trainer)
+            if self.fit_every_n_steps is not None and step >= self._next_fit_step and self._fit_admitted():
+                self._flush(trainer)
+                self._submit_fit(final=False)
+                self._next_fit_step = (step // self.fit_every_n_steps + 1) * self.fit_every_n_steps
+        if self.early_stopping is not None and step % self.fit_every_n_steps == 0:
+            if self._stopping.agree(lambda flag: trainer.strategy.reduce_boolean_decision(flag, all=False), step):
+                trainer.should_stop = True  # on every rank, at the same step
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not self._rank_zero or trainer.sanity_checking or self._writer is None or self.val_metrics is None:
+            return
+        values = validation_values(trainer.callback_metrics, self.val_metrics)
+        if values:
+            self._writer.submit(SweepStore.add_evals, self._run, trainer.global_step, values)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        points = self._flush(trainer, log=False)
+        if not self._rank_zero:
+            return
+        step = self._recorder.step
+        if self._worker is not None:
+            self._take_results(trainer)
+        status, reason = self._end_status(trainer, step)
+        if self._writer is not None:
+            self._writer.submit(SweepStore.update_run, self._run, flops_source=self._flops.source or "none")
+            self._writer.submit(SweepStore.set_run_status, self._run, status, step=step, reason=reason)
+        fits_on = self.fit_every_n_steps is not None
+        if fits_on and len(self._recorder) >= 3 and (self._latest_fit is None or self._latest_fit["step"] < step):
+            self._submit_fit(final=True)
+            wait = self.wait_for_final_fit
+            if wait is None:
+                wait = self._budget.allows(expected=self._expected_fit_cpu())
+            if wait:
+                for result in self._worker.wait(self.final_fit_timeout_s):
+                    self._on_fit_result(trainer, result)
+        last = self._recorder.points_after(step - 1)
+        self._log_points(trainer, list(points) + [p for p in last if p not in points], final=True)
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        if self._worker is not None:
+            self._worker.close()  # a final fit still running completes in the background and is stored
+        if self._writer is not None:
+            self._writer.close()
+            if self._writer.errors:
+                rank_zero_warn(f"ScalingLawCallback: {len(self._writer.errors)} store writes failed; first: {self._writer.errors[0]}")
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        self._end_live_count()
+        if self._recorder is None or not getattr(self, "_rank_zero", False):
+            return
+        try:
+            self._flush(trainer, log=False)
+        except Exception:  # noqa: BLE001 - already failing; keep what was stored
+            pass
+        if self._writer is not None:
+            status = "stopped" if isinstance(exception, KeyboardInterrupt) else "failed"
+            reason = f"{type(exception).__name__}: {exception}"[:500]
+            self._writer.submit(SweepStore.set_run_status, self._run, status, step=self._recorder.step, reason=reason)
+
+    # ------------------------------------------------------------- recording
+    def _end_live_count(self) -> float | None:
+        if self._live_count is None:
+            return None
+        counter, self._live_count = self._live_count, None
+        counter.__exit__(None, None, None)
+        return float(counter.get_total_flops())
+
+    def _flush(self, trainer: Trainer, log: bool = True) -> list[Point]:
+        points = self._recorder.commit(lambda payloads: materialise(payloads, self._scale))
+        self._last_flush = time.monotonic()
+        if points and self._rank_zero:
+            if self._writer is not None:
+                self._writer.add_points(self._run, points)
+            if log:
+                self._log_points(trainer, points)
+        return points
+
+    def _log_points(self, trainer: Trainer, points: Sequence[Point], final: bool = False) -> None:
+        """One ``log_metrics`` call per logged point: every ``log_every_n_steps`` steps, and the last step at the end.
+
+        The planned last step is held back until training ends, so that it carries the final fit.
+        """
+        if not trainer.loggers:
+            return
+        fit = self._latest_fit
+        for point in points:
+            due = point.step % self._log_every == 0 and point.step != self._total_steps
+            if final and point.step == self._recorder.step:
+                due = True
+            if not due or point.step <= self._last_logged:
+                continue
+            self._last_logged = point.step
+            metrics = {"scaling/flops": point.flops, "scaling/lr_sum": point.lr_sum}
+            if fit is not None:
+                metrics |= {f"scaling/{key}": float(fit.get(key, math.nan))
+                            for key in ("pred_final_loss", "pred_final_low", "pred_final_high")}
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=point.step)
+
+    # ---------------------------------------------------------------- store
+    def _open_store(self) -> None:
+        """Open the store, register (or rewind) the run and store its plan, all on the writer thread."""
+        if self.store is None:
+            return
+        self._writer = BatchedWriter(self.store)
+        restored = self._recorder.points_after(0) if self._restored_step else []
+        self._writer.submit(
+            _register_run, self._run, restored_step=self._restored_step, restored_points=restored, sweep=self.sweep,
+            config=self.config, n_params=self._counts.total, n_params_nonembedding=self._counts.non_embedding,
+            max_steps=self._total_steps, flops_source=self._flops.source or "pending", world_size=self._world_size,
+        )
+        if self._plan is not None:
+            self._writer.submit(SweepStore.set_planned_schedule, self._run, self._schedule_lrs(), note=self._plan.note)
+
+    @property
+    def _store(self) -> SweepStore | None:
+        return None if self._writer is None else self._writer.opened_store(timeout=STORE_OPEN_TIMEOUT_S)
+
+    def _make_worker(self) -> FitWorker:
+        if self.store is None:
+            return make_worker(self.fit_worker, None)
+        url = self.store.url if isinstance(self.store, SweepStore) else normalise_url(self.store)
+        if self.fit_worker == "process" and not is_memory(url):
+            return make_worker("process", url=url)
+        return make_worker("thread", store=self._store)
+
+    # -------------------------------------------------------------- fitting
+    def _schedule_lrs(self) -> np.ndarray:
+        return combined_lrs(self._recorder.column("lr"), self._plan, self._total_steps)
+
+    def _fit_admitted(self) -> bool:
+        enough = self._recorder.step >= self._warmup_steps + MIN_FIT_STEPS
+        idle = self._worker is None or not self._worker.busy
+        return enough and idle and self._budget.allows(expected=self._expected_fit_cpu())
+
+    def _expected_fit_cpu(self) -> float:
+        """CPU seconds the next fit should cost: the last one's, or a first-fit guess (worker start-up included)."""
+        return self._last_fit_cpu if self._latest_fit is not None else FIRST_FIT_GUESS_S
+
+    def _submit_fit(self, final: bool) -> None:
+        if self._worker is None:
+            self._worker = self._make_worker()
+        recorder = self._recorder
+        self._worker.submit(FitRequest(
+            run=self._run, step=recorder.step, steps=recorder.column("step"), loss=recorder.column("loss"),
+            lrs=self._schedule_lrs(), law=self.law, sweep=self.sweep, final=final, max_points=self.max_fit_points,
+            conventions=self._conventions(),
+        ))
+
+    def _conventions(self) -> dict[str, Any]:
+        return {
+            "step": "optimizer steps (global_step)", "loss": "mean un-scaled training loss of the step's micro-batches, all ranks",
+            "n_params": self._counts.total, "n_params_nonembedding": self._counts.non_embedding,
+            "n_used": "none by the per-run law (steps and LR sums); both N recorded for cross-run laws",
+            "flops": self._flops.convention, "lr_sum": "sum of the LRs used by all steps so far, warmup included",
+            "lr_group": self.lr_group, "world_size": self._world_size,
+        }
+
+    def _take_results(self, trainer: Trainer) -> None:
+        for result in self._worker.poll():
+            self._on_fit_result(trainer, result)
+
+    def _on_fit_result(self, trainer: Trainer, result: dict[str, Any]) -> None:
+        self._last_fit_cpu = float(result.get("cpu_seconds", 0.0))
+        self._budget.charge(self._last_fit_cpu + self._worker.take_startup_cpu())
+        if self._latest_fit is None or result["step"] >= self._latest_fit["step"]:
+            self._latest_fit = result
+        if result.get("status", "").startswith("failed"):
+            log.info("ScalingLawCallback: fit at step %s %s", result.get("step"), result["status"])
+        if not result.get("final"):
+            step = int(result["step"])
+            record = None if self._writer is None else lambda d: self._writer.submit(
+                SweepStore.add_decision, self._run, step, d.stop, probability=d.probability, reason=d.reason,
+                policy=policy_name(self.early_stopping))
+            self._stopping.consider(record, store=self._store, run_name=self._run, sweep=self.sweep, step=step, fit=result)
+
+    def _end_status(self, trainer: Trainer, step: int) -> tuple[str, str | None]:
+        if self._stopping.stopped_at is not None:
+            return "stopped", self._stopping.decision.reason or "stopped by the early-stopping policy"
+        if self._total_steps is not None and step < self._total_steps:
+            return "stopped", f"training ended at step {step} of {self._total_steps} (trainer stop, max_time or another callback)"
+        return "finished", None
+
+    # --------------------------------------------------------------- access
+    @property
+    def run(self) -> str | None:
+        """The run's name in the store."""
+        return self._run
+
+    def wait_for_fits(self, timeout: float | None = None) -> bool:
+        """Block until fits still running (e.g. the final one) are stored; False on timeout."""
+        if self._worker is None:
+            return True
+        for result in self._worker.wait(timeout):
+            if self._latest_fit is None or result["step"] >= self._latest_fit["step"]:
+                self._latest_fit = result
+        return not self._worker.busy
+
+    @property
+    def latest_fit(self) -> dict[str, Any] | None:
+        """The most recent fit result received (a dict as stored in the ``fits`` table)."""
+        return self._latest_fit
+
+
+def _register_run(store: SweepStore, run: str, restored_step: int, restored_points: list[Point], **fields: Any) -> None:
+    """Writer-thread job: register the run; on a resume rewind the store to the checkpoint and fill what it lacks."""
+    store.register_run(run, **fields)
+    if restored_step:
+        store.truncate(run, restored_step)
+        last = store.last_step(run)
+        store.add_points(run, [p for p in restored_points if p.step > last])
+
+
+def _warmup_steps(lrs: np.ndarray) -> int:
+    """Warmup length of the planned schedule as the per-run law will see it (0 when unknown)."""
+    try:
+        return Schedule.from_per_step(lrs).warmup_steps if lrs.size and np.all(np.isfinite(lrs)) else 0
+    except Exception:  # noqa: BLE001 - e.g. an all-zero schedule; the fit will report it
+        return 0
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+
+

@@ -1,0 +1,61 @@
+"""Facts the callback reads from a Lightning Trainer: planned length, the LR plan, validation metrics, run names."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from typing import Any, Mapping
+
+import torch
+from lightning.pytorch import Trainer
+
+from scaling_callback.callback.planned_schedule import PlannedSchedule, lightning_stepping_rule, plan_lrs
+
+
+def planned_total_steps(trainer: Trainer) -> int | None:
+    """Planned optimizer steps of the run (``max_steps``, or epochs × steps per epoch); None when unbounded."""
+    try:
+        total = trainer.estimated_stepping_batches
+    except Exception:  # noqa: BLE001 - e.g. accumulation that changes by epoch
+        total = trainer.max_steps
+    return int(total) if total is not None and math.isfinite(total) and total > 0 else None
+
+
+def first_optimizer(trainer: Trainer) -> torch.optim.Optimizer | None:
+    """The first optimizer, or None (also for Lightning's stand-in when ``configure_optimizers`` returns None)."""
+    optimizer = trainer.optimizers[0] if trainer.optimizers else None
+    return optimizer if optimizer is not None and optimizer.param_groups else None
+
+
+def plan_schedule(trainer: Trainer, optimizer: torch.optim.Optimizer | None, total: int | None, group: int) -> PlannedSchedule | None:
+    """LRs of the steps still to come, stepping a copy of the optimizer's scheduler as Lightning would."""
+    if optimizer is None or total is None:
+        return None
+    config = next((c for c in trainer.lr_scheduler_configs if getattr(c.scheduler, "optimizer", None) is optimizer), None)
+    if config is None:
+        return plan_lrs(None, optimizer, start_step=trainer.global_step, end_step=total, group=group)
+    rule = lightning_stepping_rule(config.interval, config.frequency, trainer.num_training_batches, trainer.accumulate_grad_batches)
+    return plan_lrs(config.scheduler, optimizer, start_step=trainer.global_step, end_step=total, group=group,
+                    steps_scheduler_after=rule)
+
+
+def validation_values(metrics: Mapping[str, Any], wanted: str | list[str]) -> dict[str, float]:
+    """Scalar metrics to record after validation; ``"auto"`` picks names containing both "val" and "loss"."""
+    if wanted == "auto":
+        names = [k for k in metrics if "val" in k.lower() and "loss" in k.lower()]
+    else:
+        names = [wanted] if isinstance(wanted, str) else list(wanted)
+    values = {}
+    for name in names:
+        value = metrics.get(name)
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            values[name] = float(value.item())
+        elif isinstance(value, (int, float)):
+            values[name] = float(value)
+    return values
+
+
+def generated_run_name(sweep: str | None) -> str:
+    """A unique run name: sweep (or "run"), UTC time, random suffix."""
+    return f"{sweep or 'run'}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"

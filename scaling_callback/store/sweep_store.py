@@ -1,0 +1,458 @@
+"""The sweep store: what every run of a sweep records, readable by the other runs and by reports.
+
+Example:
+    >>> store = SweepStore("sweep.sqlite")
+    >>> store.register_run("lr3e-4", sweep="width", config={"lr": 3e-4}, n_params=1_000_000)
+    >>> store.add_points("lr3e-4", [{"step": 1, "samples": 32, "flops": 1e9, "lr": 3e-4, "lr_sum": 3e-4, "loss": 4.1}])
+    >>> store.points("lr3e-4")  # DataFrame: step, samples, tokens, flops, lr, lr_sum, loss
+
+Writes happen in short transactions; :meth:`writer` gives a background :class:`BatchedWriter` so a
+training loop only enqueues. NaN losses are stored as NULL and read back as NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from scaling_callback.errors import InputError
+from scaling_callback.store import tables as t
+from scaling_callback.store.engine import READONLY, is_memory, make_engine, normalise_url
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from scaling_callback.store.writer import BatchedWriter
+
+RUN_STATUSES = ("running", "finished", "stopped", "failed")
+POINT_COLUMNS = ("step", "samples", "tokens", "flops", "lr", "lr_sum", "loss")
+_FIT_COLUMNS = ("step", "final", "law", "status", "drop_term", "pred_final_loss", "pred_final_low",
+                "pred_final_high", "n_points", "cpu_seconds", "params", "drop_params", "record")
+
+
+class SweepStore:
+    """Sweeps, runs (config, N, status, stop reason), per-step points, evaluations, fits and stop decisions.
+
+    Args:
+        url_or_path: a SQLite file path (created with WAL journaling) or any SQLAlchemy URL.
+    """
+
+    def __init__(self, url_or_path: str | Path) -> None:
+        self.url = normalise_url(url_or_path)
+        self._engine = make_engine(self.url)
+        self._run_ids: dict[str, int] = {}
+        # in-memory SQLite is one connection shared by all threads: take turns on it
+        self._lock = threading.RLock() if is_memory(self.url) else nullcontext()
+        with self._write() as conn:
+            t.metadata.create_all(conn)
+
+    @property
+    def shareable(self) -> bool:
+        """Whether another process can open this store by its URL (false for in-memory SQLite)."""
+        return not is_memory(self.url)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._engine.dispose()
+
+    def writer(self, **kwargs: Any) -> "BatchedWriter":
+        """A background writer over this store: ``writer.submit(SweepStore.add_fit, run, fit)`` (see :class:`BatchedWriter`)."""
+        from scaling_callback.store.writer import BatchedWriter
+
+        return BatchedWriter(self, **kwargs)
+
+    # ------------------------------------------------------------------ sweeps
+    def create_sweep(self, name: str, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Create sweep ``name`` or return the existing one (its config is kept)."""
+        _check_name("sweep", name)
+        existing = self.get_sweep(name)
+        if existing is not None:
+            return existing
+        try:
+            with self._write() as conn:
+                conn.execute(insert(t.sweeps).values(name=name, config=_jsonable(config or {}), created_at=time.time()))
+        except IntegrityError:  # created by another process in the meantime
+            pass
+        return self.get_sweep(name)  # type: ignore[return-value]
+
+    def get_sweep(self, name: str) -> dict[str, Any] | None:
+        """The sweep's row as a dict, or None."""
+        with self._read() as conn:
+            row = conn.execute(select(t.sweeps).where(t.sweeps.c.name == name)).mappings().first()
+        return dict(row) if row else None
+
+    def sweeps(self) -> "pd.DataFrame":
+        """All sweeps with their number of runs."""
+        n_runs = select(t.runs.c.sweep_id, func.count().label("n_runs")).group_by(t.runs.c.sweep_id).subquery()
+        query = (
+            select(t.sweeps.c.name, t.sweeps.c.config, t.sweeps.c.created_at, func.coalesce(n_runs.c.n_runs, 0).label("n_runs"))
+            .select_from(t.sweeps.outerjoin(n_runs, n_runs.c.sweep_id == t.sweeps.c.id))
+            .order_by(t.sweeps.c.id)
+        )
+        return _with_times(self._frame(query))
+
+    # -------------------------------------------------------------------- runs
+    def register_run(
+        self,
+        name: str,
+        *,
+        sweep: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        n_params: int | None = None,
+        n_params_nonembedding: int | None = None,
+        max_steps: int | None = None,
+        flops_source: str | None = None,
+        world_size: int | None = None,
+        status: str = "running",
+    ) -> dict[str, Any]:
+        """Create run ``name`` or, when it exists (a resumed run), update the given fields and its status.
+
+        Re-registering clears a previous stop step and reason.
+        """
+        _check_name("run", name)
+        _check_status(status)
+        sweep_id = self.create_sweep(sweep)["id"] if sweep is not None else None
+        now = time.time()
+        fields = {
+            "sweep_id": sweep_id, "config": _jsonable(config) if config is not None else None,
+            "n_params": n_params, "n_params_nonembedding": n_params_nonembedding, "max_steps": max_steps,
+            "flops_source": flops_source, "world_size": world_size,
+        }
+        given = {k: v for k, v in fields.items() if v is not None}
+        existing = self.get_run(name)
+        if existing is not None and sweep is not None and existing["sweep"] not in (None, sweep):
+            raise InputError(f"run {name!r} belongs to sweep {existing['sweep']!r}, not {sweep!r}")
+        with self._write() as conn:
+            if existing is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(t.runs).values(name=name, status=status, created_at=now, updated_at=now, **given))
+                except IntegrityError:
+                    existing = {}
+            if existing is not None:
+                conn.execute(
+                    update(t.runs).where(t.runs.c.name == name)
+                    .values(status=status, updated_at=now, stop_step=None, stop_reason=None, **given)
+                )
+        return self.get_run(name)  # type: ignore[return-value]
+
+    def get_run(self, name: str) -> dict[str, Any] | None:
+        """The run's row (with its sweep's name under ``sweep``) as a dict, or None."""
+        query = (
+            select(t.runs, t.sweeps.c.name.label("sweep"))
+            .select_from(t.runs.outerjoin(t.sweeps, t.sweeps.c.id == t.runs.c.sweep_id))
+            .where(t.runs.c.name == name)
+        )
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
+    def update_run(self, name: str, **fields: Any) -> None:
+        """Update descriptive fields of a run (``config``, ``n_params``, ``flops_source``, ``max_steps``...)."""
+        allowed = {"config", "n_params", "n_params_nonembedding", "max_steps", "flops_source", "world_size"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise InputError(f"cannot update run field(s) {sorted(unknown)}; updatable: {sorted(allowed)}")
+        if "config" in fields:
+            fields["config"] = _jsonable(fields["config"])
+        run_id = self._run_id(name)
+        with self._write() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(updated_at=time.time(), **fields))
+
+    def set_run_status(self, name: str, status: str, *, step: int | None = None, reason: str | None = None) -> None:
+        """Set a run's status; ``step`` and ``reason`` record where and why it stopped or failed."""
+        _check_status(status)
+        run_id = self._run_id(name)
+        with self._write() as conn:
+            conn.execute(
+                update(t.runs).where(t.runs.c.id == run_id)
+                .values(status=status, stop_step=step, stop_reason=reason, updated_at=time.time())
+            )
+
+    def mark_finished(self, name: str, step: int | None = None) -> None:
+        """The run reached its planned end."""
+        self.set_run_status(name, "finished", step=step)
+
+    def mark_stopped(self, name: str, step: int, reason: str) -> None:
+        """The run was stopped early at ``step`` (by a policy or the trainer) for ``reason``."""
+        self.set_run_status(name, "stopped", step=step, reason=reason)
+
+    def runs(self, sweep: str | None = None) -> "pd.DataFrame":
+        """Runs (of one sweep, or all) with their last point: ``last_step, samples, tokens, flops, last_loss``."""
+        last = (
+            select(t.points.c.run_id, func.max(t.points.c.step).label("last_step"), func.count().label("n_points"))
+            .group_by(t.points.c.run_id).subquery()
+        )
+        query = (
+            select(
+                t.runs.c.name, t.sweeps.c.name.label("sweep"), t.runs.c.status, t.runs.c.n_params,
+                t.runs.c.n_params_nonembedding, t.runs.c.max_steps, t.runs.c.flops_source, t.runs.c.world_size,
+                t.runs.c.stop_step, t.runs.c.stop_reason, t.runs.c.config, t.runs.c.created_at, t.runs.c.updated_at,
+                func.coalesce(last.c.n_points, 0).label("n_points"), last.c.last_step, t.points.c.samples,
+                t.points.c.tokens, t.points.c.flops, t.points.c.loss.label("last_loss"),
+            )
+            .select_from(
+                t.runs.outerjoin(t.sweeps, t.sweeps.c.id == t.runs.c.sweep_id)
+                .outerjoin(last, last.c.run_id == t.runs.c.id)
+                .outerjoin(t.points, and_(t.points.c.run_id == t.runs.c.id, t.points.c.step == last.c.last_step))
+            )
+            .order_by(t.runs.c.id)
+        )
+        if sweep is not None:
+            query = query.where(t.sweeps.c.name == sweep)
+        return _with_times(self._frame(query))
+
+    # --------------------------------------------------------------- schedules
+    def set_planned_schedule(self, run: str, lrs: np.ndarray, note: str | None = None) -> None:
+        """Store the LR of every planned step (``lrs[i]`` is the LR of step i+1), replacing an older plan."""
+        values = np.ascontiguousarray(np.asarray(lrs, dtype="<f8"))
+        if values.ndim != 1:
+            raise InputError(f"a planned schedule must be one-dimensional, got shape {values.shape}")
+        row = {"run_id": self._run_id(run), "n_steps": int(values.size), "lrs": values.tobytes(), "note": note}
+        with self._write() as conn:
+            self._upsert(conn, t.schedules, [row], ("run_id",))
+
+    def planned_schedule(self, run: str) -> np.ndarray | None:
+        """The run's planned per-step LRs, or None when none was recorded."""
+        run_id = self._run_id(run)
+        with self._read() as conn:
+            blob = conn.execute(select(t.schedules.c.lrs).where(t.schedules.c.run_id == run_id)).scalar()
+        return None if blob is None else np.frombuffer(blob, dtype="<f8").copy()
+
+    # ------------------------------------------------------------------ points
+    def add_points(self, run: str, rows: Iterable[Mapping[str, Any] | Sequence[Any]]) -> int:
+        """Insert (or replace, by step) per-step points; returns the count.
+
+        A row is a mapping (missing columns are NULL) or a sequence of plain numbers in
+        ``POINT_COLUMNS`` order (the callback's points, written without conversion).
+        """
+        run_id = self._run_id(run)
+        records = [(run_id, *row) if not isinstance(row, Mapping) else (run_id, *(_number(row.get(c)) for c in POINT_COLUMNS))
+                   for row in rows]
+        if not records:
+            return 0
+        if any(r[1] is None for r in records):
+            raise InputError(f"every point of run {run!r} needs a step")
+        with self._write() as conn:
+            if conn.dialect.name == "sqlite":  # the hot write: no per-row statement building (SQLite stores NaN as NULL)
+                conn.exec_driver_sql(_SQLITE_POINTS_UPSERT, records)
+            else:
+                self._upsert(conn, t.points, [dict(zip(_POINT_KEYS, map(_number, r))) for r in records], ("run_id", "step"))
+        return len(records)
+
+    def points(self, run: str) -> "pd.DataFrame":
+        """The run's points ordered by step: ``step, samples, tokens, flops, lr, lr_sum, loss``."""
+        columns = [t.points.c[c] for c in POINT_COLUMNS]
+        query = select(*columns).where(t.points.c.run_id == self._run_id(run)).order_by(t.points.c.step)
+        frame = self._frame(query)
+        for column in ("flops", "lr", "lr_sum", "loss"):
+            frame[column] = frame[column].astype(float)
+        return frame
+
+    def last_step(self, run: str) -> int:
+        """Largest stored step of the run (0 when it has none)."""
+        run_id = self._run_id(run)
+        with self._read() as conn:
+            value = conn.execute(select(func.max(t.points.c.step)).where(t.points.c.run_id == run_id)).scalar()
+        return int(value or 0)
+
+    def truncate(self, run: str, after_step: int) -> int:
+        """Delete the run's points, evaluations, fits and decisions after ``after_step`` (a resume rewinds).
+
+        Returns the number of points deleted.
+        """
+        run_id = self._run_id(run)
+        with self._write() as conn:
+            deleted = conn.execute(delete(t.points).where(t.points.c.run_id == run_id, t.points.c.step > after_step)).rowcount
+            for table in (t.evals, t.fits, t.decisions):
+                conn.execute(delete(table).where(table.c.run_id == run_id, table.c.step > after_step))
+        return int(deleted or 0)
+
+    def add_evals(self, run: str, step: int, values: Mapping[str, float]) -> None:
+        """Validation (or other evaluation) metrics of the run at ``step``."""
+        run_id = self._run_id(run)
+        rows = [{"run_id": run_id, "step": int(step), "name": str(k), "value": _number(v)} for k, v in values.items()]
+        if rows:
+            with self._write() as conn:
+                self._upsert(conn, t.evals, rows, ("run_id", "step", "name"))
+
+    def evals(self, run: str) -> "pd.DataFrame":
+        """The run's evaluation metrics: ``step, name, value``."""
+        query = (select(t.evals.c.step, t.evals.c.name, t.evals.c.value)
+                 .where(t.evals.c.run_id == self._run_id(run)).order_by(t.evals.c.step, t.evals.c.name))
+        return self._frame(query)
+
+    # -------------------------------------------------------------------- fits
+    def add_fit(self, run: str, fit: Mapping[str, Any]) -> None:
+        """Store one fit of the run: ``step`` and ``status`` are required; see ``fits()`` for the columns."""
+        if "step" not in fit or "status" not in fit:
+            raise InputError(f"a fit of run {run!r} needs 'step' and 'status', got keys {sorted(fit)}")
+        values = {c: _jsonable(fit.get(c)) for c in _FIT_COLUMNS}
+        values["final"] = bool(values["final"])
+        run_id = self._run_id(run)
+        with self._write() as conn:
+            conn.execute(insert(t.fits).values(run_id=run_id, created_at=time.time(), **values))
+
+    def fits(self, run: str) -> "pd.DataFrame":
+        """The run's fits in the order they were stored."""
+        columns = [t.fits.c[c] for c in _FIT_COLUMNS] + [t.fits.c.created_at]
+        query = select(*columns).where(t.fits.c.run_id == self._run_id(run)).order_by(t.fits.c.id)
+        return _with_times(self._frame(query))
+
+    def latest_fit(self, run: str, *, ok_only: bool = False) -> dict[str, Any] | None:
+        """The run's most recently stored fit (the latest successful one with ``ok_only``), or None."""
+        run_id = self._run_id(run)
+        query = select(t.fits).where(t.fits.c.run_id == run_id).order_by(t.fits.c.id.desc()).limit(1)
+        if ok_only:
+            query = query.where(t.fits.c.status == "ok")
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
+    def drop_priors(self, sweep: str, *, law: str = "mpl", exclude_run: str | None = None) -> list[dict[str, Any]]:
+        """Fitted drop-term parameters of the sweep's finished runs (latest fitted one per run).
+
+        Each item: ``{"run", "step", "drop_params"}``, in the order the runs finished. These are the
+        priors that let a new run's fit predict an LR decay it has not reached yet.
+        """
+        query = (
+            select(t.runs.c.name, t.runs.c.updated_at, t.fits.c.step, t.fits.c.drop_params)
+            .select_from(t.fits.join(t.runs, t.runs.c.id == t.fits.c.run_id).join(t.sweeps, t.sweeps.c.id == t.runs.c.sweep_id))
+            .where(t.sweeps.c.name == sweep, t.runs.c.status == "finished", t.fits.c.drop_term == "fitted",
+                   t.fits.c.law == law, t.fits.c.status == "ok")
+            .order_by(t.fits.c.id)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        latest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if row["name"] != exclude_run and row["drop_params"]:
+                latest[row["name"]] = {"run": row["name"], "step": int(row["step"]), "drop_params": dict(row["drop_params"]),
+                                       "finished_at": row["updated_at"]}
+        ordered = sorted(latest.values(), key=lambda item: item.pop("finished_at"))
+        return ordered
+
+    # --------------------------------------------------------------- decisions
+    def add_decision(self, run: str, step: int, stop: bool, *, probability: float | None = None,
+                     reason: str = "", policy: str | None = None) -> None:
+        """Record a stopping policy's decision about the run at ``step``."""
+        run_id = self._run_id(run)
+        with self._write() as conn:
+            conn.execute(insert(t.decisions).values(
+                run_id=run_id, step=int(step), stop=bool(stop), probability=_number(probability),
+                reason=reason, policy=policy, created_at=time.time()))
+
+    def decisions(self, run: str | None = None) -> "pd.DataFrame":
+        """Stopping decisions (of one run, or all): ``run, step, policy, stop, probability, reason, created_at``."""
+        query = (select(t.runs.c.name.label("run"), t.decisions.c.step, t.decisions.c.policy, t.decisions.c.stop,
+                        t.decisions.c.probability, t.decisions.c.reason, t.decisions.c.created_at)
+                 .select_from(t.decisions.join(t.runs, t.runs.c.id == t.decisions.c.run_id)).order_by(t.decisions.c.id))
+        if run is not None:
+            query = query.where(t.decisions.c.run_id == self._run_id(run))
+        return _with_times(self._frame(query))
+
+    # ----------------------------------------------------------------- helpers
+    def _run_id(self, name: str) -> int:
+        run_id = self._run_ids.get(name)
+        if run_id is None:
+            with self._read() as conn:
+                run_id = conn.execute(select(t.runs.c.id).where(t.runs.c.name == name)).scalar()
+            if run_id is None:
+                raise InputError(f"run {name!r} is not in the store {self.url}")
+            self._run_ids[name] = run_id
+        return run_id
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._lock, self._engine.connect() as conn:
+            conn.execution_options(**{READONLY: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._lock, self._engine.begin() as conn:
+            yield conn
+
+    def _frame(self, query) -> "pd.DataFrame":
+        import pandas as pd
+
+        with self._read() as conn:
+            result = conn.execute(query)
+            rows, columns = result.fetchall(), list(result.keys())
+        return pd.DataFrame(rows, columns=columns)
+
+    def _upsert(self, conn: Connection, table, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None:
+        dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(conn.dialect.name)
+        if dialect is None:  # other backends: replace by delete + insert
+            for row in rows:
+                conn.execute(delete(table).where(*(table.c[k] == row[k] for k in keys)))
+            conn.execute(insert(table), rows)
+            return
+        statement = dialect.insert(table)
+        others = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+        conn.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=others), rows)
+
+
+_POINT_KEYS = ("run_id",) + POINT_COLUMNS
+_SQLITE_POINTS_UPSERT = (
+    f"INSERT INTO points ({', '.join(_POINT_KEYS)}) VALUES ({', '.join('?' * len(_POINT_KEYS))}) "
+    f"ON CONFLICT (run_id, step) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in POINT_COLUMNS[1:])}"
+)
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"{kind} name must be a non-empty string, got {name!r}")
+
+
+def _check_status(status: str) -> None:
+    if status not in RUN_STATUSES:
+        raise InputError(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
+
+
+def _number(value: Any) -> Any:
+    """A plain Python number (NaN and inf become NULL), or None."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with NumPy scalars/arrays made plain and non-finite floats made None (valid JSON everywhere)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _with_times(frame: "pd.DataFrame") -> "pd.DataFrame":
+    import pandas as pd
+
+    for column in ("created_at", "updated_at"):
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+    return frame

@@ -1,0 +1,339 @@
+"""ScalingLawCallback in real (tiny) Lightning runs: exact LR sums, un-scaled loss, FLOPs, fits and
+priors, resume without double counting, early-stopping seam, odd models, LightningCLI config."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from scaling_callback import ScalingLawCallback, SweepStore
+from scaling_callback.callback.stopping import StopDecision
+from scaling_callback.errors import InputError
+
+BASE_LR, WARMUP, BATCH = 0.05, 10, 8
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "callback_lightningcli.yaml"
+
+
+def lr_factor(i: int, total: int) -> float:
+    """Linear warmup over WARMUP steps, then cosine to 10 % at ``total`` (LambdaLR's factor of step i+1)."""
+    if i < WARMUP:
+        return (i + 1) / WARMUP
+    return 0.1 + 0.45 * (1 + math.cos(math.pi * (i - WARMUP) / (total - WARMUP)))
+
+
+class Regressor(pl.LightningModule):
+    """BoringModel-style MLP that remembers the raw loss of every micro-batch."""
+
+    def __init__(self, total: int = 40, scheduler: bool = True) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 1))
+        self.total, self.scheduler = total, scheduler
+        self.raw_losses: list[float] = []
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = nn.functional.mse_loss(self.net(x).squeeze(-1), y)
+        self.raw_losses.append(float(loss))  # .item() in training_step: the meta copy cannot run it
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", nn.functional.mse_loss(self.net(x).squeeze(-1), y))
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=BASE_LR)
+        if not self.scheduler:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: lr_factor(i, self.total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class MPLShaped(pl.LightningModule):
+    """Its 'loss' is a noiseless loss-vs-LR-sum curve with an annealing drop, so the fitter has a clean target."""
+
+    def __init__(self, total: int, decay_from: int) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+        self.total, self.decay_from, self.lr_sum = total, decay_from, 0.0
+
+    def _lr(self, i: int) -> float:
+        warm = min((i + 1) / 10, 1.0)
+        return 0.1 * warm * (1.0 if i < self.decay_from else max(1 - (i - self.decay_from) / (self.total - self.decay_from), 0.05))
+
+    def training_step(self, batch, batch_idx):
+        i = self.global_step
+        lr = self._lr(i)
+        self.lr_sum += lr
+        value = 2.0 + 1.5 * self.lr_sum ** -0.5 - 3.0 * (0.1 - lr)
+        return self.w.sum() * 0.0 + value
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: self._lr(i) / 0.1)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def loader(n: int = 160, seed: int = 0) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 16, generator=generator)
+    y = x[:, :3].sum(1)
+    return DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=False)
+
+
+def trainer(tmp_path: Path, callback: ScalingLawCallback, **kwargs) -> pl.Trainer:
+    options = dict(max_steps=40, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                   enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    options.update(kwargs)
+    return pl.Trainer(default_root_dir=tmp_path, callbacks=[callback] + options.pop("extra_callbacks", []), **options)
+
+
+def test_lr_sum_loss_and_flops_with_gradient_accumulation(tmp_path):
+    total = 40
+    callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name="acc", fit_worker="thread",
+                                  fit_every_n_steps=1000, log_every_n_steps=5, wait_for_final_fit=True)
+    model = Regressor(total)
+    run = trainer(tmp_path, callback, max_steps=total, accumulate_grad_batches=2,
+                  logger=CSVLogger(tmp_path, name="logs", version="acc"))
+    run.fit(model, loader())
+    points = SweepStore(tmp_path / "s.sqlite").points("acc")
+    assert points.step.tolist() == list(range(1, total + 1))
+
+    expected_lrs = [BASE_LR * lr_factor(i, total) for i in range(total)]
+    expected_sums = np.cumsum(expected_lrs)
+    assert np.max(np.abs(points.lr_sum / expected_sums - 1)) < 1e-9
+    np.testing.assert_allclose(points.lr, expected_lrs, rtol=1e-15)
+
+    raw = np.array(model.raw_losses).reshape(total, 2).mean(axis=1)  # un-scaled mean of each step's 2 micro-batches
+    np.testing.assert_allclose(points.loss, raw, rtol=1e-6)
+    assert points.samples.tolist() == [2 * BATCH * s for s in range(1, total + 1)]
+
+    x, y = next(iter(loader()))
+    with FlopCounterMode(display=False) as counter:
+        nn.functional.mse_loss(Regressor().net(x).squeeze(-1), y).backward()
+    per_micro_batch = counter.get_total_flops()
+    assert abs(points.flops.iloc[-1] / (per_micro_batch * 2 * total) - 1) < 0.03
+
+    with open(tmp_path / "logs" / "acc" / "metrics.csv") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("scaling/lr_sum")]
+    assert [int(r["step"]) for r in rows] == list(range(5, total + 1, 5))
+    for row in rows:
+        step = int(row["step"])
+        assert abs(float(row["scaling/lr_sum"]) / expected_sums[step - 1] - 1) < 1e-9
+        assert abs(float(row["scaling/flops"]) / (per_micro_batch * 2 * step) - 1) < 0.03
+    assert rows[-1]["scaling/pred_final_high"] != ""  # the final fit reached the logger on the last step
+
+    stored = SweepStore(tmp_path / "s.sqlite")
+    run_row = stored.get_run("acc")
+    assert run_row["status"] == "finished" and run_row["max_steps"] == total
+    assert run_row["flops_source"] == "measured live"  # Regressor's .item() cannot run on the meta copy
+    np.testing.assert_allclose(stored.planned_schedule("acc"), expected_lrs, rtol=1e-15)
+
+
+def test_online_fits_use_finished_runs_drop_terms_as_prior(tmp_path):
+    store = tmp_path / "sweep.sqlite"
+    first = ScalingLawCallback(store=store, run_name="done", sweep="wsd", fit_every_n_steps=1000, fit_worker="thread",
+                               wait_for_final_fit=True)
+    trainer(tmp_path, first, max_steps=300).fit(MPLShaped(300, decay_from=150), loader(n=8 * 300))
+    finished = SweepStore(store).fits("done").iloc[-1]
+    assert finished.final and finished.status == "ok" and finished.drop_term == "fitted"
+
+    second = ScalingLawCallback(store=store, run_name="new", sweep="wsd", fit_every_n_steps=100, max_fit_fraction=None,
+                                fit_worker="thread", wait_for_final_fit=True)
+    trainer(tmp_path, second, max_steps=300).fit(MPLShaped(300, decay_from=250), loader(n=8 * 300))
+    fits = SweepStore(store).fits("new")
+    early = fits[~fits.final].iloc[0]
+    assert early.step < 250 and early.drop_term == "prior"
+    assert early.record["prior"]["runs"] == ["done"] and early.record["prior"]["params"] == finished.drop_params
+    assert np.isfinite(early.pred_final_loss) and early.pred_final_low <= early.pred_final_loss <= early.pred_final_high
+    assert early.record["conventions"]["n_params"] == 1 and "FlopCounterMode" in early.record["conventions"]["flops"]
+    assert second.latest_fit["final"] and SweepStore(store).get_run("new")["status"] == "finished"
+
+
+class CrashAt(pl.Callback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            raise RuntimeError("simulated crash")
+
+
+def _plain(value) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str, torch.Tensor))
+
+
+def test_resume_from_mid_epoch_checkpoint_has_no_duplicate_or_missing_steps(tmp_path):
+    store = tmp_path / "s.sqlite"
+    reference = ScalingLawCallback(store=store, run_name="reference", fit_worker="thread", fit_every_n_steps=1000)
+    trainer(tmp_path, reference, max_steps=30).fit(Regressor(30), loader())  # 20 batches per epoch
+
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=7, save_top_k=-1)
+    crashing = ScalingLawCallback(store=store, fit_worker="thread", fit_every_n_steps=1000, flush_every_n_steps=3)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        trainer(tmp_path, crashing, max_steps=30, enable_checkpointing=True,
+                extra_callbacks=[checkpoints, CrashAt(24)]).fit(Regressor(30), loader())
+    name = crashing.run
+    assert SweepStore(store).get_run(name)["status"] == "failed"
+    assert SweepStore(store).last_step(name) == 24  # flushed on the exception
+
+    checkpoint = tmp_path / "ckpt" / "epoch=1-step=21.ckpt"  # mid-epoch: step 21 is batch 1 of epoch 2
+    saved = torch.load(checkpoint, weights_only=True)  # primitives and tensors only
+    state = next(v for k, v in saved["callbacks"].items() if "ScalingLawCallback" in k)
+    assert _plain(state) and state["totals"]["step"] == 21 and state["run_name"] == name
+
+    resumed = ScalingLawCallback(store=store, fit_worker="thread", fit_every_n_steps=1000)  # run name from the checkpoint
+    trainer(tmp_path, resumed, max_steps=30).fit(Regressor(30), loader(), ckpt_path=checkpoint)
+    assert resumed.run == name
+    points, expected = SweepStore(store).points(name), SweepStore(store).points("reference")
+    assert points.step.tolist() == list(range(1, 31))
+    for column in ("samples", "flops", "lr", "lr_sum"):
+        np.testing.assert_allclose(points[column], expected[column], rtol=1e-12)
+    np.testing.assert_array_equal(resumed._recorder.column("step"), np.arange(1, 31))
+    assert SweepStore(store).get_run(name)["status"] == "finished"
+
+    restored = ScalingLawCallback()
+    restored.load_state_dict(state)
+    again = restored.state_dict() if restored._recorder is not None else {}
+    assert again["totals"] == state["totals"]
+    torch.testing.assert_close(again["curve"], state["curve"], rtol=0, atol=0, equal_nan=True)
+
+
+class StopAfter:
+    """A stand-in early-stopping policy: stop once a fit has seen ``step`` steps."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        self.calls: list[dict] = []
+
+    def should_stop(self, **context) -> StopDecision:
+        self.calls.append(context)
+        stop = context["step"] >= self.step
+        return StopDecision(stop, 0.9 if stop else 0.1, "predicted final loss worse than the best run" if stop else "")
+
+
+def test_early_stopping_policy_stops_training_and_is_recorded(tmp_path):
+    policy = StopAfter(20)
+    callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name="stopped", fit_worker="thread",
+                                  fit_every_n_steps=10, max_fit_fraction=None, early_stopping=policy)
+    run = trainer(tmp_path, callback, max_steps=400)
+    run.fit(Regressor(400), loader(n=8 * 400))
+    assert run.global_step < 400
+    store = SweepStore(tmp_path / "s.sqlite")
+    row = store.get_run("stopped")
+    assert row["status"] == "stopped" and row["stop_reason"] == "predicted final loss worse than the best run"
+    assert row["stop_step"] == run.global_step
+    decisions = store.decisions("stopped")
+    assert decisions.stop.tolist()[-1] and decisions.policy.iloc[0] == "StopAfter"
+    assert set(policy.calls[0]) == {"store", "run_name", "sweep", "step", "fit"}
+
+
+class NaNAtFifth(Regressor):
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        return loss + torch.tensor(float("nan")) if batch_idx % 5 == 4 else loss  # NaN value, finite gradients
+
+
+class NoParameters(pl.LightningModule):
+    def training_step(self, batch, batch_idx):
+        return batch[0].pow(2).mean().requires_grad_()  # a loss, but nothing to train
+
+    def configure_optimizers(self):
+        return None
+
+
+@pytest.mark.parametrize("case", ["nan_loss", "no_parameters", "no_scheduler"])
+def test_odd_runs_do_not_crash_training(tmp_path, case):
+    model = {"nan_loss": NaNAtFifth(20), "no_parameters": NoParameters(), "no_scheduler": Regressor(20, scheduler=False)}[case]
+    callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name=case, fit_worker="thread",
+                                  fit_every_n_steps=5, max_fit_fraction=None, wait_for_final_fit=True)
+    trainer(tmp_path, callback, max_steps=20, max_epochs=1).fit(model, loader())
+    store = SweepStore(tmp_path / "s.sqlite")
+    points, run = store.points(case), store.get_run(case)
+    assert points.step.tolist() == list(range(1, 21)) and run["status"] == "finished"
+    if case == "no_parameters":  # Lightning steps a stand-in optimizer with no LR: nothing to sum, nothing to fit
+        assert run["n_params"] == 0 and points.flops.iloc[-1] == 0 and points.lr.isna().all()
+        assert store.fits(case).status.str.startswith("failed").all()
+        return
+    if case == "nan_loss":
+        assert points.loss.isna().sum() == 4 and store.fits(case).status.notna().all()
+    else:
+        np.testing.assert_allclose(points.lr_sum, BASE_LR * np.arange(1, 21), rtol=1e-12)
+        np.testing.assert_allclose(store.planned_schedule(case), [BASE_LR] * 20)
+
+
+def test_invalid_arguments_name_the_value(tmp_path):
+    with pytest.raises(InputError, match="fit_every_n_steps.*0"):
+        ScalingLawCallback(fit_every_n_steps=0)
+    with pytest.raises(InputError, match="'fork'"):
+        ScalingLawCallback(fit_worker="fork")
+    with pytest.raises(InputError, match="should_stop"):
+        ScalingLawCallback(early_stopping=object())
+    with pytest.raises(InputError, match="directory"):
+        ScalingLawCallback(store=tmp_path)
+
+
+def test_lightningcli_example_config_builds_the_callback(tmp_path):
+    """The example YAML's callback entry is what LightningCLI parses (via jsonargparse) into a callback."""
+    jsonargparse = pytest.importorskip("jsonargparse")
+    yaml = pytest.importorskip("yaml")
+    entries = yaml.safe_load(CONFIG.read_text())["trainer"]["callbacks"]
+    parser = jsonargparse.ArgumentParser()
+    parser.add_argument("--callbacks", type=list[pl.Callback])
+    built = parser.instantiate(parser.parse_object({"callbacks": entries})).callbacks
+    assert len(built) == 1 and isinstance(built[0], ScalingLawCallback)
+    assert built[0].sweep == "width-sweep" and built[0].fit_every_n_steps == 100 and built[0].config["width"] == 256
+
+
+def _lightning_cli_available() -> bool:
+    from lightning.pytorch import cli
+
+    return bool(cli._JSONARGPARSE_SIGNATURES_AVAILABLE)
+
+
+@pytest.mark.skipif(not _lightning_cli_available(), reason="LightningCLI needs jsonargparse[signatures] (not installed)")
+def test_lightningcli_runs_the_example_config(tmp_path):
+    from lightning.pytorch import cli
+
+    lightning_cli = cli.LightningCLI(Regressor, run=False, args=["--config", str(CONFIG), "--trainer.default_root_dir", str(tmp_path)])
+    assert sum(isinstance(c, ScalingLawCallback) for c in lightning_cli.trainer.callbacks) == 1
+
+
+@pytest.mark.slow
+def test_sigkill_loses_at_most_the_unflushed_points_and_resume_is_gapless(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = Path(__file__).with_name("kill_train_script.py")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    killed = subprocess.run([sys.executable, str(script), str(tmp_path), "kill"], env=env, timeout=180, capture_output=True)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    store = SweepStore(tmp_path / "s.sqlite")
+    kept = store.points("killed").step.tolist()
+    # flushed every 5 steps, killed at 57: the steps after the last flush and at most one batch being written are lost
+    assert kept == list(range(1, len(kept) + 1)) and len(kept) >= 57 - 2 * 5
+    assert store.get_run("killed")["status"] == "running"  # nobody could say otherwise
+
+    resumed = subprocess.run([sys.executable, str(script), str(tmp_path), "resume"], env=env, timeout=180, capture_output=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    points = SweepStore(tmp_path / "s.sqlite").points("killed")
+    assert points.step.tolist() == list(range(1, 81))
+    np.testing.assert_allclose(points.samples, 8 * points.step)
+    lrs = [0.01 * (1.0 - 0.9 * min(i, 80) / 80) for i in range(80)]  # LinearLR 1.0 -> 0.1 over 80 steps
+    np.testing.assert_allclose(points.lr_sum, np.cumsum(lrs), rtol=1e-9)
+    assert SweepStore(tmp_path / "s.sqlite").get_run("killed")["status"] == "finished"

@@ -1,0 +1,81 @@
+import logging
+import warnings
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from toy_models.schedules import lr_at
+from toy_models.tiny_lm import TinyLM, make_tiny_lm
+from toy_models.zipf_corpus import ZipfDataModule
+
+logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Small models train many times faster on one thread when the cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_sizes_span_ten_thousand_to_a_million_parameters():
+    small = make_tiny_lm(d_model=16, n_layers=1)
+    large = make_tiny_lm(d_model=128, n_layers=4)
+    assert 5_000 < small.n_params < 20_000
+    assert 500_000 < large.n_params < 1_200_000
+    assert small.n_params_non_embedding < small.n_params
+
+
+def test_flops_per_batch_counts_matmuls_and_attention():
+    model = make_tiny_lm(d_model=32, n_layers=2, batch_size=4, seq_len=16)
+    tokens = torch.randint(0, 256, (4, 16))
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model._loss(tokens).backward()
+    assert isinstance(model.flops_per_batch, int)
+    # the counter sees every matmul but (on CPU) not the fused attention kernel our count adds
+    assert 1.0 <= model.flops_per_batch / counter.get_total_flops() < 1.3
+
+
+def test_trains_on_the_zipf_corpus_and_logs_train_and_val_loss():
+    data = ZipfDataModule(vocab_size=64, batch_size=8, seq_len=16, val_batches=2, seed=0)
+    model = make_tiny_lm(d_model=32, n_layers=1, vocab_size=64, seq_len=16, batch_size=8, kind="wsd",
+                         peak_lr=1e-2, max_steps=40, warmup_steps=5)
+    trainer = pl.Trainer(max_steps=40, val_check_interval=20, check_val_every_n_epoch=None, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         accelerator="cpu", devices=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model, datamodule=data)
+    metrics = trainer.callback_metrics
+    assert float(metrics["val_loss"]) < np.log(64) - 0.15  # better than uniform guessing: it learns
+    assert "train_loss" in metrics
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(lr_at(model.schedule, 40)[-1])
+
+
+def test_optimizer_is_adamw_with_a_per_step_scheduler_and_decay_on_matrices_only():
+    model = make_tiny_lm(d_model=16, n_layers=1, kind="two_stage", max_steps=100)
+    config = model.configure_optimizers()
+    assert isinstance(config["optimizer"], torch.optim.AdamW)
+    assert config["lr_scheduler"]["interval"] == "step"
+    decayed, undecayed = config["optimizer"].param_groups
+    assert all(p.dim() >= 2 for p in decayed["params"]) and undecayed["weight_decay"] == 0.0
+
+
+def test_accepts_dict_batches_schedule_dicts_and_validates():
+    model = TinyLM(vocab_size=32, d_model=16, n_layers=1, n_heads=2, seq_len=8,
+                   schedule={"kind": "constant", "peak_lr": 1e-3, "max_steps": 10})
+    tokens = torch.randint(0, 32, (2, 8))
+    assert torch.allclose(model._loss({"tokens": tokens}), model._loss(tokens))
+    assert model(tokens).shape == (2, 8, 32)
+    same = TinyLM(vocab_size=32, d_model=16, n_layers=1, n_heads=2, seq_len=8, seed=0)
+    assert torch.equal(same.token_embedding.weight, model.token_embedding.weight)  # seeded initialisation
+    with pytest.raises(ValueError, match="divisible"):
+        TinyLM(d_model=30, n_heads=4)
+    with pytest.raises(ValueError, match="schedule kind"):
+        make_tiny_lm(kind="linear")
