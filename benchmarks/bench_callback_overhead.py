@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import lightning.pytorch as pl
 
 from scaling_callback import ScalingLawCallback, SweepStore
+from scaling_callback.store.writer import BatchedWriter
 
 WARMUP_FRACTION = 0.05
 
@@ -74,33 +75,77 @@ HOOKS = ("on_train_start", "on_train_batch_start", "on_before_optimizer_step", "
 
 
 def time_hooks(callback: ScalingLawCallback) -> dict[str, float]:
-    """Wrap the callback's hooks on this instance to add up the wall time spent inside them."""
-    spent = {"seconds": 0.0}
+    """Wrap the callback's hooks on this instance to add up the CPU time the training thread spends inside them.
+
+    ``calls`` counts hook calls, so that the wrapper's own cost (:func:`wrapper_cost`) can be taken off.
+    """
+    spent = {"seconds": 0.0, "calls": 0}
     for name in HOOKS:
         hook = getattr(callback, name)
 
         def timed(*args, _hook=hook, **kwargs):
-            started = time.perf_counter()
+            started = time.thread_time()
             try:
                 return _hook(*args, **kwargs)
             finally:
-                spent["seconds"] += time.perf_counter() - started
+                spent["seconds"] += time.thread_time() - started
+                spent["calls"] += 1
 
         setattr(callback, name, timed)
     return spent
 
 
-def train_once(steps: int, callback: ScalingLawCallback | None) -> tuple[float, float]:
-    """Wall seconds and training-thread CPU seconds spent in ``trainer.fit``."""
+WRITER_CPU = {"seconds": 0.0}
+
+
+def count_writer_cpu() -> None:
+    """Add up the CPU time of every store-writer thread (opening the store and each write)."""
+    run, open_ = BatchedWriter._run, BatchedWriter._open
+
+    def timed(method):
+        def wrapper(self, *args):
+            started = time.thread_time()
+            try:
+                return method(self, *args)
+            finally:
+                WRITER_CPU["seconds"] += time.thread_time() - started
+        return wrapper
+
+    BatchedWriter._run, BatchedWriter._open = timed(run), timed(open_)
+
+
+def wrapper_cost(n: int = 200_000) -> float:
+    """CPU seconds :func:`time_hooks`' wrapper adds per call (two ``thread_time`` calls and one extra Python call)."""
+    spent = {"seconds": 0.0, "calls": 0}
+
+    def nothing(*args, **kwargs):
+        return None
+
+    def timed(*args, **kwargs):
+        started = time.thread_time()
+        try:
+            return nothing(*args, **kwargs)
+        finally:
+            spent["seconds"] += time.thread_time() - started
+            spent["calls"] += 1
+
+    began = time.thread_time()
+    for _ in range(n):
+        timed(1, 2)
+    return (time.thread_time() - began) / n
+
+
+def train_once(steps: int, callback: ScalingLawCallback | None) -> tuple[float, float, float]:
+    """Wall seconds, training-thread CPU seconds and process CPU seconds (all its threads) spent in ``trainer.fit``."""
     torch.manual_seed(0)
     trainer = pl.Trainer(
         max_steps=steps, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, callbacks=[callback] if callback else [],
     )
     model, loader = TinyMLP(steps), data()
-    started, cpu_started = time.perf_counter(), time.thread_time()
+    started, thread_started, process_started = time.perf_counter(), time.thread_time(), time.process_time()
     trainer.fit(model, loader)
-    return time.perf_counter() - started, time.thread_time() - cpu_started
+    return time.perf_counter() - started, time.thread_time() - thread_started, time.process_time() - process_started
 
 
 VARIANTS = {  # name -> ScalingLawCallback arguments (None: no callback)
@@ -127,10 +172,14 @@ def main() -> None:
     names = list(VARIANTS)
     times: dict[str, list[float]] = {v: [] for v in names}
     cpu: dict[str, list[float]] = {v: [] for v in names}
+    process_cpu: dict[str, list[float]] = {v: [] for v in names}
     in_hooks: dict[str, list[float]] = {v: [] for v in names[1:]}
+    in_writer: dict[str, list[float]] = {v: [] for v in names[1:]}
+    count_writer_cpu()
     online_fits: dict[str, list[int]] = {v: [] for v in names[1:]}
     waited: dict[str, int] = {v: 0 for v in names[1:]}
     fractions: dict[str, list[float]] = {v: [] for v in names[1:]}
+    overhead = wrapper_cost()
     train_once(200, None)  # warm caches and imports outside the measurement
     train_once(200, ScalingLawCallback(store=workdir / "warm.sqlite", fit_every_n_steps=None))
     for repeat in range(args.repeats):
@@ -141,11 +190,14 @@ def main() -> None:
                 callback = ScalingLawCallback(store=workdir / "bench.sqlite", run_name=f"{name}-{repeat}", sweep="bench",
                                               **{"fit_every_n_steps": 100, **VARIANTS[name]})
                 hooks = time_hooks(callback)
-            wall, thread_cpu = train_once(args.steps, callback)
+            WRITER_CPU["seconds"] = 0.0
+            wall, thread_cpu, all_threads_cpu = train_once(args.steps, callback)
             times[name].append(wall)
             cpu[name].append(thread_cpu)
+            process_cpu[name].append(all_threads_cpu)
             if callback is not None:
-                in_hooks[name].append(hooks["seconds"])
+                in_hooks[name].append(max(hooks["seconds"] - hooks["calls"] * overhead, 0.0))
+                in_writer[name].append(WRITER_CPU["seconds"])
                 waited[name] += int(callback._worker is not None and not callback._worker.busy and callback.latest_fit is not None
                                     and callback.latest_fit.get("final", False))
                 fractions[name].append(callback._budget.fraction)
@@ -157,15 +209,20 @@ def main() -> None:
     print(f"\n{args.steps} steps, tiny MLP on CPU, torch threads={torch.get_num_threads()}, "
           f"median of {args.repeats} interleaved repeats; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"without callback: wall {base:.3f} s ({base / args.steps * 1e3:.3f} ms/step), training-thread CPU {base_cpu:.3f} s")
+    print("wall / process CPU: medians of per-repeat ratios to the run without the callback (min-max in brackets);\n"
+          f"callback CPU: training-thread CPU inside the callback's hooks (less the timer's own {overhead * 1e6:.2f} us per "
+          "call) plus the store-writer thread's CPU, as a fraction of the training thread's CPU without the callback")
     for name in names[1:]:
         wall_ratio = statistics.median(t / b for t, b in zip(times[name], times["without"]))
-        cpu_ratio = statistics.median(t / b for t, b in zip(cpu[name], cpu["without"]))
-        hooks = statistics.median(in_hooks[name])
-        print(f"{name:>20}: wall ratio {wall_ratio:.4f} (medians {statistics.median(times[name]) / base:.4f}), "
-              f"training-thread CPU ratio {cpu_ratio:.4f}, inside the callback's hooks {hooks * 1e6 / args.steps:.1f} us/step "
-              f"= {100 * hooks / statistics.median(times[name]):.2f} % of wall; online fits per run "
-              f"{statistics.median(online_fits[name]):.0f}, final fit waited {waited[name]}/{args.repeats}, "
-              f"fitting CPU/wall {100 * statistics.median(fractions[name]):.1f} %")
+        process_ratio = statistics.median(t / b for t, b in zip(process_cpu[name], process_cpu["without"]))
+        hooks = statistics.median(h / base_cpu for h in in_hooks[name])
+        writer = statistics.median(w / base_cpu for w in in_writer[name])
+        per_step = statistics.median(in_hooks[name]) * 1e6 / args.steps
+        spread = [t / b for t, b in zip(times[name], times["without"])]
+        print(f"{name:>20}: wall {wall_ratio:.4f} [{min(spread):.2f}-{max(spread):.2f}], process CPU {process_ratio:.4f}, "
+              f"callback CPU {100 * (hooks + writer):.2f} % (hooks {100 * hooks:.2f} % = {per_step:.1f} us/step, "
+              f"writer {100 * writer:.2f} %); online fits per run {statistics.median(online_fits[name]):.0f}, "
+              f"final fit waited {waited[name]}/{args.repeats}, fitting CPU/wall {100 * statistics.median(fractions[name]):.1f} %")
 
 
 if __name__ == "__main__":

@@ -132,3 +132,16 @@ def test_bad_settings_raise_input_error():
         ComputeOptimalLaw(optimizer="Nelder-Mead").fit([1e8] * 6, [1e9] * 6, [3.0] * 6)
     with pytest.raises(InputError, match="fixed_E"):
         ComputeOptimalLaw(fixed_E=-1.0).fit([1e8] * 6, [1e9] * 6, [3.0] * 6)
+
+
+def test_exponents_stay_non_negative_when_bigger_models_do_worse():
+    """A sweep whose largest model is undertrained must not produce a negative exponent (loss growing with N)."""
+    import numpy as np
+
+    from scaling_callback.fitting.compute_optimal import ComputeOptimalLaw
+
+    n = np.repeat([5e3, 1.6e4, 6e4, 1e5], 3)
+    d = np.tile([6.4e4, 1.28e5, 2.56e5], 4)
+    loss = 3.4 + 40 / d**0.4 + np.where(n > 8e4, 0.15, 0.0) + 0.002 * np.sin(np.arange(n.size))
+    law = ComputeOptimalLaw().fit(n, d, loss)
+    assert law.alpha_ >= 0 and law.beta_ >= 0

@@ -43,6 +43,21 @@ def test_plan_from_mid_run_matches_the_real_schedule(kind):
     assert torch.equal(weights_before, optimizer.param_groups[0]["params"][0])
 
 
+def test_lambda_closed_form_follows_the_stepping_rule_exactly():
+    optimizer = _optimizer()
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 0.5 ** i)
+    _real_lrs(optimizer, scheduler, 3)
+    every_third = lambda step: step % 3 == 0  # noqa: E731 - a stepping rule
+    plan = plan_lrs(scheduler, optimizer, start_step=3, end_step=12, steps_scheduler_after=every_third)
+    assert "closed form" in plan.note
+    expected = []
+    for step in range(4, 13):
+        expected.append(optimizer.param_groups[0]["lr"])
+        if every_third(step):
+            scheduler.step()
+    assert plan.lrs.tolist() == expected
+
+
 def test_plan_without_scheduler_or_with_plateau_holds_the_lr():
     optimizer = _optimizer(3e-4)
     assert plan_lrs(None, optimizer, start_step=0, end_step=5).lrs.tolist() == [3e-4] * 5
@@ -53,8 +68,8 @@ def test_plan_without_scheduler_or_with_plateau_holds_the_lr():
 
 def test_uncopyable_scheduler_holds_the_lr():
     optimizer = _optimizer()
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 1.0)
-    scheduler.unpicklable = (x for x in [])  # generators cannot be deep-copied
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    scheduler.uncopyable = (x for x in [])  # generators cannot be deep-copied
     plan = plan_lrs(scheduler, optimizer, start_step=0, end_step=3)
     assert plan.lrs.tolist() == [1e-3] * 3 and "could not be copied" in plan.note
 

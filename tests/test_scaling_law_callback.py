@@ -103,9 +103,9 @@ def test_lr_sum_loss_and_flops_with_gradient_accumulation(tmp_path):
     callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name="acc", fit_worker="thread",
                                   fit_every_n_steps=1000, log_every_n_steps=5, wait_for_final_fit=True)
     model = Regressor(total)
-    run = trainer(tmp_path, callback, max_steps=total, accumulate_grad_batches=2,
+    run = trainer(tmp_path, callback, max_steps=total, accumulate_grad_batches=2, limit_val_batches=2,
                   logger=CSVLogger(tmp_path, name="logs", version="acc"))
-    run.fit(model, loader())
+    run.fit(model, loader(), loader(n=16, seed=1))  # 20 micro-batches per epoch: validation every 10 steps
     points = SweepStore(tmp_path / "s.sqlite").points("acc")
     assert points.step.tolist() == list(range(1, total + 1))
 
@@ -138,6 +138,8 @@ def test_lr_sum_loss_and_flops_with_gradient_accumulation(tmp_path):
     assert run_row["status"] == "finished" and run_row["max_steps"] == total
     assert run_row["flops_source"] == "measured live"  # Regressor's .item() cannot run on the meta copy
     np.testing.assert_allclose(stored.planned_schedule("acc"), expected_lrs, rtol=1e-15)
+    evals = stored.evals("acc")
+    assert evals.step.tolist() == [10, 20, 30, 40] and set(evals.name) == {"val_loss"}
 
 
 def test_online_fits_use_finished_runs_drop_terms_as_prior(tmp_path):

@@ -49,6 +49,12 @@ class FitBudget:
             return True
         return self.spent + expected <= self.max_fraction * (self.clock() - self.started)
 
+    def earliest(self, expected: float = 0.0) -> float:
+        """Clock time from which a fit costing ``expected`` seconds is admitted."""
+        if self.max_fraction is None:
+            return self.started
+        return self.started + (self.spent + expected) / self.max_fraction
+
     @property
     def fraction(self) -> float:
         """CPU time spent fitting as a fraction of wall time so far."""

@@ -121,10 +121,12 @@ class MicroBatchFlops:
         self._meta_copy: nn.Module | None = None
         self._meta_works = measure
         self._last: tuple[Any, Hashable] = (None, None)
+        # look at a batch before it runs only while the meta copy is untried or failed: a live count may be needed
+        self.watch_batch_start = measure and self.source is None
 
     def wants_live_count(self, batch: Any) -> bool:
         """Called before a micro-batch runs: True when its FLOPs must be counted live (the meta copy failed on it)."""
-        if self.source in ("user", "module") or not self.measure:
+        if not self.watch_batch_start:
             return False
         key = self._key(batch)
         if key in self._by_shape or len(self._by_shape) >= MAX_MEASURED_SHAPES:
@@ -133,6 +135,7 @@ class MicroBatchFlops:
             flops = self._measure(batch)
             if flops is not None:
                 self._remember(key, batch, flops, "measured")
+                self.watch_batch_start = False  # later shapes are measured on the copy after their batch
                 return False
         return True
 
@@ -189,6 +192,9 @@ class MicroBatchFlops:
         flops = self._measure(batch) if self._meta_works else None
         if flops is not None:
             return self._remember(key, batch, flops, "measured")
+        if self.measure and not self._meta_works and self.watch_batch_start is False:
+            self.watch_batch_start = True  # the copy just failed on this shape: count its next batch live
+            return samples, tokens, 6.0 * self.n_params * units  # this one batch: 6·N·D, not remembered
         self.source = self.source or "6ND"
         return self._remember(key, batch, 6.0 * self.n_params * units, None)
 

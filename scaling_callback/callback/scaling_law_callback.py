@@ -140,6 +140,7 @@ class ScalingLawCallback(Callback):
         self._last_fit_cpu = 0.0
         self._stopping = StopSeam(self.early_stopping)
         self._next_fit_step = self.fit_every_n_steps or 0
+        self._fit_not_before = 0.0  # monotonic time before which the budget admits no fit
         self._last_logged = 0
         self._rank_zero, self._world_size, self._scale = False, 1, 1
         self._live_count: FlopCounterMode | None = None
@@ -206,7 +207,7 @@ class ScalingLawCallback(Callback):
                 self._worker = self._make_worker()  # no budget: start now, its imports overlap training
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
-        if self._flops.wants_live_count(batch):  # a new input shape the meta copy cannot run: count this one
+        if self._flops.watch_batch_start and self._flops.wants_live_count(batch):  # the meta copy cannot run it
             self._live_count = FlopCounterMode(display=False)
             self._live_count.__enter__()
 
@@ -231,15 +232,14 @@ class ScalingLawCallback(Callback):
         if self._world_size > 1:
             payload = reduce_across_ranks(payload, self._scale, self._world_size, self._device, trainer.strategy.reduce)
         recorder.end_step(step, payload)
-        if step % self.flush_every_n_steps == 0 or time.monotonic() - self._last_flush >= self.flush_interval_s:
+        now = time.monotonic()
+        if step % self.flush_every_n_steps == 0 or now - self._last_flush >= self.flush_interval_s:
             self._flush(trainer)
         if self._rank_zero:
             if self._worker is not None and self._worker.busy:
                 self._take_results(trainer)
-            if self.fit_every_n_steps is not None and step >= self._next_fit_step and self._fit_admitted():
-                self._flush(trainer)
-                self._submit_fit(final=False)
-                self._next_fit_step = (step // self.fit_every_n_steps + 1) * self.fit_every_n_steps
+            if self.fit_every_n_steps is not None and step >= self._next_fit_step and now >= self._fit_not_before:
+                self._maybe_fit(trainer, step)
         if self.early_stopping is not None and step % self.fit_every_n_steps == 0:
             if self._stopping.agree(lambda flag: trainer.strategy.reduce_boolean_decision(flag, all=False), step):
                 trainer.should_stop = True  # on every rank, at the same step
@@ -368,10 +368,17 @@ class ScalingLawCallback(Callback):
     def _schedule_lrs(self) -> np.ndarray:
         return combined_lrs(self._recorder.column("lr"), self._plan, self._total_steps)
 
-    def _fit_admitted(self) -> bool:
-        enough = self._recorder.step >= self._warmup_steps + MIN_FIT_STEPS
-        idle = self._worker is None or not self._worker.busy
-        return enough and idle and self._budget.allows(expected=self._expected_fit_cpu())
+    def _maybe_fit(self, trainer: Trainer, step: int) -> None:
+        """Submit the due fit when there are enough points, the worker is idle and the budget admits it."""
+        if step < self._warmup_steps + MIN_FIT_STEPS or (self._worker is not None and self._worker.busy):
+            return
+        expected = self._expected_fit_cpu()
+        if not self._budget.allows(expected=expected):
+            self._fit_not_before = self._budget.earliest(expected)
+            return
+        self._flush(trainer)
+        self._submit_fit(final=False)
+        self._next_fit_step = (step // self.fit_every_n_steps + 1) * self.fit_every_n_steps
 
     def _expected_fit_cpu(self) -> float:
         """CPU seconds the next fit should cost: the last one's, or a first-fit guess (worker start-up included)."""

@@ -185,7 +185,7 @@ def _refit_block(task: _Task, index_sets: list[np.ndarray]) -> tuple[np.ndarray,
         def objective(free: np.ndarray) -> tuple[float, np.ndarray]:
             return huber_objective(free, log_n, log_d, log_loss, task.variant, task.delta)
 
-        best = minimize_from_starts(objective, task.starts, task.optimizer, task.options).best
+        best = minimize_from_starts(objective, task.starts, task.optimizer, task.options, task.variant.bounds()).best
         if best is None or not np.isfinite(best.fun):
             continue
         params = theta_to_params(task.variant.theta(best.x))

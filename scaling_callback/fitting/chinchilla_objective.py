@@ -59,6 +59,11 @@ class Variant:
         parts = (["alpha = beta"] if tie_exponents else []) + ([f"fixed E = {fixed_E:g}"] if fixed_E is not None else [])
         return Variant(matrix, offset, tuple(columns), ", ".join(parts) or "free")
 
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        """Optimizer bounds of the free vector: α, β ≥ 0 (a loss that grows with N or D is outside the law)."""
+        exponents = (THETA_NAMES.index("alpha"), THETA_NAMES.index("beta"))
+        return [(0.0, None) if column in exponents else (None, None) for column in self.source_columns]
+
     def theta(self, free: np.ndarray) -> np.ndarray:
         """Full θ = (a, b, e, α, β) of a free vector (or of each row of a stack)."""
         return np.asarray(free) @ self.matrix.T + self.offset

@@ -237,7 +237,8 @@ class ComputeOptimalLaw:
         grid = self._free_grid()
         scores = score_starts(grid, log_n, log_d, log_loss, self.variant_, self.delta)
         self.top_grid_starts_ = grid[pick_best_starts(scores, grid, self.n_best_starts)]
-        result = minimize_from_starts(self._objective, self.top_grid_starts_, self.optimizer, self.optimizer_options)
+        result = minimize_from_starts(self._objective, self.top_grid_starts_, self.optimizer, self.optimizer_options,
+                                      self.variant_.bounds())
         self.local_optima_ = _distinct_optima(result)
         self._set_solution(result)
         return len(grid)

@@ -68,15 +68,23 @@ def pick_best_starts(scores: np.ndarray, starts: np.ndarray, k: int) -> np.ndarr
 
 
 def minimize_one(
-    fun_and_grad: ObjectiveWithGradient, start: np.ndarray, method: str = "L-BFGS-B", options: dict | None = None
+    fun_and_grad: ObjectiveWithGradient, start: np.ndarray, method: str = "L-BFGS-B", options: dict | None = None,
+    bounds: list[tuple[float | None, float | None]] | None = None,
 ) -> StartOutcome:
-    """Minimise from one start with tight tolerances; numerical failures become an unsuccessful outcome."""
+    """Minimise from one start with tight tolerances; numerical failures become an unsuccessful outcome.
+
+    ``bounds`` apply with L-BFGS-B (the other methods are unbounded).
+    """
     opts = dict(TIGHT_OPTIONS[method])
     opts.update(options or {})
     start = np.asarray(start, dtype=float)
     try:
         with np.errstate(all="ignore"):
-            result = minimize(fun_and_grad, start, jac=True, method=method, options=opts)
+            bounded = bounds if method == "L-BFGS-B" else None
+            if bounded is not None:
+                start = np.array([np.clip(v, lo if lo is not None else -np.inf, hi if hi is not None else np.inf)
+                                  for v, (lo, hi) in zip(start, bounded)])
+            result = minimize(fun_and_grad, start, jac=True, method=method, options=opts, bounds=bounded)
             value, gradient = fun_and_grad(result.x)
     except (ValueError, FloatingPointError, np.linalg.LinAlgError, OverflowError) as error:
         return StartOutcome(start, start.copy(), float("inf"), 0, False, f"{type(error).__name__}: {error}", float("inf"))
@@ -97,8 +105,9 @@ def minimize_from_starts(
     starts: np.ndarray,
     method: str = "L-BFGS-B",
     options: dict | None = None,
+    bounds: list[tuple[float | None, float | None]] | None = None,
 ) -> MultiStartResult:
     """Optimise from every row of `starts`; outcomes sorted by objective (best first)."""
-    outcomes = [minimize_one(fun_and_grad, start, method, options) for start in np.atleast_2d(starts)]
+    outcomes = [minimize_one(fun_and_grad, start, method, options, bounds) for start in np.atleast_2d(starts)]
     outcomes.sort(key=lambda o: o.fun)
     return MultiStartResult(outcomes)

@@ -22,7 +22,7 @@ DEFAULT_TARGET_FACTOR = 10.0  # recommend for 10x the largest run's compute unle
 
 
 def usable_points(points: pd.DataFrame, n_convention: str = "total") -> pd.DataFrame:
-    """Runs with a finite positive N, D and final loss, under the chosen N convention."""
+    """The best run per (N, D) among runs with a finite positive N, D and final loss (chosen N convention)."""
     if points is None or len(points) == 0:
         return pd.DataFrame(columns=["name", "n", "tokens", "flops", "loss"])
     column = "n_params" if n_convention == "total" else "n_params_nonembedding"
@@ -30,7 +30,10 @@ def usable_points(points: pd.DataFrame, n_convention: str = "total") -> pd.DataF
                           tokens=pd.to_numeric(points["tokens"], errors="coerce"),
                           loss=pd.to_numeric(points["loss"], errors="coerce"))
     keep = (frame["n"] > 0) & (frame["tokens"] > 0) & (frame["loss"] > 0)
-    return frame[keep & np.isfinite(frame["loss"])].reset_index(drop=True)
+    frame = frame[keep & np.isfinite(frame["loss"])]
+    # one point per (N, D): its best configuration (schedule, seed), as Chinchilla tuned each run's schedule
+    best = frame.sort_values("loss").drop_duplicates(subset=["n", "tokens"], keep="first")
+    return best.sort_index().reset_index(drop=True)
 
 
 def fit_frontier_points(points: pd.DataFrame, bootstrap: int = 0, n_convention: str = "total",

@@ -75,7 +75,8 @@ def run_mrs(config: MRSConfig) -> ExperimentResult:
             rows.append(Row("E1 MRS", f"alpha in {symbol} (alpha={alpha:g}, {symbol}={sizes[0]}..{sizes[-1]})",
                             expected, fit.alpha_, *fit.alpha_ci_, time.perf_counter() - start, note))
             curves.append({"alpha": alpha, "direction": direction, "sizes": sizes, "losses": losses,
-                           "fit": (fit.A_, fit.alpha_), "equivalent": np.asarray(equivalent)})
+                           "fit": (fit.A_, fit.alpha_), "equivalent": np.asarray(equivalent),
+                           "latent_factor": config.latent_factor})
     start = time.perf_counter()
     extras = {"double_descent": _double_descent(config), "plateau": _plateau(config)}
     rows[-1].seconds += time.perf_counter() - start

@@ -29,7 +29,7 @@ def _theory_slope(ax: plt.Axes, x: np.ndarray, y: np.ndarray, slope: float, labe
     ax.plot(x, y_mid * (x / x_mid) ** slope, label=label, **THEORY_STYLE)
 
 
-def _finish(ax: plt.Axes, xlabel: str, ylabel: str, title: str) -> None:
+def _finish(ax: plt.Axes, xlabel: str, ylabel: str, title: str, legend_loc: str = "best") -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
@@ -41,7 +41,7 @@ def _finish(ax: plt.Axes, xlabel: str, ylabel: str, title: str) -> None:
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc=legend_loc)
 
 
 def plot_mrs(result: ExperimentResult, path: Path) -> None:
@@ -57,8 +57,9 @@ def plot_mrs(result: ExperimentResult, path: Path) -> None:
             ax.plot(sizes, amplitude * sizes ** (-exponent), label=f"fit: slope −{exponent:.3f}", **FIT_STYLE)
             _theory_slope(ax, sizes, mean, -curve["alpha"], f"theory: slope −{curve['alpha']:g}")
         other = "P = ∞" if symbol == "N" else "N = ∞"
+        factor = data["curves"][0]["latent_factor"]
         _finish(ax, f"{symbol} ({'features' if symbol == 'N' else 'training samples'})", "test loss",
-                f"MRS: loss vs {symbol} ({other}, M = 16·{symbol})")
+                f"MRS: loss vs {symbol} ({other}, M = {factor}·{symbol})", legend_loc="lower left")
     dd = data["double_descent"]
     ax = axes[1, 0]
     ax.plot(dd["widths"], dd["losses"], "o", color="tab:blue", label="measured (exact identity below P, Monte-Carlo above)")

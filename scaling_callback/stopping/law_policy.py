@@ -52,8 +52,9 @@ class LawPolicy(StoppingPolicy):
         mpl: forecaster for runs with a planned LR schedule.
         power_law: forecaster for runs without one.
         n_startup_runs, n_warmup_steps, warmup_fraction, interval_steps, interval_fraction,
-        confirmations: the gating of :class:`StoppingPolicy` (defaults: 1 finished run, 10 % of
-        the budget, a check every 5 % of it, 2 confirmations).
+        confirmations: the gating of :class:`StoppingPolicy` (defaults: no finished run needed —
+        a forecast that cannot be made without one is an upper bound and stops nothing —, a first
+        check at 5 % of the budget, then every 2.5 %, and 2 consecutive confirmations).
     """
 
     name = "law"
@@ -64,11 +65,11 @@ class LawPolicy(StoppingPolicy):
         objective: str = "final",
         mpl: MPLForecaster | None = None,
         power_law: PowerLawForecaster | None = None,
-        n_startup_runs: int = 1,
+        n_startup_runs: int = 0,
         n_warmup_steps: float = 0.0,
-        warmup_fraction: float = 0.1,
+        warmup_fraction: float = 0.05,
         interval_steps: float = 0.0,
-        interval_fraction: float = 0.05,
+        interval_fraction: float = 0.025,
         confirmations: int = 2,
     ) -> None:
         if not 0.0 < threshold < 1.0:

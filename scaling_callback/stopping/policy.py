@@ -174,6 +174,7 @@ class StoppingPolicy(ABC):
         """Forget every run's confirmation streak and last check (a new sweep)."""
         self._streak: dict[str, int] = {}
         self._last_check: dict[str, float] = {}
+        self._store_cache: dict[str, RunView] = {}  # finished runs read from a store (they no longer change)
 
     # ------------------------------------------------------------------ protocol
     def decide(self, run: RunView, sweep: SweepView) -> Decision:
@@ -210,7 +211,7 @@ class StoppingPolicy(ABC):
         """The callback's entry point (``store``, ``run_name``, ``sweep``, ``step``, ``fit``): views from the store."""
         from scaling_callback.stopping.store_views import views_from_store
 
-        run, sweep = views_from_store(needs_curves=self.needs_sweep_curves, **context)
+        run, sweep = views_from_store(needs_curves=self.needs_sweep_curves, cache=self._store_cache, **context)
         return self.decide(run, sweep)
 
     # ------------------------------------------------------------------ state

@@ -8,8 +8,8 @@ decaying schedules; with an LR column the MPL forecaster is used instead.
 :class:`PowerLawFit` gives intervals for α and E, not for an extrapolated loss, so the predictive
 SD of log L(budget) is built here like the per-run fitter's (REFERENCE §2, curve_interval):
 the larger of a Laplace estimate (σ²·(JᵀJ)⁻¹ with the residual variance inflated for lag-1
-autocorrelation, (1 + ρ)/(1 − ρ)) and a delete-one-chunk jackknife over ``n_chunks`` contiguous
-stretches of the curve (it measures how much the extrapolation moves when a stretch is not seen),
+autocorrelation, (1 + ρ)/(1 − ρ)) and, optionally, a delete-one-chunk jackknife over ``n_chunks``
+contiguous stretches of the curve (how much the extrapolation moves when a stretch is not seen),
 plus the residual variance σ² of one observed loss, plus the same extrapolation error as the MPL
 forecaster's (``extrapolation_error`` × the predicted remaining change of log loss).
 """
@@ -33,12 +33,13 @@ class PowerLawForecaster:
 
     Args:
         skip_fraction: points below this fraction of the current x are not fitted (warm-up transients).
-        n_chunks: contiguous chunks of the jackknife (0 disables it).
+        n_chunks: contiguous chunks of the jackknife (0, the default, disables it: on the benchmark
+            sweep's constant-LR runs it changed the 90 % coverage by at most 8 points at 4× the cost).
         max_points: at most this many evenly spaced points are fitted.
         extrapolation_error: SD added per unit of predicted remaining log-loss change.
     """
 
-    def __init__(self, skip_fraction: float = 0.1, n_chunks: int = 4, max_points: int = 96,
+    def __init__(self, skip_fraction: float = 0.1, n_chunks: int = 0, max_points: int = 96,
                  extrapolation_error: float = 0.35) -> None:
         if not 0.0 <= skip_fraction < 1.0:
             raise InputError(f"skip_fraction must lie in [0, 1), got {skip_fraction!r}")

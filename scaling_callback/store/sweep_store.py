@@ -236,18 +236,37 @@ class SweepStore:
         ``POINT_COLUMNS`` order (the callback's points, written without conversion).
         """
         run_id = self._run_id(run)
-        records = [(run_id, *row) if not isinstance(row, Mapping) else (run_id, *(_number(row.get(c)) for c in POINT_COLUMNS))
+        records = [(run_id, *row) if isinstance(row, (tuple, list)) else (run_id, *(_number(row.get(c)) for c in POINT_COLUMNS))
                    for row in rows]
         if not records:
             return 0
         if any(r[1] is None for r in records):
             raise InputError(f"every point of run {run!r} needs a step")
+        if self._engine.dialect.name == "sqlite":
+            self._sqlite_insert_points(records)
+            return len(records)
         with self._write() as conn:
-            if conn.dialect.name == "sqlite":  # the hot write: no per-row statement building (SQLite stores NaN as NULL)
-                conn.exec_driver_sql(_SQLITE_POINTS_UPSERT, records)
-            else:
-                self._upsert(conn, t.points, [dict(zip(_POINT_KEYS, map(_number, r))) for r in records], ("run_id", "step"))
+            self._upsert(conn, t.points, [dict(zip(_POINT_KEYS, map(_number, r))) for r in records], ("run_id", "step"))
         return len(records)
+
+    def _sqlite_insert_points(self, records: list[tuple]) -> None:
+        """The hot write, straight on the driver: a quarter of the CPU of SQLAlchemy's transaction machinery.
+
+        SQLite stores NaN as NULL, so the callback's plain floats go in unconverted.
+        """
+        with self._lock:
+            connection = self._engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    cursor.executemany(_SQLITE_POINTS_UPSERT, records)
+                    cursor.execute("COMMIT")
+                except BaseException:
+                    cursor.execute("ROLLBACK")
+                    raise
+            finally:
+                connection.close()  # back to the pool
 
     def points(self, run: str) -> "pd.DataFrame":
         """The run's points ordered by step: ``step, samples, tokens, flops, lr, lr_sum, loss``."""

@@ -65,6 +65,7 @@ class CallbackSection:
 @dataclass(frozen=True)
 class StoppingSection:
     policy: str = "law"
+    objective: str = "frontier"
     threshold: float = 0.05
     confirmations: int = 2
     n_startup_runs: int = 2
@@ -198,6 +199,8 @@ def _check_values(config: SweepConfig) -> None:
             raise InputError(f"config key 'grid.seeds[{i}]': expected an integer, got {seed!r}")
     if config.stopping.policy not in STOPPING_POLICIES:
         raise InputError(f"config key 'stopping.policy': unknown policy {config.stopping.policy!r} (one of {', '.join(STOPPING_POLICIES)})")
+    if config.stopping.objective not in ("final", "frontier"):
+        raise InputError(f"config key 'stopping.objective': must be final or frontier, got {config.stopping.objective!r}")
     if config.callback.law not in ("mpl", "opl", "lldl", "momentum"):
         raise InputError(f"config key 'callback.law': unknown law {config.callback.law!r}")
     for key, value in (("workers", config.workers), ("callback.fit_every_n_steps", config.callback.fit_every_n_steps),

@@ -16,7 +16,7 @@ def make_policy(section: StoppingSection) -> Any:
     if section.policy == "law":
         from scaling_callback.stopping.law_policy import LawPolicy
 
-        return LawPolicy(threshold=section.threshold, **gating)
+        return LawPolicy(threshold=section.threshold, objective=section.objective, **gating)
     if section.policy == "median":
         from scaling_callback.stopping.median import MedianPolicy
 

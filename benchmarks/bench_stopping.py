@@ -1,0 +1,133 @@
+"""Early stopping on a recorded sweep: the law policy against the median rule, ASHA and a fixed small budget.
+
+The sweep (benchmarks/stopping_sweep.csv, written by make_stopping_sweep.py) is replayed with 4
+parallel workers in several random start orders (a policy's outcome depends on which runs finish
+first), under every policy at its default settings, with ``scaling_callback.stopping.replay``.
+Per policy: mean compute saved, how often the best run was kept, mean and worst relative regret.
+
+"At equal or lower regret": each baseline is also replayed over a grid of its aggressiveness knob
+(median: warm-up fraction; ASHA: first rung and η; fixed budget: the fraction), and the setting
+that saves the most while its worst regret over the orders is no higher than the law policy's,
+and it keeps the best run at least as often, is reported.
+
+Groups: ``main`` (27 runs: widths × LRs × cosine/WSD/constant; the best run is a WSD run ranked
+~16th before its decay) and ``crossing`` (8 runs whose early leaders end worst). With the MPL
+paper's curves beside the project (../shared/reference/mpl_curves), a third sweep of their 9 real
+curves (3 sizes × 3 schedules) is replayed as a held-out check.
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_stopping.py [--orders 6] [--jobs 2] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scaling_callback.stopping import FixedBudgetPolicy, LawPolicy, MedianPolicy, SuccessiveHalvingPolicy, replay
+from scaling_callback.stopping.recorded import runs_from_frame
+
+HERE = Path(__file__).resolve().parent
+SWEEP = HERE / "stopping_sweep.csv"
+MPL_CURVES = HERE.parents[1] / "shared" / "reference" / "mpl_curves"
+MPL_WARMUP = 2160
+GRIDS = {
+    "median": [dict(warmup_fraction=f) for f in (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.85, 0.95)],
+    "asha": [dict(min_resource=f, reduction_factor=eta) for f in (0.01, 0.03, 0.1, 0.3) for eta in (2.0, 3.0, 4.0)],
+    "fixed": [dict(fraction=f) for f in (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.85, 0.95)],
+}
+
+
+def make(name: str, setting: dict | None = None):
+    setting = dict(setting or {})
+    if name == "law":
+        return LawPolicy(**setting)
+    if name == "median":
+        return MedianPolicy(**setting)
+    if name == "asha":
+        if "min_resource" in setting:  # a fraction of the (common) budget in the grid
+            setting["min_resource"] = setting["min_resource"] * setting.pop("budget", 1.0)
+        return SuccessiveHalvingPolicy(**setting)
+    return FixedBudgetPolicy(**setting)
+
+
+def load_groups() -> dict[str, list]:
+    if not SWEEP.exists():
+        raise SystemExit(f"{SWEEP} is missing: run benchmarks/make_stopping_sweep.py first")
+    frame = pd.read_csv(SWEEP)
+    groups = {g: runs_from_frame(frame[frame.group == g], "run", "step", "loss", "lr", "flops") for g in ("main", "crossing")}
+    if MPL_CURVES.is_dir():
+        parts = [pd.read_csv(p).assign(run=f"{p.parent.name}/{p.stem}") for p in sorted(MPL_CURVES.glob("*/*.csv"))]
+        groups["mpl-paper (real)"] = runs_from_frame(pd.concat(parts), "run", "step", "loss", "lr", warmup_steps=MPL_WARMUP)
+    return groups
+
+
+def one_replay(job: tuple) -> tuple:
+    group, seed, name, index, setting = job
+    runs = GROUPS[group]
+    order = list(np.random.default_rng(seed).permutation([r.name for r in runs]))
+    if name == "asha" and setting and "min_resource" in setting:
+        setting = setting | {"budget": max(r.budget for r in runs)}
+    result = replay(runs, make(name, setting), workers=4, order=order)
+    return group, seed, name, index, result.compute_saved, result.best_kept, result.relative_regret, result.seconds
+
+
+def summarise(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.groupby(["group", "policy", "setting"], sort=False).agg(
+        saved=("saved", "mean"), kept=("kept", "mean"), regret=("regret", "mean"), worst=("regret", "max"),
+        seconds=("seconds", "mean")).reset_index()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=6, help="random start orders per sweep (default 6)")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel replay processes (default 2)")
+    parser.add_argument("--quick", action="store_true", help="2 orders, no baseline grids")
+    args = parser.parse_args()
+    orders = 2 if args.quick else args.orders
+    started = time.perf_counter()
+    jobs = [(g, seed, name, -1, None) for g in GROUPS for seed in range(orders if "real" not in g else min(orders, 3))
+            for name in ("law", "median", "asha", "fixed")]
+    if not args.quick:
+        jobs += [(g, seed, name, i, s) for g in GROUPS if "real" not in g for seed in range(orders)
+                 for name, grid in GRIDS.items() for i, s in enumerate(grid)]
+    jobs.sort(key=lambda j: j[2] != "law")  # the slow ones first
+    with ProcessPoolExecutor(args.jobs) as pool:
+        raw = list(pool.map(one_replay, jobs))
+    rows = pd.DataFrame(raw, columns=["group", "seed", "policy", "setting", "saved", "kept", "regret", "seconds"])
+    table = summarise(rows)
+    defaults = table[table.setting == -1]
+    print(f"Replays: 4 workers, {orders} random start orders per sweep, {len(raw)} replays, "
+          f"{time.perf_counter() - started:.0f} s wall\n")
+    print("Default settings (mean over orders; regret relative to the best final loss):\n")
+    print("| sweep | policy | compute saved | best kept | mean regret | worst regret | s / replay |")
+    print("|---|---|---|---|---|---|---|")
+    for r in defaults.itertuples():
+        print(f"| {r.group} | {r.policy} | {r.saved:.1%} | {r.kept:.0%} | {r.regret:.2%} | {r.worst:.2%} | {r.seconds:.1f} |")
+    if args.quick:
+        return
+    print("\nBaselines tuned to the law policy's regret (best setting whose worst regret is no higher and that "
+          "keeps the best run at least as often):\n")
+    print("| sweep | policy | setting | compute saved | best kept | worst regret | law saves |")
+    print("|---|---|---|---|---|---|---|")
+    for group in (g for g in GROUPS if "real" not in g):
+        law = defaults[(defaults.group == group) & (defaults.policy == "law")].iloc[0]
+        for name, grid in GRIDS.items():
+            mine = table[(table.group == group) & (table.policy == name) & (table.setting >= 0)]
+            ok = mine[(mine.worst <= law.worst + 1e-12) & (mine.kept >= law.kept - 1e-12)]
+            if ok.empty:
+                print(f"| {group} | {name} | none reaches it | – | – | – | {law.saved:.1%} |")
+                continue
+            best = ok.sort_values("saved", ascending=False).iloc[0]
+            setting = ", ".join(f"{k}={v:g}" for k, v in grid[int(best.setting)].items())
+            print(f"| {group} | {name} | {setting} | {best.saved:.1%} | {best.kept:.0%} | {best.worst:.2%} | {law.saved:.1%} |")
+
+
+GROUPS = load_groups()
+
+if __name__ == "__main__":
+    main()

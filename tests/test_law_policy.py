@@ -1,0 +1,154 @@
+"""The law policy: forecasts at the planned end, borrowed drops, confirmations, the leader, objectives, the store seam."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve
+from scaling_callback.errors import InputError
+from scaling_callback.stopping.law_policy import LawPolicy
+from scaling_callback.stopping.policy import RunView, SweepView
+
+
+def view(name: str, kind: str, level: float, upto: int | None = None, status: str = "finished",
+         seed: int = 0, compute_per_x: float = 1.0) -> RunView:
+    """An MPL curve (logged every 40 steps from step 200) with L0 = ``level`` and 0.1 % noise."""
+    curve = synthetic_curve(kind, noise=0.001, seed=seed, params=TRUE_MPL | {"L0": level})
+    n = len(curve) if upto is None else upto
+    return RunView(name, curve.steps[:n].astype(float), curve.loss[:n], float(TOTAL), status,
+                   per_step_lrs(kind), compute_per_x)
+
+
+def at_step(step: int) -> int:
+    """Number of logged points up to ``step``."""
+    return (step - 200) // 40 + 1
+
+
+def test_stops_a_clearly_worse_run_only_after_k_confirmations():
+    best = view("best", "cosine", 3.0)
+    policy = LawPolicy(warmup_fraction=0.2, interval_fraction=0.05)
+    first = view("worse", "cosine", 3.3, at_step(800), "running")
+    decision = policy.decide(first, SweepView((best, first)))
+    assert not decision.stop and "confirmation 1 of 2" in decision.reason and decision.probability < 0.05
+    between = view("worse", "cosine", 3.3, at_step(920), "running")
+    assert "between checks" in policy.decide(between, SweepView((best, between))).reason
+    second = view("worse", "cosine", 3.3, at_step(1000), "running")
+    decision = policy.decide(second, SweepView((best, second)))
+    assert decision.stop and "2 consecutive checks" in decision.reason and "best observed final" in decision.reason
+
+
+def test_never_stops_the_leader():
+    rival = view("rival", "cosine", 3.0)
+    policy = LawPolicy(warmup_fraction=0.2, interval_fraction=0.05)
+    for step in (800, 1000, 1200):
+        leader = view("leader", "cosine", 2.8, at_step(step), "running")
+        decision = policy.decide(leader, SweepView((rival, leader)))
+        assert not decision.stop and decision.reason.startswith("leader")
+
+
+def test_wsd_before_its_decay_borrows_the_drop_of_a_finished_wsd_run():
+    wsd_lrs = per_step_lrs("wsd")
+    running = view("best", "wsd", 3.0, at_step(2000), "running")
+    assert np.all(np.diff(wsd_lrs[200:2000]) == 0)  # no decay seen yet
+    policy = LawPolicy()
+    alone = policy.decide(running, SweepView((view("flat", "constant", 3.1), running)))
+    assert not alone.stop and "cannot judge" in alone.reason
+    finished = view("done", "wsd", 3.1)
+    members = policy.drop_members(SweepView((finished,)))
+    forecast, _ = policy.forecast(running, members)
+    true_final = view("truth", "wsd", 3.0).loss[-1]
+    assert not forecast.upper_bound and "borrowed from done" in forecast.source
+    assert abs(math.log(forecast.loss / true_final)) < 0.01
+    assert abs(math.log(forecast.loss / true_final)) < 2 * forecast.sd_log
+    decision = LawPolicy().decide(running, SweepView((finished, running)))
+    assert not decision.stop and decision.reason.startswith("leader")
+
+
+def test_a_worse_wsd_run_is_stopped_before_its_decay():
+    finished = view("done", "wsd", 3.0)
+    policy = LawPolicy(warmup_fraction=0.25, interval_fraction=0.05)
+    decisions = [policy.decide(v, SweepView((finished, v)))
+                 for v in (view("worse", "wsd", 3.4, at_step(s), "running") for s in (1000, 1200))]
+    assert [d.stop for d in decisions] == [False, True]
+    assert "borrowed from done" in decisions[-1].reason
+
+
+def test_frontier_objective_compares_at_equal_planned_compute():
+    big = view("big", "cosine", 3.0, compute_per_x=4.0)  # 4x the compute per step
+    policies = {"final": LawPolicy(warmup_fraction=0.3, interval_fraction=0.05),
+                "frontier": LawPolicy(objective="frontier", warmup_fraction=0.3, interval_fraction=0.05)}
+    outcomes = {}
+    for name, policy in policies.items():
+        for step in (1200, 1400):
+            small = view("small", "cosine", 3.3, at_step(step), "running")
+            outcomes[name] = policy.decide(small, SweepView((big, small)))
+    assert outcomes["final"].stop
+    assert not outcomes["frontier"].stop and outcomes["frontier"].reason.startswith("leader")
+    assert "observed at x=1000" in outcomes["frontier"].reason  # big spent small's budget at step 1000
+
+
+def test_without_lrs_a_saturating_power_law_in_x_is_used():
+    x = np.arange(50.0, 2001.0, 50.0)
+    noise = np.exp(0.001 * np.random.default_rng(1).standard_normal(x.size))
+    best = RunView("best", x, (2.0 + 3.0 * x**-0.5) * noise, 2000.0, "finished")
+    policy = LawPolicy(warmup_fraction=0.3, interval_fraction=0.05)
+    stops = []
+    for n in (12, 14):
+        worse = RunView("worse", x[:n], (2.3 + 3.0 * x[:n] ** -0.5) * noise[:n], 2000.0, "running")
+        decision = policy.decide(worse, SweepView((best, worse)))
+        stops.append(decision.stop)
+    assert stops == [False, True] and "power law" in decision.reason
+
+
+def test_gating_decides_before_any_fit(monkeypatch):
+    policy = LawPolicy(n_startup_runs=2, warmup_fraction=0.1)
+    monkeypatch.setattr(policy, "forecast", lambda *a: pytest.fail("gating must not fit"))
+    run = view("r", "cosine", 3.0, at_step(1000), "running")
+    assert "startup: 1 of 2" in policy.decide(run, SweepView((view("f", "cosine", 3.0), run))).reason
+    early = view("r", "cosine", 3.0, at_step(240), "running")
+    assert "warm-up" in LawPolicy(warmup_fraction=0.1).decide(early, SweepView((early,))).reason
+
+
+def test_a_run_with_too_few_points_gets_no_forecast():
+    run = view("r", "cosine", 3.0, 4, "running")
+    decision = LawPolicy(warmup_fraction=0.0).decide(run, SweepView((view("f", "cosine", 3.0), run)))
+    assert not decision.stop and "no forecast" in decision.reason
+
+
+@pytest.mark.parametrize("kwargs, name", [({"threshold": 0.0}, "threshold"), ({"threshold": 1.0}, "threshold"),
+                                          ({"objective": "speed"}, "objective"), ({"confirmations": 0}, "confirmations")])
+def test_rejects_bad_settings_by_name(kwargs, name):
+    with pytest.raises(InputError, match=name):
+        LawPolicy(**kwargs)
+
+
+def test_should_stop_reads_views_from_the_sweep_store(tmp_path):
+    from scaling_callback.store import SweepStore
+
+    store = SweepStore(tmp_path / "sweep.sqlite")
+    lrs = per_step_lrs("cosine")
+    for name, level, status in (("done", 3.0, "finished"), ("worse", 3.3, "running")):
+        store.register_run(name, sweep="s", max_steps=TOTAL)
+        store.set_planned_schedule(name, lrs)
+        full = view(name, "cosine", level)
+        upto = len(full.x) if status == "finished" else at_step(1000)
+        store.add_points(name, [{"step": int(s), "lr": float(lrs[int(s) - 1]), "loss": float(v)}
+                                for s, v in zip(full.x[:upto], full.loss[:upto])])
+        if status == "finished":
+            store.mark_finished(name, TOTAL)
+    policy = LawPolicy(warmup_fraction=0.2, interval_fraction=0.05)
+    first = policy.should_stop(store=store, run_name="worse", sweep="s", step=1000, fit={})
+    full = view("worse", "cosine", 3.3)
+    store.add_points("worse", [{"step": int(s), "lr": float(lrs[int(s) - 1]), "loss": float(v)}
+                               for s, v in zip(full.x[at_step(1000):at_step(1200)], full.loss[at_step(1000):at_step(1200)])])
+    second = policy.should_stop(store=store, run_name="worse", sweep="s", step=1200, fit={})
+    assert not first.stop and second.stop and "done observed final" in second.reason
+    store.close()
+
+
+def test_should_stop_without_a_store_is_a_clear_error():
+    with pytest.raises(InputError, match="store"):
+        LawPolicy().should_stop(store=None, run_name="r", sweep=None, step=1, fit={})
