@@ -148,8 +148,9 @@ def train_once(steps: int, callback: ScalingLawCallback | None) -> tuple[float, 
     return time.perf_counter() - started, time.thread_time() - thread_started, time.process_time() - process_started
 
 
-VARIANTS = {  # name -> ScalingLawCallback arguments (None: no callback)
+VARIANTS = {  # name -> ScalingLawCallback arguments (None: no callback; "empty": a Callback that overrides nothing)
     "without": None,
+    "empty callback": "empty",
     "record only": {"fit_every_n_steps": None},
     "process": {"fit_worker": "process"},
     "thread": {"fit_worker": "thread"},
@@ -157,11 +158,94 @@ VARIANTS = {  # name -> ScalingLawCallback arguments (None: no callback)
 }
 
 
+class Toggled(pl.Callback):
+    """Forwards every hook to ``inner``, the per-batch ones only in every other window of ``window`` steps; times windows.
+
+    Adjacent windows with and without the callback's per-step work form pairs that machine load hits
+    alike. Windows of 100 steps each hold one flush and one due fit, as in a normal run.
+    """
+
+    def __init__(self, inner: ScalingLawCallback, window: int = 100) -> None:
+        self.inner, self.window = inner, window
+        self.windows: list[tuple[bool, float]] = []  # (callback on, seconds) per finished window
+        self._started: float | None = None
+        self._on = True
+        self.one_time = {"train start": 0.0, "first batch": 0.0, "train end": 0.0}
+
+    def setup(self, trainer, pl_module, stage):
+        self.inner.setup(trainer, pl_module, stage)
+
+    def on_train_start(self, trainer, pl_module):
+        started = time.thread_time()
+        self.inner.on_train_start(trainer, pl_module)
+        self.one_time["train start"] = time.thread_time() - started
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        step, now = trainer.global_step, time.perf_counter()
+        if step % self.window == 0:
+            if self._started is not None:
+                self.windows.append((self._on, now - self._started))
+            self._started, self._on = now, (step // self.window) % 2 == 0
+        if step == 0:  # the first batch carries the one-time FLOP measurement: counted apart
+            started = time.thread_time()
+            self.inner.on_train_batch_start(trainer, pl_module, batch, batch_idx)
+            self.one_time["first batch"] = time.thread_time() - started
+        elif self._on:
+            self.inner.on_train_batch_start(trainer, pl_module, batch, batch_idx)
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        if self._on:
+            self.inner.on_before_optimizer_step(trainer, pl_module, optimizer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self._on:
+            self.inner.on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_end(self, trainer, pl_module):
+        started = time.thread_time()
+        self.inner.on_train_end(trainer, pl_module)
+        self.one_time["train end"] = time.thread_time() - started
+
+    def teardown(self, trainer, pl_module, stage):
+        started = time.thread_time()
+        self.inner.teardown(trainer, pl_module, stage)
+        self.one_time["train end"] += time.thread_time() - started
+
+    def pair_ratios(self) -> list[float]:
+        """Seconds of each on-window over the following off-window, skipping the first pair (warm-up)."""
+        pairs = list(zip(self.windows[0::2], self.windows[1::2]))[1:]
+        return [on / off for (is_on, on), (_, off) in pairs if is_on]
+
+
+def paired(workdir: Path, steps: int, runs: int) -> None:
+    """Per-step overhead from paired windows within runs, plus one-time costs spread over the run."""
+    ratios, one_time, run_seconds = [], [], []
+    for run in range(runs):
+        inner = ScalingLawCallback(store=workdir / "paired.sqlite", run_name=f"paired-{run}", sweep="bench", fit_every_n_steps=100)
+        toggled = Toggled(inner)
+        wall, _, _ = train_once(steps, toggled)
+        inner.wait_for_fits(300)
+        ratios += toggled.pair_ratios()
+        one_time.append(sum(toggled.one_time.values()))
+        run_seconds.append(wall)
+        print(f"paired run {run + 1}: " + ", ".join(f"{r:.3f}" for r in toggled.pair_ratios())
+              + "; one-time " + ", ".join(f"{k} {1e3 * v:.1f} ms" for k, v in toggled.one_time.items()), flush=True)
+    ratios.sort()
+    quartiles = statistics.quantiles(ratios, n=4)
+    per_step = statistics.median(ratios) - 1
+    spread = statistics.median(one_time) / statistics.median(run_seconds)
+    print(f"\npaired windows ({len(ratios)} pairs of 100-step windows, default callback, process worker): per-step overhead "
+          f"{100 * per_step:+.2f} % (quartiles {100 * (quartiles[0] - 1):+.2f} to {100 * (quartiles[2] - 1):+.2f} %); "
+          f"one-time CPU {1e3 * statistics.median(one_time):.0f} ms = {100 * spread:.2f} % of a {steps}-step run; "
+          f"total {100 * (per_step + spread):+.2f} %")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--torch-threads", type=int, default=1, help="intra-op threads (a tiny MLP gains nothing from more)")
+    parser.add_argument("--paired-runs", type=int, default=3, help="runs of the paired-window measurement (0: skip)")
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads)
     warnings.filterwarnings("ignore")
@@ -186,7 +270,9 @@ def main() -> None:
         order = names[repeat % len(names):] + names[: repeat % len(names)]
         for name in order:
             callback, hooks = None, None
-            if VARIANTS[name] is not None:
+            if VARIANTS[name] == "empty":
+                callback = pl.Callback()
+            elif VARIANTS[name] is not None:
                 callback = ScalingLawCallback(store=workdir / "bench.sqlite", run_name=f"{name}-{repeat}", sweep="bench",
                                               **{"fit_every_n_steps": 100, **VARIANTS[name]})
                 hooks = time_hooks(callback)
@@ -195,7 +281,7 @@ def main() -> None:
             times[name].append(wall)
             cpu[name].append(thread_cpu)
             process_cpu[name].append(all_threads_cpu)
-            if callback is not None:
+            if isinstance(callback, ScalingLawCallback):
                 in_hooks[name].append(max(hooks["seconds"] - hooks["calls"] * overhead, 0.0))
                 in_writer[name].append(WRITER_CPU["seconds"])
                 waited[name] += int(callback._worker is not None and not callback._worker.busy and callback.latest_fit is not None
@@ -213,6 +299,10 @@ def main() -> None:
           f"callback CPU: training-thread CPU inside the callback's hooks (less the timer's own {overhead * 1e6:.2f} us per "
           "call) plus the store-writer thread's CPU, as a fraction of the training thread's CPU without the callback")
     for name in names[1:]:
+        if not in_hooks[name]:  # the empty callback: Lightning's own cost of one more callback
+            print(f"{name:>20}: wall {statistics.median(t / b for t, b in zip(times[name], times['without'])):.4f}, "
+                  f"training-thread CPU {statistics.median(t / b for t, b in zip(cpu[name], cpu['without'])):.4f}")
+            continue
         wall_ratio = statistics.median(t / b for t, b in zip(times[name], times["without"]))
         process_ratio = statistics.median(t / b for t, b in zip(process_cpu[name], process_cpu["without"]))
         hooks = statistics.median(h / base_cpu for h in in_hooks[name])
@@ -223,6 +313,8 @@ def main() -> None:
               f"callback CPU {100 * (hooks + writer):.2f} % (hooks {100 * hooks:.2f} % = {per_step:.1f} us/step, "
               f"writer {100 * writer:.2f} %); online fits per run {statistics.median(online_fits[name]):.0f}, "
               f"final fit waited {waited[name]}/{args.repeats}, fitting CPU/wall {100 * statistics.median(fractions[name]):.1f} %")
+    if args.paired_runs:
+        paired(workdir, args.steps, args.paired_runs)
 
 
 if __name__ == "__main__":

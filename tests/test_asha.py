@@ -61,3 +61,14 @@ def test_each_rung_is_judged_once_and_sparse_logs_check_every_rung_crossed():
 def test_rejects_bad_settings_by_name(kwargs):
     with pytest.raises(InputError, match=next(iter(kwargs))):
         SuccessiveHalvingPolicy(**kwargs)
+
+
+def test_state_round_trip_remembers_judged_rungs():
+    policy = SuccessiveHalvingPolicy(min_resource=2.0, reduction_factor=2.0)
+    leader = run("a", 1.0, 100, "finished")
+    view = run("r", 0.9, 5)
+    policy.decide(view, SweepView((leader, view)))
+    restored = SuccessiveHalvingPolicy(min_resource=2.0, reduction_factor=2.0)
+    restored.load_state_dict(policy.state_dict())
+    again = run("r", 0.9, 6)
+    assert "between rungs" in restored.decide(again, SweepView((leader, again))).reason

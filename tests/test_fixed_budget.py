@@ -49,3 +49,13 @@ def test_the_first_run_always_continues():
 def test_rejects_bad_settings_by_name(kwargs):
     with pytest.raises(InputError, match=next(iter(kwargs))):
         FixedBudgetPolicy(**kwargs)
+
+
+def test_state_round_trip_remembers_judged_runs():
+    policy = FixedBudgetPolicy(fraction=0.1)
+    first = run("r", 1.0, 4)
+    policy.decide(first, SweepView((first,)))
+    restored = FixedBudgetPolicy(fraction=0.1)
+    restored.load_state_dict(policy.state_dict())
+    later = run("r", 1.0, 6)
+    assert "survived" in restored.decide(later, SweepView((run("x", 0.1, 40, "finished"), later))).reason

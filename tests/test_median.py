@@ -91,3 +91,17 @@ def test_state_round_trip_keeps_streaks():
     restored.load_state_dict(policy.state_dict())
     later = curve("r", 2.0, "running", upto=4)
     assert restored.decide(later, SweepView((finished[0], later))).stop
+
+
+def test_should_stop_reads_running_rivals_curves_from_the_store(tmp_path):
+    from scaling_callback.store import SweepStore
+
+    store = SweepStore(tmp_path / "sweep.sqlite")
+    for name, level, upto, status in (("f", 1.0, 10, "finished"), ("r", 2.0, 4, "running"), ("other", 0.5, 6, "running")):
+        store.register_run(name, sweep="s", max_steps=100)
+        store.add_points(name, [{"step": int(x), "loss": level + 1.0 / x} for x in X[:upto]])
+        if status == "finished":
+            store.mark_finished(name, 100)
+    decision = MedianPolicy(n_startup_runs=1).should_stop(store=store, run_name="r", sweep="s", step=40, fit={})
+    assert decision.stop and "1 finished runs at x=40" in decision.reason
+    store.close()

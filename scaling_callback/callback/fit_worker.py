@@ -13,6 +13,8 @@ start-up included) is at most ``max_fraction`` of the wall time since training s
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import atexit
 import os
 import pickle
@@ -61,7 +63,7 @@ class FitBudget:
         return self.spent / max(self.clock() - self.started, 1e-9)
 
 
-class FitWorker:
+class FitWorker(ABC):
     """Interface of the two workers: submit one request at a time, poll results without blocking."""
 
     kind = "none"
@@ -113,8 +115,9 @@ class FitWorker:
     def alive(self) -> bool:
         return False
 
+    @abstractmethod
     def _send(self, request: FitRequest) -> None:
-        raise NotImplementedError
+        """Hand ``request`` to the worker (a thread's queue or a process's pipe)."""
 
 
 class ThreadFitWorker(FitWorker):

@@ -86,11 +86,14 @@ def first_tensor(batch: Any) -> torch.Tensor | None:
 
 
 def shape_key(batch: Any) -> Hashable:
-    """Shapes and dtypes of every tensor in the batch: a micro-batch's samples, tokens and FLOPs depend only on it."""
-    if isinstance(batch, torch.Tensor):
-        return batch.shape, batch.dtype
+    """Shapes of every tensor in the batch: a micro-batch's samples, tokens and FLOPs depend only on them.
+
+    Dtypes are left out (they do not change between batches of a run), which halves the per-batch cost.
+    """
     if isinstance(batch, (list, tuple)):
-        return tuple(map(shape_key, batch))
+        return tuple([t.shape if isinstance(t, torch.Tensor) else shape_key(t) for t in batch])
+    if isinstance(batch, torch.Tensor):
+        return batch.shape
     if isinstance(batch, Mapping):
         return tuple((k, shape_key(v)) for k, v in batch.items())
     return type(batch).__name__
@@ -115,6 +118,7 @@ class MicroBatchFlops:
         self.measure = measure
         self.tokens_per_sample = tokens_per_sample
         self._module_value = _module_flops(module)
+        self._per_batch = self._module_value if callable(self._module_value) and user_flops is None else None
         self.source = "user" if user_flops is not None else "module" if self._module_value is not None else None
         self._by_shape: dict[Hashable, tuple[int, int | None, float]] = {}
         self._per_unit: list[float] = []
@@ -141,15 +145,17 @@ class MicroBatchFlops:
 
     def facts(self, batch: Any, live_flops: float | None = None) -> tuple[int, int | None, float]:
         """(samples, tokens or None, FLOPs) of this micro-batch; ``live_flops`` when :meth:`wants_live_count` asked."""
-        key = self._key(batch)
+        key = self._last[1] if batch is self._last[0] else shape_key(batch)
         known = self._by_shape.get(key)
+        if known is not None and self._per_batch is None:
+            return known  # the common case: a shape seen before
         if known is None:
             if live_flops is not None and live_flops > 0:
                 known = self._remember(key, batch, float(live_flops), "measured live")
             else:
                 known = self._new_shape(key, batch)
-        if self._module_value is not None and callable(self._module_value) and self.user_flops is None:
-            return known[0], known[1], float(self._module_value(batch))  # the module's own per-batch count
+        if self._per_batch is not None:
+            return known[0], known[1], float(self._per_batch(batch))  # the module's own per-batch count
         return known
 
     def _key(self, batch: Any) -> Hashable:

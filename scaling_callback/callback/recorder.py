@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from itertools import accumulate
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -85,10 +86,13 @@ class StepRecorder:
         """The LR the step about to be taken uses (read just before the optimizer steps)."""
         self._lr = float(lr)
 
-    def end_step(self, step: int, payload: Any) -> None:
-        """Close optimizer step ``step``; ``payload`` is what ``commit``'s materialiser will turn into numbers."""
-        self.pending.append(PendingStep(int(step), self._lr, payload))
-        self.reset_micro_batches()
+    def end_step(self, step: int, payload: Any = None) -> None:
+        """Close optimizer step ``step``; ``payload`` (default: :meth:`local_payload`) is what ``commit`` materialises."""
+        if payload is None:
+            tokens = math.nan if self.micro_tokens is None else float(self.micro_tokens)
+            payload = (self.loss_sum, self.n_micro, float(self.micro_samples), tokens, float(self.micro_flops))
+        self.pending.append(PendingStep(step, self._lr, payload))
+        self.loss_sum, self.n_micro, self.micro_samples, self.micro_tokens, self.micro_flops = None, 0, 0, None, 0.0
 
     def local_payload(self) -> tuple[Any, int, float, float, float]:
         """The current step's own (loss sum, micro-batches with a loss, samples, tokens, flops)."""
@@ -97,29 +101,33 @@ class StepRecorder:
 
     def commit(self, materialise: Materialise | None = None) -> list[Point]:
         """Turn pending steps into points (cumulative sums), append them to the curve and return them."""
-        if not self.pending:
-            return []
-        payloads = [p.payload for p in self.pending]
-        values = materialise(payloads) if materialise is not None else [_plain(p) for p in payloads]
-        points = []
-        for pending, (loss, samples, tokens, flops) in zip(self.pending, values):
-            if pending.step <= self.step:  # already recorded (e.g. replayed after a resume)
-                continue
-            self.step = pending.step
-            self.samples += int(round(samples))
-            if not math.isnan(tokens):
-                self.tokens = (self.tokens or 0) + int(round(tokens))
-            self.flops += flops
-            self.lr_sum += pending.lr
-            point = Point(self.step, self.samples, self.tokens, self.flops, pending.lr, self.lr_sum, float(loss))
-            self._append(point)
-            points.append(point)
+        pending = [p for p in self.pending if p.step > self.step]  # a step replayed after a resume is not new
+        values = materialise([p.payload for p in pending]) if materialise is not None else [_plain(p.payload) for p in pending]
         self.pending = []
+        if not pending:
+            return []
+        losses, samples, tokens, flops = zip(*values)
+        steps = [p.step for p in pending]
+        lrs = [p.lr for p in pending]
+        samples_sum = list(accumulate((int(round(s)) for s in samples), initial=self.samples))[1:]
+        flops_sum = list(accumulate(flops, initial=self.flops))[1:]
+        lr_sum = list(accumulate(lrs, initial=self.lr_sum))[1:]
+        tokens_sum = self._cumulative_tokens(tokens)
+        points = list(map(Point._make, zip(steps, samples_sum, tokens_sum, flops_sum, lrs, lr_sum, map(float, losses))))
+        self.step, self.samples, self.flops, self.lr_sum = steps[-1], samples_sum[-1], flops_sum[-1], lr_sum[-1]
+        self.tokens = tokens_sum[-1]
+        for column, values_ in zip(self._arrays, (steps, samples_sum, tokens_sum, flops_sum, lrs, lr_sum, losses)):
+            column.extend(math.nan if v is None else v for v in values_)
         return points
 
-    def _append(self, point: Point) -> None:
-        for column, value in zip(self._arrays, point):
-            column.append(math.nan if value is None else value)
+    def _cumulative_tokens(self, tokens: Sequence[float]) -> list[int | None]:
+        """Running token totals; None while the run has never counted tokens."""
+        totals, total = [], self.tokens
+        for value in tokens:
+            if not math.isnan(value):
+                total = (total or 0) + int(round(value))
+            totals.append(total)
+        return totals
 
     def _set_columns(self, columns: dict[str, array]) -> None:
         self._columns = columns

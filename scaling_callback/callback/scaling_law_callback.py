@@ -228,10 +228,11 @@ class ScalingLawCallback(Callback):
         if step == self._last_global_step:
             return  # accumulating: the optimizer has not stepped yet
         self._last_global_step = step
-        payload = recorder.local_payload()
         if self._world_size > 1:
-            payload = reduce_across_ranks(payload, self._scale, self._world_size, self._device, trainer.strategy.reduce)
-        recorder.end_step(step, payload)
+            payload = reduce_across_ranks(recorder.local_payload(), self._scale, self._world_size, self._device, trainer.strategy.reduce)
+            recorder.end_step(step, payload)
+        else:
+            recorder.end_step(step)
         now = time.monotonic()
         if step % self.flush_every_n_steps == 0 or now - self._last_flush >= self.flush_interval_s:
             self._flush(trainer)

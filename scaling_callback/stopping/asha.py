@@ -75,6 +75,13 @@ class SuccessiveHalvingPolicy(StoppingPolicy):
         super().reset()
         self._rung_count: dict[str, int] = {}
 
+    def state_dict(self) -> dict:
+        return super().state_dict() | {"rungs_judged": dict(self._rung_count)}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self._rung_count = {str(k): int(v) for k, v in state.get("rungs_judged", {}).items()}
+
 
 def _value_at_rung(run: RunView, rung: float) -> float:
     """Loss at the run's first logged point at or past the rung (NaN when it has not reached it)."""

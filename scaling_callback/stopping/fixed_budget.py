@@ -49,6 +49,13 @@ class FixedBudgetPolicy(StoppingPolicy):
         super().reset()
         self._judged: set[str] = set()
 
+    def state_dict(self) -> dict:
+        return super().state_dict() | {"judged": sorted(self._judged)}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self._judged = {str(name) for name in state.get("judged", [])}
+
 
 def _value_at_fraction(run: RunView, fraction: float) -> float:
     """Loss at the run's first logged point at or past ``fraction`` of its budget (NaN before)."""

@@ -5,12 +5,17 @@ At each check the run's loss at its *planned end*, under its *planned schedule*,
 best final loss the sweep has observed (finished runs) or forecast (running runs, from their own
 latest check). The run is unpromising when P(its final < the best's) < ``threshold`` — Domhan et
 al. (2015) stop at P(beats best) < 0.05 — and stopped after ``confirmations`` consecutive
-unpromising checks. With uncertain rivals, "the best" is itself uncertain: the policy uses
-min over rivals of P(final < that rival's final), an upper bound on P(final < all of them) that,
-unlike the product over rivals, does not shrink just because many rivals are uncertain, and that
-a finished rival's precise final loss binds even when a running rival's forecast looks better. The run with the best predicted-or-observed final is the leader and is never
-stopped; a run whose forecast is only an upper bound (a decay planned, none seen, no finished
-run to borrow a drop term from) is never stopped either.
+unpromising checks. The run with the best predicted-or-observed final is the leader and is never
+stopped.
+
+With uncertain rivals "the best" is itself uncertain: the policy uses the minimum over rivals of
+P(final < that rival's final), an upper bound on P(final < all of them) that, unlike the product
+over rivals, does not shrink just because many rivals are uncertain, and that a finished rival's
+precise final binds even when a running rival's forecast looks better.
+
+A run whose forecast is only an upper bound (a decay ahead whose size no finished run on an
+alike schedule tells) is stopped only if even a decay lowering its loss by ``max_decay_gain``
+would leave it unlikely to win.
 
 Objectives:
 - ``final``: compare losses at each run's planned end (best final loss of the sweep).
@@ -51,6 +56,10 @@ class LawPolicy(StoppingPolicy):
         objective: ``final`` or ``frontier``.
         mpl: forecaster for runs with a planned LR schedule.
         power_law: forecaster for runs without one.
+        max_decay_gain: the most an LR decay can lower the final loss (a fraction). Used only when the
+            forecast is an upper bound (a decay ahead of unknown size): a run is stopped if even
+            that gain cannot make it win. Measured: annealing gains 1.3–2.7 % on the MPL paper's
+            curves and up to 11 % on the benchmark's high-LR toy runs.
         n_startup_runs, n_warmup_steps, warmup_fraction, interval_steps, interval_fraction,
         confirmations: the gating of :class:`StoppingPolicy` (defaults: no finished run needed —
         a forecast that cannot be made without one is an upper bound and stops nothing —, a first
@@ -71,9 +80,13 @@ class LawPolicy(StoppingPolicy):
         interval_steps: float = 0.0,
         interval_fraction: float = 0.025,
         confirmations: int = 2,
+        max_decay_gain: float = 0.15,
     ) -> None:
         if not 0.0 < threshold < 1.0:
             raise InputError(f"threshold must lie in (0, 1), got {threshold!r}")
+        if not 0.0 <= max_decay_gain < 1.0:
+            raise InputError(f"max_decay_gain must lie in [0, 1), got {max_decay_gain!r}")
+        self.max_decay_gain = float(max_decay_gain)
         if objective not in OBJECTIVES:
             raise InputError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
         self.threshold, self.objective = float(threshold), objective
@@ -97,9 +110,9 @@ class LawPolicy(StoppingPolicy):
         forecast, why = self.forecast(run, members)
         if forecast is None:
             return Verdict(False, None, f"no forecast: {why}")
-        if forecast.upper_bound:
-            return Verdict(False, None, "cannot judge: an LR decay is planned, none seen, and no finished run has decayed")
         rivals = self._rivals(run, sweep)
+        if forecast.upper_bound:
+            return self._judge_bound(forecast, rivals)
         if not rivals:
             return Verdict(False, None, f"no rival with a final loss or forecast yet (own forecast {forecast.loss:.4g})")
         best = min(rivals, key=lambda r: r.loss)
@@ -115,6 +128,20 @@ class LawPolicy(StoppingPolicy):
         if probability < self.threshold:
             return Verdict(True, probability, f"P(beats best) = {probability:.3g} < {self.threshold:g}: {versus}")
         return Verdict(False, probability, f"P(beats best) = {probability:.3g}: {versus}")
+
+    def _judge_bound(self, forecast: Forecast, rivals: list[_Rival]) -> Verdict:
+        """Only an upper bound is known: stop only if even a decay buying ``max_decay_gain`` cannot win."""
+        floor = forecast.loss * (1.0 - self.max_decay_gain)
+        cannot = (f"cannot judge: an LR decay is ahead that no finished run on an alike schedule tells the size of "
+                  f"(no decay: {forecast.loss:.4g}; with a {self.max_decay_gain:.0%} gain: {floor:.4g})")
+        if not rivals:
+            return Verdict(False, None, cannot)
+        chances = [(probability_below((floor, 0.0), (r.loss, r.sd_log)), r) for r in rivals]
+        probability, best = min(chances, key=lambda pair: pair[0])
+        if probability < self.threshold:
+            return Verdict(True, probability, f"even a {self.max_decay_gain:.0%} gain from its LR decay leaves {floor:.4g}: "
+                                              f"P(beats {best.name} {best.how} {best.loss:.4g}) <= {probability:.3g} < {self.threshold:g}")
+        return Verdict(False, None, cannot)
 
     # ------------------------------------------------------------- forecasts
     def drop_members(self, sweep: SweepView) -> list[DropMember]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -52,8 +52,16 @@ class SweepStore:
         self._run_ids: dict[str, int] = {}
         # in-memory SQLite is one connection shared by all threads: take turns on it
         self._lock = threading.RLock() if is_memory(self.url) else nullcontext()
-        with self._write() as conn:
-            t.metadata.create_all(conn)
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        """Create missing tables; one cheap query when they all exist (every run of a sweep opens the store)."""
+        names = [table.name for table in t.metadata.sorted_tables]
+        with self._read() as conn:
+            present = set(inspect(conn).get_table_names())
+        if not set(names) <= present:
+            with self._write() as conn:
+                t.metadata.create_all(conn)
 
     @property
     def shareable(self) -> bool:
