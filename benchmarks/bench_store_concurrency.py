@@ -31,9 +31,9 @@ def write_run(url: str, run: str, points: int, batch: int, start: "multiprocessi
         writer.add_points(run, [{"step": s, "samples": 32 * s, "flops": 1e9 * s, "lr": 1e-3, "lr_sum": 1e-3 * s, "loss": 2.0}
                                 for s in range(first, last + 1)])
         if (first // batch) % 10 == 9:
-            writer.submit(store.add_fit, run, {"step": last, "status": "ok", "law": "mpl", "pred_final_loss": 2.0})
-            writer.submit(store.add_decision, run, last, False, reason="keep")
-    writer.submit(store.mark_finished, run, points)
+            writer.submit(SweepStore.add_fit, run, {"step": last, "status": "ok", "law": "mpl", "pred_final_loss": 2.0})
+            writer.submit(SweepStore.add_decision, run, last, False, reason="keep")
+    writer.submit(SweepStore.mark_finished, run, points)
     writer.close(timeout=600)
     return run, time.perf_counter() - began, writer.errors
 

@@ -14,12 +14,17 @@ benchmarks/bench_stopping.py, and checked on the MPL paper's curves):
   drops and ``drop_transfer_sd`` × the drop are added to the variance. Only runs whose schedule
   is within ``max_member_distance`` lend (see :meth:`DropMember.distance`).
 - **Partly seen decays.** A run's own fitted drop term is poor until much of the decay has been
-  seen (own error 4.3 % at 8 % of a cosine decay seen, 0.7 % at 48 %; borrowed ≈ 1.2 %). The
-  forecast is a mixture of the own fit (weight ramping from 0 at 25 % of the planned decay seen
-  to 1 at 75 %) and the borrowed forecast. With nothing to borrow, it is only an upper bound
-  (the loss if the LR stayed where it is) until the own fit is trusted.
+  seen (mean final-loss error 4.3 % at 8 % of a cosine decay seen, 1.6 % at 33 %, 0.7 % at
+  48 %). The forecast is a mixture of the own fit (weight ramping from 0 at 25 % of the planned
+  decay seen to 1 at 75 %) and the borrowed forecast. With nothing to borrow, it is only an
+  upper bound (the loss if the LR stayed where it is) until the own fit is trusted.
 - **Extrapolation error.** The fit's interval assumes the law is right; ``extrapolation_error``
   × |log L̂(end) − log L̂(now)| of the extrapolated curve is added as an SD.
+
+With the defaults, forecasts of the 35 benchmark runs from their first 10–85 % (every other run
+finished) put the true final loss inside the 90 % interval 89–97 % of the time, above it (an
+optimistic forecast) ≤ 11 % and below it (pessimistic, the kind that stops a good run) ≤ 3 %;
+mean |log error| 1.4 % at 10 %, 0.5 % at 50 %.
 """
 
 from __future__ import annotations
