@@ -123,3 +123,35 @@ def test_resume_after_a_worker_is_killed(tmp_path):
         steps = list(store.points(name)["step"])
         assert steps == list(range(1, 201)), name  # gapless, no duplicates
     store.close()
+
+
+@pytest.mark.slow
+def test_resume_after_ctrl_c(tmp_path):
+    config = TINY | {"grid": TINY["grid"] | {"tokens": [6400]}, "checkpoint_every_n_steps": 20}
+    path = _write(tmp_path, config)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "scaling_callback", "sweep", str(path), "--out", str(out), "--no-report"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=os.environ | {"OPENBLAS_NUM_THREADS": "1"})
+    checkpoint = out / "checkpoints"
+    deadline = time.time() + 240
+    while time.time() < deadline and not any(checkpoint.glob("*/last.ckpt")):
+        time.sleep(0.5)
+    assert any(checkpoint.glob("*/last.ckpt")), "no checkpoint written in time"
+    process.send_signal(signal.SIGINT)  # the runner passes it on to its workers
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output[-2000:]
+    assert "--resume" in output
+    from scaling_callback.store import SweepStore
+
+    store = SweepStore(out / "sweep.sqlite")
+    statuses = dict(zip(store.runs("tiny")["name"], store.runs("tiny")["status"]))
+    assert "interrupted" in statuses.values(), statuses  # resumable, not counted as an early stop
+    store.close()
+    assert main(["sweep", str(path), "--out", str(out), "--resume", "--no-report"]) == 0
+    store = SweepStore(out / "sweep.sqlite")
+    runs = store.runs("tiny")
+    assert len(runs) == 2 and set(runs["status"]) == {"finished"}
+    for name in runs["name"]:
+        assert list(store.points(name)["step"]) == list(range(1, 201)), name  # gapless, no duplicates
+    store.close()

@@ -65,3 +65,11 @@ def test_thread_worker_shares_an_in_memory_store():
     worker.wait(timeout=120)
     assert store.latest_fit("r") is not None
     worker.close()
+
+
+def test_a_worker_that_dies_answers_with_a_failed_status(tmp_path):
+    worker = make_worker("process")
+    worker.submit(_request("r"))
+    worker._process.kill()
+    (result,) = worker.wait(timeout=60)
+    assert result["status"].startswith("failed: fit worker") and not worker.busy

@@ -42,7 +42,7 @@ class TinyLM(nn.Module):
         return self.head(self.embed(tokens))
 
 
-@pytest.mark.filterwarnings("ignore:You are trying to `self.log\(\)`")
+@pytest.mark.filterwarnings(r"ignore:You are trying to `self.log\(\)`")
 def test_measured_flops_equal_flop_counter_on_the_real_module():
     model = Regressor()
     batch = (torch.randn(8, 16), torch.randn(8))

@@ -146,6 +146,13 @@ def test_should_stop_reads_views_from_the_sweep_store(tmp_path):
                                for s, v in zip(full.x[at_step(1000):at_step(1200)], full.loss[at_step(1000):at_step(1200)])])
     second = policy.should_stop(store=store, run_name="worse", sweep="s", step=1200, fit={})
     assert not first.stop and second.stop and "done observed final" in second.reason
+    from scaling_callback.store.drop_members import load_drop_members
+
+    stored = load_drop_members(store, "s")
+    assert set(stored) == {"done"} and stored["done"]["run"] == "done"  # fitted once, kept for the sweep's other runs
+    fresh = LawPolicy(warmup_fraction=0.2, interval_fraction=0.05)
+    fresh.mpl.drop_member = lambda run: pytest.fail(f"refitted the stored drop member of {run.name}")
+    assert fresh.should_stop(store=store, run_name="worse", sweep="s", step=1200, fit={}).probability < 0.05
     store.close()
 
 

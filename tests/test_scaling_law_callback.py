@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import time
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -216,11 +217,17 @@ def test_resume_from_mid_epoch_checkpoint_has_no_duplicate_or_missing_steps(tmp_
 
 
 class StopAfter:
-    """A stand-in early-stopping policy: stop once a fit has seen ``step`` steps."""
+    """A stand-in early-stopping policy: stop once a fit has seen ``step`` steps; its state survives resumes."""
 
     def __init__(self, step: int) -> None:
         self.step = step
         self.calls: list[dict] = []
+
+    def state_dict(self) -> dict:
+        return {"calls": len(self.calls)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.restored = state
 
     def should_stop(self, **context) -> StopDecision:
         self.calls.append(context)
@@ -242,6 +249,45 @@ def test_early_stopping_policy_stops_training_and_is_recorded(tmp_path):
     decisions = store.decisions("stopped")
     assert decisions.stop.tolist()[-1] and decisions.policy.iloc[0] == "StopAfter"
     assert set(policy.calls[0]) == {"store", "run_name", "sweep", "step", "fit"}
+    state = callback.state_dict()
+    assert state["policy"] == {"calls": len(policy.calls)}
+    fresh = StopAfter(20)
+    ScalingLawCallback(early_stopping=fresh).load_state_dict(state)
+    assert fresh.restored == {"calls": len(policy.calls)}
+
+
+class SlowSteps(pl.Callback):
+    """Makes each training step last at least ``seconds`` (a run long enough for a worker process to start)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def on_train_batch_end(self, *args, **kwargs) -> None:
+        time.sleep(self.seconds)
+
+
+@pytest.mark.slow
+def test_a_process_worker_judges_off_the_training_process_and_its_policy_state_is_checkpointed(tmp_path, monkeypatch):
+    import os
+    import sys
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), *sys.path]))
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    from stop_policies import StopAtStep
+
+    policy = StopAtStep(30)
+    callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name="judged", fit_worker="process",
+                                  fit_every_n_steps=10, max_fit_fraction=None, early_stopping=policy)
+    run = trainer(tmp_path, callback, max_steps=2000, extra_callbacks=[SlowSteps(0.005)])  # ~10 s: the worker starts
+    run.fit(Regressor(2000), loader(n=8 * 2000))
+    assert run.global_step < 2000
+    store = SweepStore(tmp_path / "s.sqlite")
+    assert store.get_run("judged")["status"] == "stopped"
+    decisions = store.decisions("judged")
+    judges = {reason.rsplit(" ", 1)[-1] for reason in decisions.reason}
+    assert judges and str(os.getpid()) not in judges  # the policy ran in the worker, not on the training thread
+    assert callback.state_dict()["policy"] == {"calls": len(decisions)}  # the worker's state came back
+    store.close()
 
 
 class NaNAtFifth(Regressor):

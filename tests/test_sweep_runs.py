@@ -18,6 +18,19 @@ def test_grid_is_the_full_product_with_unique_names():
     assert runs[0].name == "d_model16-n_layers1_t6.4e03_cosine_s0"
 
 
+def test_peak_lr_axis_multiplies_the_grid_and_reaches_the_schedule():
+    config = parse_config({**CONFIG, "grid": {**CONFIG["grid"], "peak_lrs": [0.003, 0.0005]}})
+    runs = expand_grid(config)
+    assert len(runs) == 16 and len({r.name for r in runs}) == 16
+    assert runs[1].name == "d_model16-n_layers1_t6.4e03_cosine_lr0.0005_s0" and runs[1].peak_lr == 0.0005
+    assert build_run(config, runs[1]).module.schedule.peak_lr == pytest.approx(0.0005)
+
+
+def test_bad_peak_lr_is_named():
+    with pytest.raises(InputError, match=r"grid.peak_lrs\[1\]"):
+        parse_config({**CONFIG, "grid": {**CONFIG["grid"], "peak_lrs": [0.003, -1.0]}})
+
+
 def test_tiny_lm_factory_sets_steps_from_tokens():
     config = parse_config(CONFIG)
     setup = build_run(config, expand_grid(config)[0])

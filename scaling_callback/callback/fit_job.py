@@ -35,6 +35,8 @@ class FitRequest:
     final: bool = False
     max_points: int = 128
     conventions: dict[str, Any] = field(default_factory=dict)
+    judge: bool = False  # after the fit, ask the run's early-stopping policy (in the worker, off the training thread)
+    policy: Any = None  # the policy, sent with the run's first judged request; the worker keeps it afterwards
 
 
 def bin_curve(steps: np.ndarray, loss: np.ndarray, after_step: int, max_points: int) -> tuple[np.ndarray, np.ndarray]:

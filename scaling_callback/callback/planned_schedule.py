@@ -26,6 +26,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from scaling_callback.laws.schedule import Schedule
+
 
 @dataclass(frozen=True)
 class PlannedSchedule:
@@ -167,3 +169,11 @@ def _fill_gaps(lrs: np.ndarray) -> np.ndarray:
     if known.size == 0 or known.size == lrs.size:
         return lrs
     return np.interp(np.arange(lrs.size), known, lrs[known])
+
+
+def warmup_steps_of(lrs: np.ndarray) -> int:
+    """Warmup length of a per-step schedule as the per-run laws will see it (0 when unknown)."""
+    try:
+        return Schedule.from_per_step(lrs).warmup_steps if lrs.size and np.all(np.isfinite(lrs)) else 0
+    except Exception:  # noqa: BLE001 - e.g. an all-zero schedule; the fit will report it
+        return 0

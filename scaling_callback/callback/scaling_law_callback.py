@@ -1,8 +1,9 @@
 """``ScalingLawCallback``: the Lightning adapter that records a run's curve, fits it online and stores both.
 
 Thin glue over framework-free pieces: :mod:`recorder` (the per-step record), :mod:`flops`
-(FLOPs and N), :mod:`planned_schedule` (LRs still to come), :mod:`fit_worker` (background fits
-and their budget), :mod:`stopping` (the early-stopping seam) and :mod:`scaling_callback.store`.
+(FLOPs and N), :mod:`planned_schedule` (LRs still to come), :mod:`online_fits` and
+:mod:`fit_worker` (when and where fits run, within a CPU budget), :mod:`stopping` (the
+early-stopping seam) and :mod:`scaling_callback.store`; :mod:`lightning_io` reads the Trainer.
 
 Lightning facts it relies on (REFERENCE §6): the LR a step uses is read at
 ``on_before_optimizer_step``; ``on_train_batch_end`` fires per micro-batch, after ``global_step``
@@ -14,9 +15,8 @@ has advanced; in automatic optimization ``outputs["loss"]`` is the loss divided 
 from __future__ import annotations
 
 import logging
-import math
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -24,29 +24,29 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.flop_counter import FlopCounterMode
 
+from scaling_callback.callback.arguments import check_arguments
 from scaling_callback.callback.fit_job import FitRequest
-from scaling_callback.callback.fit_worker import FitBudget, FitWorker, make_worker
+from scaling_callback.callback.fit_worker import NICENESS, FitBudget, FitWorker, worker_for_store
 from scaling_callback.callback.flops import MicroBatchFlops, count_parameters
-from scaling_callback.callback.planned_schedule import PlannedSchedule, combined_lrs
-from scaling_callback.callback.recorder import Point, StepRecorder
-from scaling_callback.callback.step_values import materialise, reduce_across_ranks
-from scaling_callback.callback.stopping import StopSeam, policy_name
-from scaling_callback.callback.trainer_facts import (
+from scaling_callback.callback.lightning_io import (
     first_optimizer,
     generated_run_name,
+    log_points,
     plan_schedule,
     planned_total_steps,
     validation_values,
 )
+from scaling_callback.callback.online_fits import MIN_FIT_STEPS, OnlineFits
+from scaling_callback.callback.planned_schedule import PlannedSchedule, combined_lrs, warmup_steps_of
+from scaling_callback.callback.recorder import Point, StepRecorder
+from scaling_callback.callback.step_values import materialise, reduce_across_ranks
+from scaling_callback.callback.stopping import StopSeam, policy_name
 from scaling_callback.errors import InputError
-from scaling_callback.laws.schedule import Schedule
 from scaling_callback.store import BatchedWriter, SweepStore
-from scaling_callback.store.engine import is_memory, normalise_url
+from scaling_callback.store.engine import normalise_url
 
 log = logging.getLogger("scaling_callback")
 STATE_VERSION = 1
-FIRST_FIT_GUESS_S = 3.0  # CPU seconds of a first fit, worker start-up included, before any was measured
-MIN_FIT_STEPS = 10  # post-warmup steps before the first online fit
 STORE_OPEN_TIMEOUT_S = 60.0  # longest wait for the writer thread to open the store, when the store object is needed
 
 
@@ -65,6 +65,8 @@ class ScalingLawCallback(Callback):
         law: per-run law to fit: ``mpl``, ``opl``, ``lldl`` or ``momentum``.
         config: the run's hyper-parameters, stored with the run.
         fit_worker: ``"process"`` (default; no GIL contention) or ``"thread"``.
+        fit_niceness: ``nice`` increment of the fit process: 10 keeps training first; 0 lets fits (and so
+            early stopping) keep up when every core is training, as in a sweep with one worker per core.
         max_fit_fraction: most CPU time fitting may take, as a fraction of wall time (None: no limit).
         budget_on_accelerator: apply ``max_fit_fraction`` also when training runs on a GPU (whose host CPU is mostly idle).
         max_fit_points: the curve is reduced to at most this many bin means before fitting.
@@ -90,6 +92,7 @@ class ScalingLawCallback(Callback):
         law: str = "mpl",
         config: dict | None = None,
         fit_worker: str = "process",
+        fit_niceness: int = NICENESS,
         max_fit_fraction: float | None = 0.02,
         budget_on_accelerator: bool = False,
         max_fit_points: int = 128,
@@ -104,24 +107,12 @@ class ScalingLawCallback(Callback):
         flush_every_n_steps: int = 100,
         flush_interval_s: float = 10.0,
     ) -> None:
-        if fit_every_n_steps is not None:
-            _positive_int("fit_every_n_steps", fit_every_n_steps)
-        elif early_stopping is not None:
-            raise InputError("early_stopping needs online fits: set fit_every_n_steps to a positive integer, not None")
-        _positive_int("flush_every_n_steps", flush_every_n_steps)
-        _positive_int("max_fit_points", max_fit_points, minimum=3)
-        if log_every_n_steps is not None:
-            _positive_int("log_every_n_steps", log_every_n_steps)
-        if max_fit_fraction is not None and not 0 < max_fit_fraction <= 1:
-            raise InputError(f"max_fit_fraction must be in (0, 1] or None, got {max_fit_fraction!r}")
-        if fit_worker not in ("process", "thread"):
-            raise InputError(f"fit_worker must be 'process' or 'thread', got {fit_worker!r}")
-        if early_stopping is not None and not callable(getattr(early_stopping, "should_stop", None)):
-            raise InputError(f"early_stopping must have a should_stop method, got {type(early_stopping).__name__}")
-        if isinstance(store, (str,)) or hasattr(store, "__fspath__"):
-            normalise_url(store)  # fail now, naming the bad location
+        check_arguments(store=store, fit_every_n_steps=fit_every_n_steps, early_stopping=early_stopping,
+                        flush_every_n_steps=flush_every_n_steps, max_fit_points=max_fit_points,
+                        log_every_n_steps=log_every_n_steps, max_fit_fraction=max_fit_fraction, fit_worker=fit_worker)
         self.store, self.run_name, self.sweep, self.law, self.config = store, run_name, sweep, law, config
         self.fit_every_n_steps, self.early_stopping, self.fit_worker = fit_every_n_steps, early_stopping, fit_worker
+        self.fit_niceness = int(fit_niceness)
         self.max_fit_fraction, self.budget_on_accelerator = max_fit_fraction, budget_on_accelerator
         self.max_fit_points, self.wait_for_final_fit, self.final_fit_timeout_s = max_fit_points, wait_for_final_fit, final_fit_timeout_s
         self.flops_per_batch, self.measure_flops, self.tokens_per_sample = flops_per_batch, measure_flops, tokens_per_sample
@@ -134,13 +125,10 @@ class ScalingLawCallback(Callback):
     def _reset(self) -> None:
         self._restored_step = 0
         self._writer: BatchedWriter | None = None
-        self._worker: FitWorker | None = None
+        self._fits: OnlineFits | None = None
         self._trainer: Trainer | None = None
-        self._latest_fit: dict[str, Any] | None = None
-        self._last_fit_cpu = 0.0
         self._stopping = StopSeam(self.early_stopping)
         self._next_fit_step = self.fit_every_n_steps or 0
-        self._fit_not_before = 0.0  # monotonic time before which the budget admits no fit
         self._last_logged = 0
         self._rank_zero, self._world_size, self._scale = False, 1, 1
         self._live_count: FlopCounterMode | None = None
@@ -163,9 +151,12 @@ class ScalingLawCallback(Callback):
         if self._trainer is not None and self._recorder.pending:
             self._flush(self._trainer)
         state = self._recorder.state()
+        policy_state = getattr(self.early_stopping, "state_dict", None)
         return {
             "version": STATE_VERSION, "run_name": self._run, "totals": state["totals"], "columns": state["columns"],
-            "curve": torch.from_numpy(np.ascontiguousarray(state["curve"])), "next_fit_step": self._next_fit_step,
+            "curve": torch.from_numpy(np.ascontiguousarray(state["curve"])),
+            "next_fit_step": self._fits.next_step if self._fits is not None else self._next_fit_step,
+            "policy": policy_state() if callable(policy_state) else None,  # the policy's own resume state (primitives)
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -180,6 +171,8 @@ class ScalingLawCallback(Callback):
         self._next_fit_step = int(state_dict.get("next_fit_step", self.fit_every_n_steps or 0))
         if self.run_name is None:
             self._run = state_dict["run_name"]
+        if state_dict.get("policy") is not None and callable(getattr(self.early_stopping, "load_state_dict", None)):
+            self.early_stopping.load_state_dict(state_dict["policy"])
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._trainer = trainer
@@ -195,16 +188,17 @@ class ScalingLawCallback(Callback):
         self._last_flush = time.monotonic()
         self._log_every = self.log_every_n_steps or max(int(trainer.log_every_n_steps), 1)
         self._total_steps = planned_total_steps(trainer)
-        on_cpu = self._device.type == "cpu"
-        self._budget = FitBudget(self.max_fit_fraction if (on_cpu or self.budget_on_accelerator) else None)
         self._plan: PlannedSchedule | None = None
-        self._warmup_steps = 0
-        if self._rank_zero:
-            self._plan = plan_schedule(trainer, self._optimizer, self._total_steps, self.lr_group)
-            self._warmup_steps = _warmup_steps(self._schedule_lrs())
-            self._open_store()
-            if self.fit_every_n_steps is not None and self._budget.max_fraction is None:
-                self._worker = self._make_worker()  # no budget: start now, its imports overlap training
+        if not self._rank_zero:
+            return  # other ranks record (they take part in the reductions) but neither store nor fit
+        self._plan = plan_schedule(trainer, self._optimizer, self._total_steps, self.lr_group)
+        self._open_store()
+        if self.fit_every_n_steps is not None:
+            budgeted = self._device.type == "cpu" or self.budget_on_accelerator
+            self._fits = OnlineFits(self.fit_every_n_steps, FitBudget(self.max_fit_fraction if budgeted else None),
+                                    self._make_worker, warmup_steps_of(self._schedule_lrs()) + MIN_FIT_STEPS, self._next_fit_step)
+            if self._fits.budget.max_fraction is None or self.early_stopping is not None:
+                self._fits.start_worker()  # start now, so that its imports overlap training (stopping wants early fits)
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
         if self._flops.watch_batch_start and self._flops.wants_live_count(batch):  # the meta copy cannot run it
@@ -236,11 +230,14 @@ class ScalingLawCallback(Callback):
         now = time.monotonic()
         if step % self.flush_every_n_steps == 0 or now - self._last_flush >= self.flush_interval_s:
             self._flush(trainer)
-        if self._rank_zero:
-            if self._worker is not None and self._worker.busy:
-                self._take_results(trainer)
-            if self.fit_every_n_steps is not None and step >= self._next_fit_step and now >= self._fit_not_before:
-                self._maybe_fit(trainer, step)
+        fits = self._fits
+        if fits is not None:
+            if fits.busy:
+                for result in fits.results():
+                    self._on_fit_result(result)
+            if fits.due(step, now):
+                self._flush(trainer)
+                fits.submit(self._request(final=False))
         if self.early_stopping is not None and step % self.fit_every_n_steps == 0:
             if self._stopping.agree(lambda flag: trainer.strategy.reduce_boolean_decision(flag, all=False), step):
                 trainer.should_stop = True  # on every rank, at the same step
@@ -257,29 +254,31 @@ class ScalingLawCallback(Callback):
         if not self._rank_zero:
             return
         step = self._recorder.step
-        if self._worker is not None:
-            self._take_results(trainer)
-        status, reason = self._end_status(trainer, step)
+        status, reason = self._stopping.end_status(step, self._total_steps)
         if self._writer is not None:
             self._writer.submit(SweepStore.update_run, self._run, flops_source=self._flops.source or "none")
             self._writer.submit(SweepStore.set_run_status, self._run, status, step=step, reason=reason)
-        fits_on = self.fit_every_n_steps is not None
-        if fits_on and len(self._recorder) >= 3 and (self._latest_fit is None or self._latest_fit["step"] < step):
-            self._submit_fit(final=True)
-            wait = self.wait_for_final_fit
-            if wait is None:
-                wait = self._budget.allows(expected=self._expected_fit_cpu())
-            if wait:
-                for result in self._worker.wait(self.final_fit_timeout_s):
-                    self._on_fit_result(trainer, result)
-        last = self._recorder.points_after(step - 1)
-        self._log_points(trainer, list(points) + [p for p in last if p not in points], final=True)
+        fits = self._fits
+        if fits is not None:
+            for result in fits.results():
+                self._on_fit_result(result)
+            if len(self._recorder) >= 3 and (fits.latest is None or fits.latest["step"] < step):
+                fits.submit(self._request(final=True))
+                wait = self.wait_for_final_fit
+                if wait if wait is not None else fits.final_may_wait():
+                    for result in fits.wait(self.final_fit_timeout_s):
+                        self._on_fit_result(result)
+        last = [p for p in self._recorder.points_after(step - 1) if p not in points]
+        self._log(trainer, list(points) + last, final=True)
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        if stage != "fit":
-            return
-        if self._worker is not None:
-            self._worker.close()  # a final fit still running completes in the background and is stored
+        if stage == "fit":
+            self._close()
+
+    def _close(self) -> None:
+        """Stop the fit worker and drain the store writer (Lightning skips ``teardown`` after an exception)."""
+        if self._fits is not None:
+            self._fits.close()  # a final fit still running completes in the background and is stored
         if self._writer is not None:
             self._writer.close()
             if self._writer.errors:
@@ -287,16 +286,17 @@ class ScalingLawCallback(Callback):
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         self._end_live_count()
-        if self._recorder is None or not getattr(self, "_rank_zero", False):
+        if self._recorder is None or not self._rank_zero:
             return
         try:
             self._flush(trainer, log=False)
         except Exception:  # noqa: BLE001 - already failing; keep what was stored
             pass
         if self._writer is not None:
-            status = "stopped" if isinstance(exception, KeyboardInterrupt) else "failed"
+            status = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
             reason = f"{type(exception).__name__}: {exception}"[:500]
             self._writer.submit(SweepStore.set_run_status, self._run, status, step=self._recorder.step, reason=reason)
+        self._close()
 
     # ------------------------------------------------------------- recording
     def _end_live_count(self) -> float | None:
@@ -313,30 +313,21 @@ class ScalingLawCallback(Callback):
             if self._writer is not None:
                 self._writer.add_points(self._run, points)
             if log:
-                self._log_points(trainer, points)
+                self._log(trainer, points)
         return points
 
-    def _log_points(self, trainer: Trainer, points: Sequence[Point], final: bool = False) -> None:
-        """One ``log_metrics`` call per logged point: every ``log_every_n_steps`` steps, and the last step at the end.
-
-        The planned last step is held back until training ends, so that it carries the final fit.
-        """
+    def _log(self, trainer: Trainer, points: list[Point], final: bool = False) -> None:
+        """Log every ``log_every_n_steps`` steps; the planned last step waits for the end, to carry the final fit."""
         if not trainer.loggers:
             return
-        fit = self._latest_fit
-        for point in points:
-            due = point.step % self._log_every == 0 and point.step != self._total_steps
-            if final and point.step == self._recorder.step:
-                due = True
-            if not due or point.step <= self._last_logged:
-                continue
-            self._last_logged = point.step
-            metrics = {"scaling/flops": point.flops, "scaling/lr_sum": point.lr_sum}
-            if fit is not None:
-                metrics |= {f"scaling/{key}": float(fit.get(key, math.nan))
-                            for key in ("pred_final_loss", "pred_final_low", "pred_final_high")}
-            for logger in trainer.loggers:
-                logger.log_metrics(metrics, step=point.step)
+        last_step = self._recorder.step
+
+        def due(point: Point) -> bool:
+            regular = point.step % self._log_every == 0 and point.step != self._total_steps
+            return point.step > self._last_logged and (regular or (final and point.step == last_step))
+
+        logged = log_points(trainer.loggers, points, self.latest_fit, due)
+        self._last_logged = max(self._last_logged, logged)
 
     # ---------------------------------------------------------------- store
     def _open_store(self) -> None:
@@ -358,76 +349,38 @@ class ScalingLawCallback(Callback):
         return None if self._writer is None else self._writer.opened_store(timeout=STORE_OPEN_TIMEOUT_S)
 
     def _make_worker(self) -> FitWorker:
-        if self.store is None:
-            return make_worker(self.fit_worker, None)
-        url = self.store.url if isinstance(self.store, SweepStore) else normalise_url(self.store)
-        if self.fit_worker == "process" and not is_memory(url):
-            return make_worker("process", url=url)
-        return make_worker("thread", store=self._store)
+        url = None if self.store is None else self.store.url if isinstance(self.store, SweepStore) else normalise_url(self.store)
+        return worker_for_store(self.fit_worker, url, lambda: self._store, self.fit_niceness)
 
     # -------------------------------------------------------------- fitting
     def _schedule_lrs(self) -> np.ndarray:
         return combined_lrs(self._recorder.column("lr"), self._plan, self._total_steps)
 
-    def _maybe_fit(self, trainer: Trainer, step: int) -> None:
-        """Submit the due fit when there are enough points, the worker is idle and the budget admits it."""
-        if step < self._warmup_steps + MIN_FIT_STEPS or (self._worker is not None and self._worker.busy):
-            return
-        expected = self._expected_fit_cpu()
-        if not self._budget.allows(expected=expected):
-            self._fit_not_before = self._budget.earliest(expected)
-            return
-        self._flush(trainer)
-        self._submit_fit(final=False)
-        self._next_fit_step = (step // self.fit_every_n_steps + 1) * self.fit_every_n_steps
-
-    def _expected_fit_cpu(self) -> float:
-        """CPU seconds the next fit should cost: the last one's, or a first-fit guess (worker start-up included)."""
-        return self._last_fit_cpu if self._latest_fit is not None else FIRST_FIT_GUESS_S
-
-    def _submit_fit(self, final: bool) -> None:
-        if self._worker is None:
-            self._worker = self._make_worker()
+    def _request(self, final: bool) -> FitRequest:
         recorder = self._recorder
-        self._worker.submit(FitRequest(
+        judge, policy = self._stopping.for_request(final)
+        return FitRequest(
             run=self._run, step=recorder.step, steps=recorder.column("step"), loss=recorder.column("loss"),
             lrs=self._schedule_lrs(), law=self.law, sweep=self.sweep, final=final, max_points=self.max_fit_points,
-            conventions=self._conventions(),
-        ))
+            judge=judge, policy=policy,
+            conventions={
+                "step": "optimizer steps (global_step)", "loss": "mean un-scaled training loss of the step's micro-batches, all ranks",
+                "n_params": self._counts.total, "n_params_nonembedding": self._counts.non_embedding,
+                "n_used": "none by the per-run law (steps and LR sums); both N recorded for cross-run laws",
+                "flops": self._flops.convention, "lr_sum": "sum of the LRs used by all steps so far, warmup included",
+                "lr_group": self.lr_group, "world_size": self._world_size,
+            },
+        )
 
-    def _conventions(self) -> dict[str, Any]:
-        return {
-            "step": "optimizer steps (global_step)", "loss": "mean un-scaled training loss of the step's micro-batches, all ranks",
-            "n_params": self._counts.total, "n_params_nonembedding": self._counts.non_embedding,
-            "n_used": "none by the per-run law (steps and LR sums); both N recorded for cross-run laws",
-            "flops": self._flops.convention, "lr_sum": "sum of the LRs used by all steps so far, warmup included",
-            "lr_group": self.lr_group, "world_size": self._world_size,
-        }
-
-    def _take_results(self, trainer: Trainer) -> None:
-        for result in self._worker.poll():
-            self._on_fit_result(trainer, result)
-
-    def _on_fit_result(self, trainer: Trainer, result: dict[str, Any]) -> None:
-        self._last_fit_cpu = float(result.get("cpu_seconds", 0.0))
-        self._budget.charge(self._last_fit_cpu + self._worker.take_startup_cpu())
-        if self._latest_fit is None or result["step"] >= self._latest_fit["step"]:
-            self._latest_fit = result
+    def _on_fit_result(self, result: dict[str, Any]) -> None:
         if result.get("status", "").startswith("failed"):
             log.info("ScalingLawCallback: fit at step %s %s", result.get("step"), result["status"])
-        if not result.get("final"):
+        if result.get("decision") is not None:  # the worker asked the policy right after the fit
             step = int(result["step"])
             record = None if self._writer is None else lambda d: self._writer.submit(
                 SweepStore.add_decision, self._run, step, d.stop, probability=d.probability, reason=d.reason,
                 policy=policy_name(self.early_stopping))
-            self._stopping.consider(record, store=self._store, run_name=self._run, sweep=self.sweep, step=step, fit=result)
-
-    def _end_status(self, trainer: Trainer, step: int) -> tuple[str, str | None]:
-        if self._stopping.stopped_at is not None:
-            return "stopped", self._stopping.decision.reason or "stopped by the early-stopping policy"
-        if self._total_steps is not None and step < self._total_steps:
-            return "stopped", f"training ended at step {step} of {self._total_steps} (trainer stop, max_time or another callback)"
-        return "finished", None
+            self._stopping.take(result, record)
 
     # --------------------------------------------------------------- access
     @property
@@ -435,19 +388,17 @@ class ScalingLawCallback(Callback):
         """The run's name in the store."""
         return self._run
 
-    def wait_for_fits(self, timeout: float | None = None) -> bool:
-        """Block until fits still running (e.g. the final one) are stored; False on timeout."""
-        if self._worker is None:
-            return True
-        for result in self._worker.wait(timeout):
-            if self._latest_fit is None or result["step"] >= self._latest_fit["step"]:
-                self._latest_fit = result
-        return not self._worker.busy
-
     @property
     def latest_fit(self) -> dict[str, Any] | None:
         """The most recent fit result received (a dict as stored in the ``fits`` table)."""
-        return self._latest_fit
+        return None if self._fits is None else self._fits.latest
+
+    def wait_for_fits(self, timeout: float | None = None) -> bool:
+        """Block until fits still running (e.g. the final one, after training) are stored; False on timeout."""
+        if self._fits is None:
+            return True
+        self._fits.wait(timeout)
+        return not self._fits.busy
 
 
 def _register_run(store: SweepStore, run: str, restored_step: int, restored_points: list[Point], **fields: Any) -> None:
@@ -457,18 +408,4 @@ def _register_run(store: SweepStore, run: str, restored_step: int, restored_poin
         store.truncate(run, restored_step)
         last = store.last_step(run)
         store.add_points(run, [p for p in restored_points if p.step > last])
-
-
-def _warmup_steps(lrs: np.ndarray) -> int:
-    """Warmup length of the planned schedule as the per-run law will see it (0 when unknown)."""
-    try:
-        return Schedule.from_per_step(lrs).warmup_steps if lrs.size and np.all(np.isfinite(lrs)) else 0
-    except Exception:  # noqa: BLE001 - e.g. an all-zero schedule; the fit will report it
-        return 0
-
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InputError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-
 

@@ -27,7 +27,10 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out or Path("runs") / config.name)
     from scaling_callback.sweep.runner import run_sweep
 
-    outcome = run_sweep(config, raw, out_dir, workers=args.workers, resume=args.resume)
+    try:
+        outcome = run_sweep(config, raw, out_dir, workers=args.workers, resume=args.resume)
+    except KeyboardInterrupt:
+        return 130  # the runner said how to continue (--resume); the shell's code for Ctrl-C
     for name, error in outcome.failed.items():
         print(f"run {name} failed: {error}")
     if not args.no_report:

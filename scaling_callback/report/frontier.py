@@ -22,7 +22,11 @@ DEFAULT_TARGET_FACTOR = 10.0  # recommend for 10x the largest run's compute unle
 
 
 def usable_points(points: pd.DataFrame, n_convention: str = "total") -> pd.DataFrame:
-    """The best run per (N, D) among runs with a finite positive N, D and final loss (chosen N convention)."""
+    """The best run per (N, D) among runs with a finite positive N, D and final loss (chosen N convention).
+
+    Observed finals come first; a forecast (running or stopped run) stands in only where no run of
+    that (N, D) has finished.
+    """
     if points is None or len(points) == 0:
         return pd.DataFrame(columns=["name", "n", "tokens", "flops", "loss"])
     column = "n_params" if n_convention == "total" else "n_params_nonembedding"
@@ -31,8 +35,12 @@ def usable_points(points: pd.DataFrame, n_convention: str = "total") -> pd.DataF
                           loss=pd.to_numeric(points["loss"], errors="coerce"))
     keep = (frame["n"] > 0) & (frame["tokens"] > 0) & (frame["loss"] > 0)
     frame = frame[keep & np.isfinite(frame["loss"])]
-    # one point per (N, D): its best configuration (schedule, seed), as Chinchilla tuned each run's schedule
-    best = frame.sort_values("loss").drop_duplicates(subset=["n", "tokens"], keep="first")
+    # one point per (N, D): its best configuration (schedule, seed), as Chinchilla tuned each run's schedule.
+    # An observed final outranks any forecast: a stopped run's forecast from a fraction of its curve may
+    # be far off, and it was stopped because it was expected to lose.
+    forecast = (frame["source"] != "observed") if "source" in frame else pd.Series(False, index=frame.index)
+    ranked = frame.assign(_forecast=forecast).sort_values(["_forecast", "loss"])
+    best = ranked.drop_duplicates(subset=["n", "tokens"], keep="first").drop(columns="_forecast")
     return best.sort_index().reset_index(drop=True)
 
 

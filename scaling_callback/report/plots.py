@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
 from scaling_callback.laws.chinchilla import compute_optimal  # noqa: E402
 from scaling_callback.laws.loss_curves import CURVE_LAWS  # noqa: E402
@@ -77,8 +77,7 @@ def plot_loss_vs_flops(runs: pd.DataFrame, curves: dict, fits: dict, schedules: 
             ax.plot(flops[-1], smooth(loss, _window(loss))[-1], marker="x", color="crimson", ms=9, mew=2)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    _label_narrow_log_axis(ax)
     ax.set_xlabel("training compute C (FLOPs, cumulative)")
     ax.set_ylabel("training loss (nats/token, smoothed)")
     ax.set_title("Loss vs compute per run: observed (solid), fitted law to the planned end (dashed),\n"
@@ -167,3 +166,14 @@ def plot_schedules(runs: pd.DataFrame, schedules: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
+
+
+def _label_narrow_log_axis(ax: plt.Axes) -> None:
+    """Plain-number ticks on a log loss axis; losses often span less than a decade (no decade tick to label)."""
+    low, high = ax.get_ylim()
+    ratio = high / low if low > 0 else 10.0
+    step = 0.1 if ratio < 1.6 else 0.2 if ratio < 3.0 else None
+    subs = np.arange(1.0, 10.0, step) if step else (1.0, 2.0, 5.0)
+    ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=subs, numticks=100))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())

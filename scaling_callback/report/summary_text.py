@@ -33,8 +33,8 @@ def summary_markdown(sweep: str, summary: dict, details: dict) -> str:
             "",
             "## Compute-optimal frontier (Chinchilla approach 3)",
             "",
-            "L(N, D) = E + A/N^α + B/D^β fitted to one final loss per run (observed for finished runs, "
-            f"predicted at the planned end for stopped ones), N = {details['n_convention']} parameters, "
+            "L(N, D) = E + A/N^α + B/D^β fitted to the best final loss of each (N, D) (observed; a stopped "
+            f"run's forecast only where no run of that N and D finished), N = {details['n_convention']} parameters, "
             "D = planned tokens, C = 6ND.",
             "",
             "| quantity | value | 95 % bootstrap interval | meaning |",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtr  # the normal CDF, without importing scipy.stats
 
 from scaling_callback.stopping.policy import RunView
 
@@ -49,7 +49,7 @@ def probability_below(first: tuple[float, float], second: tuple[float, float]) -
     gap = math.log(second[0]) - math.log(first[0])
     if spread <= 0 or not math.isfinite(spread):
         return 0.5 if not math.isfinite(spread) else (1.0 if gap > 0 else 0.0)
-    return float(norm.cdf(gap / spread))
+    return float(ndtr(gap / spread))
 
 
 def noise_sd_log(loss: np.ndarray) -> float:
@@ -87,6 +87,15 @@ class DropMember:
     def from_lrs(cls, run: str, profile: np.ndarray, lrs: np.ndarray) -> "DropMember":
         shape, log_peak = schedule_signature(lrs)
         return cls(run, np.asarray(profile, dtype=float), shape, log_peak)
+
+    def to_dict(self) -> dict:
+        """Plain values, for the store."""
+        return {"run": self.run, "profile": self.profile.tolist(), "shape": self.shape.tolist(), "log_peak": self.log_peak}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DropMember":
+        return cls(str(values["run"]), np.asarray(values["profile"], dtype=float), np.asarray(values["shape"], dtype=float),
+                   float(values["log_peak"]))
 
     def drop_at(self, fraction: float) -> float:
         """The log-loss drop at ``fraction`` of the run (linear between grid points)."""

@@ -34,7 +34,7 @@ from typing import Any
 from scaling_callback.errors import InputError
 from scaling_callback.stopping.forecast import DropMember, Forecast, noise_sd_log, observed_final, probability_below
 from scaling_callback.stopping.mpl_forecast import MPLForecaster
-from scaling_callback.stopping.policy import RunView, StoppingPolicy, SweepView, Verdict
+from scaling_callback.stopping.policy import Decision, RunView, StoppingPolicy, SweepView, Verdict
 from scaling_callback.stopping.power_forecast import PowerLawForecaster
 
 OBJECTIVES = ("final", "frontier")
@@ -103,6 +103,20 @@ class LawPolicy(StoppingPolicy):
         self._members: dict[str, DropMember | None] = {}
         self._forecasts: dict[tuple, tuple[Forecast | None, str]] = {}
         self._latest: dict[str, Forecast] = {}
+        self._unsaved: set[str] = set()  # drop members fitted here and not yet in the store
+
+    def should_stop(self, **context: Any) -> Decision:
+        """As :meth:`StoppingPolicy.should_stop`; the finished runs' drop members fitted meanwhile go to the store."""
+        decision = super().should_stop(**context)
+        store = context.get("store")
+        if store is not None and self._unsaved:
+            from scaling_callback.store.drop_members import save_drop_member
+
+            for name in sorted(self._unsaved):
+                member = self._members.get(name)
+                save_drop_member(store, name, member.to_dict() if member is not None else None)
+            self._unsaved.clear()
+        return decision
 
     # ------------------------------------------------------------------ rule
     def judge(self, run: RunView, sweep: SweepView) -> Verdict:
@@ -148,9 +162,15 @@ class LawPolicy(StoppingPolicy):
         """The finished runs' drop terms: given by the sweep, or fitted once per finished run with a schedule."""
         if sweep.drop_members is not None:
             return list(sweep.drop_members)
+        stored = sweep.stored_members or {}
         for other in sweep.runs:
             if other.status == "finished" and other.lrs is not None and other.name not in self._members:
-                self._members[other.name] = self.mpl.drop_member(other)
+                if other.name in stored:
+                    values = stored[other.name]
+                    self._members[other.name] = DropMember.from_dict(values) if values is not None else None
+                else:
+                    self._members[other.name] = self.mpl.drop_member(other)
+                    self._unsaved.add(other.name)
         finished = {r.name for r in sweep.runs if r.status == "finished"}
         return [m for name, m in self._members.items() if m is not None and name in finished]
 

@@ -33,7 +33,7 @@ import math
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri  # the normal quantile, without importing scipy.stats
 
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.curve_fitter import DECAY_FRACTION_FOR_IDENTIFIABILITY, CurveFitter
@@ -181,7 +181,7 @@ class _OwnFit:
 
     def __init__(self, owner: MPLForecaster, fitter: CurveFitter, schedule: Schedule, now_step: int) -> None:
         self.owner, self.fitter, self.schedule, self.now_step = owner, fitter, schedule, now_step
-        self.z = norm.ppf(0.5 + owner.level / 2.0)
+        self.z = ndtri(0.5 + owner.level / 2.0)
         self.log_now = _log(float(fitter.predict(schedule, np.array([now_step]))[0]))
 
     def predict(self, step: int) -> tuple[float, float, bool]:
@@ -204,7 +204,7 @@ class _Borrowed:
     def __init__(self, owner: MPLForecaster, early: CurveFitter, schedule: Schedule, now_step: int,
                  members: list[DropMember]) -> None:
         self.owner, self.early, self.schedule, self.members = owner, early, schedule, members
-        self.z = norm.ppf(0.5 + owner.level / 2.0)
+        self.z = ndtri(0.5 + owner.level / 2.0)
         self.log_now = _log(float(early.predict(schedule, np.array([now_step]))[0]))
 
     def predict(self, step: int) -> tuple[float, float]:

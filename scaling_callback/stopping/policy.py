@@ -113,11 +113,13 @@ class SweepView:
     """The runs of the sweep a decision may look at (the judged run may be among them).
 
     ``drop_members``: the finished runs' fitted drop terms when the caller already has them (the
-    store keeps them); None lets a law policy fit the finished runs' curves itself.
+    store keeps them); None lets a law policy fit the finished runs' curves itself, except those in
+    ``stored_members`` (kept in the store by an earlier judgement, as ``DropMember.to_dict`` values).
     """
 
     runs: tuple[RunView, ...]
     drop_members: "tuple[DropMember, ...] | None" = None
+    stored_members: "dict[str, dict | None] | None" = None  # drop members the store kept, by run (None: has none)
 
     def others(self, name: str) -> list[RunView]:
         return [r for r in self.runs if r.name != name]

@@ -22,7 +22,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri  # the normal quantile, without importing scipy.stats
 
 from scaling_callback.errors import InputError
 from scaling_callback.stopping.forecast import MIN_SD_LOG, Forecast
@@ -70,7 +70,12 @@ def views_from_store(
                 views.append(_curve_view(store, name, status, other.get("max_steps"), max_points))
             else:
                 views.append(_forecast_view(store, name, status, other))
-    return run, SweepView(tuple(v for v in views if v is not None))
+    stored = None
+    if sweep is not None:
+        from scaling_callback.store.drop_members import load_drop_members
+
+        stored = load_drop_members(store, sweep)
+    return run, SweepView(tuple(v for v in views if v is not None), stored_members=stored)
 
 
 def _curve_view(store: "SweepStore", name: str, status: str, max_steps: Any, max_points: int,
@@ -111,7 +116,7 @@ def _stored_forecast(fit: dict[str, Any] | None, last_loss: Any) -> Forecast | N
     if any(v is None or _is_nan(v) or v <= 0 for v in values):
         return None
     loss, low, high = (float(v) for v in values)
-    variance = ((math.log(high) - math.log(low)) / (2.0 * norm.ppf(0.5 + STORED_FIT_LEVEL / 2.0))) ** 2
+    variance = ((math.log(high) - math.log(low)) / (2.0 * ndtri(0.5 + STORED_FIT_LEVEL / 2.0))) ** 2
     if last_loss is not None and not _is_nan(last_loss) and float(last_loss) > 0:
         variance += (EXTRAPOLATION_ERROR * (math.log(loss) - math.log(float(last_loss)))) ** 2
     return Forecast(loss, max(math.sqrt(variance), MIN_SD_LOG), f"stored fit at step {fit.get('step')}")

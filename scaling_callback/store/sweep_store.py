@@ -12,7 +12,6 @@ training loop only enqueues. NaN losses are stored as NULL and read back as NaN.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from contextlib import contextmanager, nullcontext
@@ -21,20 +20,21 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 from sqlalchemy import Connection, and_, delete, func, insert, inspect, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from scaling_callback.errors import InputError
 from scaling_callback.store import tables as t
 from scaling_callback.store.engine import READONLY, is_memory, make_engine, normalise_url
+from scaling_callback.store.sql_values import POINT_KEYS, jsonable, plain_number, sqlite_insert_points, upsert, with_times
+from scaling_callback.store.tables import POINT_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from scaling_callback.store.writer import BatchedWriter
 
-RUN_STATUSES = ("running", "finished", "stopped", "failed")
-POINT_COLUMNS = ("step", "samples", "tokens", "flops", "lr", "lr_sum", "loss")
+
+RUN_STATUSES = ("running", "finished", "stopped", "interrupted", "failed")  # interrupted: Ctrl-C, resumable
 _FIT_COLUMNS = ("step", "final", "law", "status", "drop_term", "pred_final_loss", "pred_final_low",
                 "pred_final_high", "n_points", "cpu_seconds", "params", "drop_params", "record")
 
@@ -87,7 +87,7 @@ class SweepStore:
             return existing
         try:
             with self._write() as conn:
-                conn.execute(insert(t.sweeps).values(name=name, config=_jsonable(config or {}), created_at=time.time()))
+                conn.execute(insert(t.sweeps).values(name=name, config=jsonable(config or {}), created_at=time.time()))
         except IntegrityError:  # created by another process in the meantime
             pass
         return self.get_sweep(name)  # type: ignore[return-value]
@@ -106,7 +106,7 @@ class SweepStore:
             .select_from(t.sweeps.outerjoin(n_runs, n_runs.c.sweep_id == t.sweeps.c.id))
             .order_by(t.sweeps.c.id)
         )
-        return _with_times(self._frame(query))
+        return with_times(self._frame(query))
 
     # -------------------------------------------------------------------- runs
     def register_run(
@@ -131,7 +131,7 @@ class SweepStore:
         sweep_id = self.create_sweep(sweep)["id"] if sweep is not None else None
         now = time.time()
         fields = {
-            "sweep_id": sweep_id, "config": _jsonable(config) if config is not None else None,
+            "sweep_id": sweep_id, "config": jsonable(config) if config is not None else None,
             "n_params": n_params, "n_params_nonembedding": n_params_nonembedding, "max_steps": max_steps,
             "flops_source": flops_source, "world_size": world_size,
         }
@@ -171,7 +171,7 @@ class SweepStore:
         if unknown:
             raise InputError(f"cannot update run field(s) {sorted(unknown)}; updatable: {sorted(allowed)}")
         if "config" in fields:
-            fields["config"] = _jsonable(fields["config"])
+            fields["config"] = jsonable(fields["config"])
         run_id = self._run_id(name)
         with self._write() as conn:
             conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(updated_at=time.time(), **fields))
@@ -217,7 +217,7 @@ class SweepStore:
         )
         if sweep is not None:
             query = query.where(t.sweeps.c.name == sweep)
-        return _with_times(self._frame(query))
+        return with_times(self._frame(query))
 
     # --------------------------------------------------------------- schedules
     def set_planned_schedule(self, run: str, lrs: np.ndarray, note: str | None = None) -> None:
@@ -227,7 +227,7 @@ class SweepStore:
             raise InputError(f"a planned schedule must be one-dimensional, got shape {values.shape}")
         row = {"run_id": self._run_id(run), "n_steps": int(values.size), "lrs": values.tobytes(), "note": note}
         with self._write() as conn:
-            self._upsert(conn, t.schedules, [row], ("run_id",))
+            upsert(conn, t.schedules, [row], ("run_id",))
 
     def planned_schedule(self, run: str) -> np.ndarray | None:
         """The run's planned per-step LRs, or None when none was recorded."""
@@ -244,37 +244,19 @@ class SweepStore:
         ``POINT_COLUMNS`` order (the callback's points, written without conversion).
         """
         run_id = self._run_id(run)
-        records = [(run_id, *row) if isinstance(row, (tuple, list)) else (run_id, *(_number(row.get(c)) for c in POINT_COLUMNS))
+        records = [(run_id, *row) if isinstance(row, (tuple, list)) else (run_id, *(plain_number(row.get(c)) for c in POINT_COLUMNS))
                    for row in rows]
         if not records:
             return 0
         if any(r[1] is None for r in records):
             raise InputError(f"every point of run {run!r} needs a step")
         if self._engine.dialect.name == "sqlite":
-            self._sqlite_insert_points(records)
+            with self._lock:
+                sqlite_insert_points(self._engine, records)
             return len(records)
         with self._write() as conn:
-            self._upsert(conn, t.points, [dict(zip(_POINT_KEYS, map(_number, r))) for r in records], ("run_id", "step"))
+            upsert(conn, t.points, [dict(zip(POINT_KEYS, map(plain_number, r))) for r in records], ("run_id", "step"))
         return len(records)
-
-    def _sqlite_insert_points(self, records: list[tuple]) -> None:
-        """The hot write, straight on the driver: a quarter of the CPU of SQLAlchemy's transaction machinery.
-
-        SQLite stores NaN as NULL, so the callback's plain floats go in unconverted.
-        """
-        with self._lock:
-            connection = self._engine.raw_connection()
-            try:
-                cursor = connection.cursor()
-                cursor.execute("BEGIN IMMEDIATE")
-                try:
-                    cursor.executemany(_SQLITE_POINTS_UPSERT, records)
-                    cursor.execute("COMMIT")
-                except BaseException:
-                    cursor.execute("ROLLBACK")
-                    raise
-            finally:
-                connection.close()  # back to the pool
 
     def points(self, run: str) -> "pd.DataFrame":
         """The run's points ordered by step: ``step, samples, tokens, flops, lr, lr_sum, loss``."""
@@ -307,10 +289,10 @@ class SweepStore:
     def add_evals(self, run: str, step: int, values: Mapping[str, float]) -> None:
         """Validation (or other evaluation) metrics of the run at ``step``."""
         run_id = self._run_id(run)
-        rows = [{"run_id": run_id, "step": int(step), "name": str(k), "value": _number(v)} for k, v in values.items()]
+        rows = [{"run_id": run_id, "step": int(step), "name": str(k), "value": plain_number(v)} for k, v in values.items()]
         if rows:
             with self._write() as conn:
-                self._upsert(conn, t.evals, rows, ("run_id", "step", "name"))
+                upsert(conn, t.evals, rows, ("run_id", "step", "name"))
 
     def evals(self, run: str) -> "pd.DataFrame":
         """The run's evaluation metrics: ``step, name, value``."""
@@ -323,7 +305,7 @@ class SweepStore:
         """Store one fit of the run: ``step`` and ``status`` are required; see ``fits()`` for the columns."""
         if "step" not in fit or "status" not in fit:
             raise InputError(f"a fit of run {run!r} needs 'step' and 'status', got keys {sorted(fit)}")
-        values = {c: _jsonable(fit.get(c)) for c in _FIT_COLUMNS}
+        values = {c: jsonable(fit.get(c)) for c in _FIT_COLUMNS}
         values["final"] = bool(values["final"])
         run_id = self._run_id(run)
         with self._write() as conn:
@@ -333,7 +315,7 @@ class SweepStore:
         """The run's fits in the order they were stored."""
         columns = [t.fits.c[c] for c in _FIT_COLUMNS] + [t.fits.c.created_at]
         query = select(*columns).where(t.fits.c.run_id == self._run_id(run)).order_by(t.fits.c.id)
-        return _with_times(self._frame(query))
+        return with_times(self._frame(query))
 
     def latest_fit(self, run: str, *, ok_only: bool = False) -> dict[str, Any] | None:
         """The run's most recently stored fit (the latest successful one with ``ok_only``), or None."""
@@ -375,7 +357,7 @@ class SweepStore:
         run_id = self._run_id(run)
         with self._write() as conn:
             conn.execute(insert(t.decisions).values(
-                run_id=run_id, step=int(step), stop=bool(stop), probability=_number(probability),
+                run_id=run_id, step=int(step), stop=bool(stop), probability=plain_number(probability),
                 reason=reason, policy=policy, created_at=time.time()))
 
     def decisions(self, run: str | None = None) -> "pd.DataFrame":
@@ -385,7 +367,7 @@ class SweepStore:
                  .select_from(t.decisions.join(t.runs, t.runs.c.id == t.decisions.c.run_id)).order_by(t.decisions.c.id))
         if run is not None:
             query = query.where(t.decisions.c.run_id == self._run_id(run))
-        return _with_times(self._frame(query))
+        return with_times(self._frame(query))
 
     # ----------------------------------------------------------------- helpers
     def _run_id(self, name: str) -> int:
@@ -418,24 +400,6 @@ class SweepStore:
             rows, columns = result.fetchall(), list(result.keys())
         return pd.DataFrame(rows, columns=columns)
 
-    def _upsert(self, conn: Connection, table, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None:
-        dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(conn.dialect.name)
-        if dialect is None:  # other backends: replace by delete + insert
-            for row in rows:
-                conn.execute(delete(table).where(*(table.c[k] == row[k] for k in keys)))
-            conn.execute(insert(table), rows)
-            return
-        statement = dialect.insert(table)
-        others = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
-        conn.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=others), rows)
-
-
-_POINT_KEYS = ("run_id",) + POINT_COLUMNS
-_SQLITE_POINTS_UPSERT = (
-    f"INSERT INTO points ({', '.join(_POINT_KEYS)}) VALUES ({', '.join('?' * len(_POINT_KEYS))}) "
-    f"ON CONFLICT (run_id, step) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in POINT_COLUMNS[1:])}"
-)
-
 
 def _check_name(kind: str, name: str) -> None:
     if not isinstance(name, str) or not name.strip():
@@ -445,41 +409,3 @@ def _check_name(kind: str, name: str) -> None:
 def _check_status(status: str) -> None:
     if status not in RUN_STATUSES:
         raise InputError(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
-
-
-def _number(value: Any) -> Any:
-    """A plain Python number (NaN and inf become NULL), or None."""
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return int(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _jsonable(value: Any) -> Any:
-    """``value`` with NumPy scalars/arrays made plain and non-finite floats made None (valid JSON everywhere)."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
-
-
-def _with_times(frame: "pd.DataFrame") -> "pd.DataFrame":
-    import pandas as pd
-
-    for column in ("created_at", "updated_at"):
-        if column in frame:
-            frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
-    return frame

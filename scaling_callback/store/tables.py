@@ -1,4 +1,5 @@
-"""Tables of the sweep store: sweeps, runs, their planned schedules, points, evaluations, fits, decisions.
+"""Tables of the sweep store: sweeps, runs, their planned schedules, points, evaluations, fits, decisions
+and the LR-decay gains (drop members) that early-stopping policies borrow from finished runs.
 
 Times are UNIX seconds (floats) so every SQL backend stores them alike; the DataFrame readers turn
 them into UTC timestamps. A run's name is unique across the store, so ``points(run_name)`` needs no
@@ -23,6 +24,8 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+
+POINT_COLUMNS = ("step", "samples", "tokens", "flops", "lr", "lr_sum", "loss")  # per optimizer step, cumulative counts
 
 sweeps = Table(
     "sweeps",
@@ -114,5 +117,13 @@ decisions = Table(
     Column("stop", Boolean, nullable=False),
     Column("probability", Float),
     Column("reason", Text),
+    Column("created_at", Float, nullable=False),
+)
+
+drop_members = Table(
+    "drop_members",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
+    Column("member", JSON),  # null: the run has no usable decay (none, or its fit failed)
     Column("created_at", Float, nullable=False),
 )

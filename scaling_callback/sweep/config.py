@@ -9,6 +9,7 @@ key path (``grid.tokens[1]``), before anything is written.
     name: quickstart
     model: {factory: tiny_lm, args: {vocab_size: 64, seq_len: 32, batch_size: 16}}
     grid: {sizes: [{d_model: 16, n_layers: 1}], tokens: [100000], schedules: [cosine], seeds: [0]}
+    # optional LR axis: grid.peak_lrs: [0.003, 0.001]  (default: optimizer.peak_lr)
     optimizer: {peak_lr: 0.003, warmup_steps: 20, final_lr_fraction: 0.1}
     callback: {fit_every_n_steps: 50, law: mpl}
     stopping: {policy: law, threshold: 0.05}
@@ -42,6 +43,7 @@ class GridSection:
     sizes: list = field(default_factory=list)
     tokens: list = field(default_factory=lambda: [100_000])
     schedules: list = field(default_factory=lambda: ["cosine"])
+    peak_lrs: list = field(default_factory=list)  # empty: optimizer.peak_lr only
     seeds: list = field(default_factory=lambda: [0])
 
 
@@ -59,6 +61,7 @@ class CallbackSection:
     fit_every_n_steps: int = 50
     law: str = "mpl"
     max_fit_fraction: float = 0.02
+    fit_niceness: int = 10
     log_every_n_steps: int = 10
 
 
@@ -194,6 +197,9 @@ def _check_values(config: SweepConfig) -> None:
     for i, kind in enumerate(config.grid.schedules):
         if kind not in SCHEDULE_KINDS:
             raise InputError(f"config key 'grid.schedules[{i}]': unknown schedule {kind!r} (one of {', '.join(SCHEDULE_KINDS)})")
+    for i, peak_lr in enumerate(config.grid.peak_lrs):
+        if _number(peak_lr, f"grid.peak_lrs[{i}]") <= 0:
+            raise InputError(f"config key 'grid.peak_lrs[{i}]': must be positive, got {peak_lr!r}")
     for i, seed in enumerate(config.grid.seeds):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise InputError(f"config key 'grid.seeds[{i}]': expected an integer, got {seed!r}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -92,11 +94,26 @@ def run_sweep(config: SweepConfig, raw_config: dict, out_dir: Path, workers: int
         except KeyboardInterrupt:
             for future in pending:
                 future.cancel()
+            _interrupt_workers(pool)
             pool.shutdown(wait=False, cancel_futures=True)
             progress.line("interrupted: rerun with --resume to continue from the last checkpoints")
             raise
     progress.update(failed, force=True)
     return SweepOutcome(trained, skipped, failed)
+
+
+def _interrupt_workers(pool: ProcessPoolExecutor) -> None:
+    """Pass Ctrl-C on to the workers (a terminal sends it to them too; ``kill -INT`` does not).
+
+    Each worker's Trainer then stops at once, marks its run ``interrupted`` and flushes its points, so
+    ``--resume`` continues it from its last checkpoint instead of waiting for it to end.
+    """
+    for process in list(getattr(pool, "_processes", {}).values()):  # no public accessor for the worker processes
+        try:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGINT)
+        except (OSError, ValueError):
+            pass  # already gone
 
 
 class _Progress:

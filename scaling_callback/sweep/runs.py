@@ -38,19 +38,25 @@ class RunSpec:
     tokens: float
     schedule: str
     seed: int
+    peak_lr: float
 
     def config(self) -> dict:
         return asdict(self)
 
 
 def expand_grid(config: SweepConfig) -> list[RunSpec]:
-    """Every combination of sizes × token budgets × schedules × seeds, with readable unique names."""
+    """Every combination of sizes × token budgets × schedules × peak LRs × seeds, with readable unique names.
+
+    The peak LR enters the name only when the grid sweeps it, so single-LR sweeps keep short names.
+    """
     runs = []
     grid = config.grid
-    for size, tokens, schedule, seed in itertools.product(grid.sizes, grid.tokens, grid.schedules, grid.seeds):
+    peak_lrs = [float(lr) for lr in grid.peak_lrs] or [float(config.optimizer.peak_lr)]
+    for size, tokens, schedule, peak_lr, seed in itertools.product(grid.sizes, grid.tokens, grid.schedules, peak_lrs, grid.seeds):
         size_label = "-".join(f"{k}{v}" for k, v in sorted(size.items()))
-        name = f"{size_label}_t{float(tokens):.3g}_{schedule}_s{seed}".replace("+", "")
-        runs.append(RunSpec(name, dict(size), float(tokens), schedule, int(seed)))
+        lr_label = f"_lr{peak_lr:.3g}" if len(peak_lrs) > 1 else ""
+        name = f"{size_label}_t{float(tokens):.3g}_{schedule}{lr_label}_s{seed}".replace("+", "")
+        runs.append(RunSpec(name, dict(size), float(tokens), schedule, int(seed), peak_lr))
     names = [r.name for r in runs]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
@@ -75,12 +81,12 @@ def resolve_factory(name: str) -> Callable[..., RunSetup]:
     return factory
 
 
-def schedule_args(config: SweepConfig, kind: str) -> dict:
-    """The schedule mapping handed to factories."""
+def schedule_args(config: SweepConfig, kind: str, peak_lr: float | None = None) -> dict:
+    """The schedule mapping handed to factories (``peak_lr`` from the grid, else the optimizer section)."""
     optimizer = config.optimizer
     return {
         "kind": kind,
-        "peak_lr": optimizer.peak_lr,
+        "peak_lr": optimizer.peak_lr if peak_lr is None else float(peak_lr),
         "warmup_steps": optimizer.warmup_steps,
         "final_lr_fraction": optimizer.final_lr_fraction,
         "decay_fraction": optimizer.decay_fraction,
@@ -92,7 +98,7 @@ def build_run(config: SweepConfig, run: RunSpec) -> RunSetup:
     """Call the configured factory for ``run``; a failure is an InputError naming the factory."""
     factory = resolve_factory(config.model.factory)
     try:
-        setup = factory(size=run.size, tokens=run.tokens, schedule=schedule_args(config, run.schedule), seed=run.seed,
+        setup = factory(size=run.size, tokens=run.tokens, schedule=schedule_args(config, run.schedule, run.peak_lr), seed=run.seed,
                         **config.model.args)
     except (TypeError, ValueError) as error:
         raise InputError(f"config key 'model': factory {config.model.factory!r} rejected run {run.name}: {error}") from None

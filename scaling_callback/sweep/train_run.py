@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import warnings
 from pathlib import Path
 
@@ -27,6 +28,12 @@ def _quiet_lightning() -> None:
         warnings.filterwarnings("ignore", message=pattern)
 
 
+def _interrupt_once(signum: int, frame: object) -> None:
+    """First Ctrl-C: stop training (Lightning marks the run and exits); later ones must not cut that short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def checkpoint_dir(out_dir: Path, run: RunSpec) -> Path:
     return Path(out_dir) / "checkpoints" / run.name
 
@@ -34,6 +41,7 @@ def checkpoint_dir(out_dir: Path, run: RunSpec) -> Path:
 def train_run(raw_config: dict, run: RunSpec, out_dir: str, store_url: str, resume: bool) -> str:
     """Train ``run`` to its budget (or until its policy stops it); returns the run's name."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    signal.signal(signal.SIGINT, _interrupt_once)  # Ctrl-C reaches a worker from the terminal and from the runner
     import torch
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -56,6 +64,7 @@ def train_run(raw_config: dict, run: RunSpec, out_dir: str, store_url: str, resu
         law=config.callback.law,
         config=run.config() | {"max_steps": setup.max_steps, "tokens_per_step": setup.tokens_per_step},
         max_fit_fraction=config.callback.max_fit_fraction,
+        fit_niceness=config.callback.fit_niceness,
         tokens_per_sample=None,
     )
     checkpoints = ModelCheckpoint(dirpath=directory, every_n_train_steps=config.checkpoint_every_n_steps,

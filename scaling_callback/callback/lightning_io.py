@@ -1,16 +1,20 @@
-"""Facts the callback reads from a Lightning Trainer: planned length, the LR plan, validation metrics, run names."""
+"""What the callback reads from and writes to Lightning: planned length, the LR plan, validation metrics,
+logger calls, run names."""
 
 from __future__ import annotations
 
 import math
 import secrets
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from lightning.pytorch import Trainer
 
 from scaling_callback.callback.planned_schedule import PlannedSchedule, lightning_stepping_rule, plan_lrs
+from scaling_callback.callback.recorder import Point
+
+PREDICTIONS = ("pred_final_loss", "pred_final_low", "pred_final_high")
 
 
 def planned_total_steps(trainer: Trainer) -> int | None:
@@ -59,3 +63,19 @@ def validation_values(metrics: Mapping[str, Any], wanted: str | list[str]) -> di
 def generated_run_name(sweep: str | None) -> str:
     """A unique run name: sweep (or "run"), UTC time, random suffix."""
     return f"{sweep or 'run'}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+def log_points(loggers: Sequence[Any], points: Sequence[Point], fit: Mapping[str, Any] | None, due: Any) -> int:
+    """One ``log_metrics`` call per point ``due(point)`` accepts: ``scaling/flops``, ``scaling/lr_sum`` and, once a fit
+    exists, ``scaling/pred_final_loss/low/high``. Returns the last logged step (0 if none)."""
+    last = 0
+    for point in points:
+        if not due(point):
+            continue
+        metrics = {"scaling/flops": point.flops, "scaling/lr_sum": point.lr_sum}
+        if fit is not None:
+            metrics |= {f"scaling/{key}": float(fit.get(key, math.nan)) for key in PREDICTIONS}
+        for logger in loggers:
+            logger.log_metrics(metrics, step=point.step)
+        last = point.step
+    return last

@@ -1,0 +1,76 @@
+"""OnlineFits: cadence, warmup, one fit at a time, the budget from the first fit on."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scaling_callback.callback.fit_job import FitRequest
+from scaling_callback.callback.fit_worker import FitBudget, FitWorker
+from scaling_callback.callback.online_fits import FIRST_FIT_GUESS_S, OnlineFits
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeWorker(FitWorker):
+    """Returns a result per request when told to."""
+
+    def __init__(self, cpu: float = 0.5) -> None:
+        super().__init__()
+        self.cpu, self.sent = cpu, []
+        self.startup_cpu = 1.0
+
+    def _send(self, request: FitRequest) -> None:
+        self.sent.append(request)
+
+    def finish(self) -> None:
+        for request in self.sent[len(self.sent) - self.in_flight:]:
+            self._results.put({"step": request.step, "final": request.final, "cpu_seconds": self.cpu, "status": "ok"})
+
+
+def _request(step: int, final: bool = False) -> FitRequest:
+    return FitRequest("r", step, np.arange(1, step + 1), np.ones(step), np.ones(step), final=final)
+
+
+def test_cadence_warmup_and_one_fit_at_a_time_without_budget():
+    worker = FakeWorker()
+    fits = OnlineFits(100, FitBudget(None), lambda: worker, first_step=150)
+    assert not fits.due(100, 0.0)  # still warming up
+    assert fits.due(150, 0.0)
+    fits.submit(_request(150))
+    assert fits.next_step == 200 and fits.busy and not fits.due(200, 0.0)
+    worker.finish()
+    assert [r["step"] for r in fits.results()] == [150] and fits.latest["step"] == 150
+    assert fits.due(200, 0.0) and not fits.due(199, 0.0)
+
+
+def test_first_fit_waits_until_the_budget_can_absorb_its_expected_cost():
+    clock = Clock()
+    worker = FakeWorker(cpu=0.5)
+    fits = OnlineFits(10, FitBudget(0.02, clock=clock), lambda: worker)
+    clock.now = 100.0  # 2 % of 100 s is 2 s < the first-fit guess
+    assert not fits.due(10, clock.now) and fits.not_before == FIRST_FIT_GUESS_S / 0.02
+    assert not fits.due(11, FIRST_FIT_GUESS_S / 0.02 - 1)  # cheap refusal until then
+    clock.now = FIRST_FIT_GUESS_S / 0.02
+    assert fits.due(20, clock.now)
+    fits.submit(_request(20))
+    worker.finish()
+    fits.results()
+    assert fits.budget.spent == 1.5 and fits.expected_cpu() == 0.5  # start-up (1.0) + fit (0.5) charged
+    assert fits.final_may_wait()  # 2 % of 150 s covers 1.5 s spent plus a 0.5 s final fit
+    clock.now = 90.0
+    assert not fits.final_may_wait()
+
+
+def test_final_request_does_not_move_the_cadence():
+    worker = FakeWorker()
+    fits = OnlineFits(100, FitBudget(None), lambda: worker)
+    fits.submit(_request(250, final=True))
+    assert fits.next_step == 100
+    worker.finish()
+    assert fits.wait(1.0)[0]["final"] and not fits.busy
