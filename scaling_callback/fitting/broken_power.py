@@ -25,6 +25,7 @@ import pandas as pd
 
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.huber import DEFAULT_DELTA, huber
+from scaling_callback.fitting.inputs import positive_pair
 from scaling_callback.fitting.multistart import TIGHT_OPTIONS, minimize_from_starts, pick_best_starts
 from scaling_callback.laws.broken_power import bnsl, bnsl_power_term
 
@@ -81,19 +82,11 @@ class BrokenPowerLaw:
             raise InputError(f"n_breaks must be 1 or 2, got {self.n_breaks!r}")
         if self.optimizer not in TIGHT_OPTIONS:
             raise InputError(f"optimizer must be one of {sorted(TIGHT_OPTIONS)}, got {self.optimizer!r}")
-        arrays = []
-        for name, values in (("x", x), ("y", y)):
-            array = np.asarray(values, dtype=float).ravel()
-            bad = np.flatnonzero(~np.isfinite(array) | (array <= 0))
-            if bad.size:
-                raise InputError(f"{name} must be finite and positive; point {bad[0]} has {name} = {float(array[bad[0]])!r}")
-            arrays.append(array)
-        if arrays[0].size != arrays[1].size:
-            raise InputError(f"x and y differ in length ({arrays[0].size} vs {arrays[1].size})")
+        x_array, y_array = positive_pair(x, y, ("x", "y"))
         n_params = 3 + 3 * self.n_breaks
-        if arrays[0].size < n_params:
-            raise InputError(f"{arrays[0].size} points cannot determine the {n_params} parameters of a {self.n_breaks}-break law")
-        return arrays[0], arrays[1]
+        if x_array.size < n_params:
+            raise InputError(f"{x_array.size} points cannot determine the {n_params} parameters of a {self.n_breaks}-break law")
+        return x_array, y_array
 
     def _unpack(self, free: np.ndarray) -> tuple[float, float, float, np.ndarray, np.ndarray, np.ndarray]:
         n = self.n_breaks

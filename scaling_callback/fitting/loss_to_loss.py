@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from scaling_callback.errors import InputError
+from scaling_callback.fitting.inputs import positive_pair
 from scaling_callback.fitting.huber import DEFAULT_DELTA, huber
 from scaling_callback.fitting.multistart import TIGHT_OPTIONS, minimize_from_starts, pick_best_starts
 from scaling_callback.laws.loss_to_loss import shifted_power_law, shifted_power_law_gradient
@@ -173,15 +174,7 @@ def fit_train_to_train(
 def _positive_pair(
     first: Sequence[float], second: Sequence[float], names: tuple[str, str] = ("loss0", "loss1"), min_points: int = 4
 ) -> tuple[np.ndarray, np.ndarray]:
-    arrays = []
-    for name, values in zip(names, (first, second)):
-        array = np.asarray(values, dtype=float).ravel()
-        bad = np.flatnonzero(~np.isfinite(array) | (array <= 0))
-        if bad.size:
-            raise InputError(f"{name} must be finite and positive; point {bad[0]} has {name} = {float(array[bad[0]])!r}")
-        arrays.append(array)
-    if arrays[0].size != arrays[1].size:
-        raise InputError(f"{names[0]} and {names[1]} differ in length ({arrays[0].size} vs {arrays[1].size})")
-    if arrays[0].size < min_points:
-        raise InputError(f"{arrays[0].size} points cannot determine the 4 parameters K, kappa, E0, E1")
-    return arrays[0], arrays[1]
+    first_array, second_array = positive_pair(first, second, names)
+    if first_array.size < min_points:
+        raise InputError(f"{first_array.size} points cannot determine the 4 parameters K, kappa, E0, E1")
+    return first_array, second_array
