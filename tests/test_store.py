@@ -196,3 +196,18 @@ def test_concurrent_writers_lose_no_rows(tmp_path):
     runs = store.runs()
     assert len(runs) == 8 and runs.n_points.tolist() == [200] * 8
     assert all(store.points(f"r{i}").step.tolist() == list(range(1, 201)) for i in range(8))
+
+
+def test_register_or_rewind_drops_points_past_the_checkpoint_and_fills_what_is_missing(store):
+    from scaling_callback.callback.recorder import Point
+
+    store.register_or_rewind("r", sweep="s")
+    store.add_points("r", [{"step": s, "loss": 5.0} for s in range(1, 9)])  # stored before a crash, past the checkpoint
+    restored = [Point(s, 0, 0, 0.0, 0.0, 0.0, 4.0) for s in range(1, 7)]
+    store.register_or_rewind("r", restored_step=6, restored_points=restored, sweep="s")
+    points = store.points("r")
+    assert list(points["step"]) == list(range(1, 7)) and len(store.runs("s")) == 1
+    store.truncate("r", 3)  # a store that lost its last writes: the checkpoint's points fill the gap
+    store.register_or_rewind("r", restored_step=6, restored_points=restored, sweep="s")
+    points = store.points("r")
+    assert list(points["step"]) == list(range(1, 7)) and list(points["loss"]) == [5.0] * 3 + [4.0] * 3

@@ -329,7 +329,6 @@ class ScalingLawCallback(Callback):
         logged = log_points(trainer.loggers, points, self.latest_fit, due)
         self._last_logged = max(self._last_logged, logged)
 
-    # ---------------------------------------------------------------- store
     def _open_store(self) -> None:
         """Open the store, register (or rewind) the run and store its plan, all on the writer thread."""
         if self.store is None:
@@ -337,7 +336,7 @@ class ScalingLawCallback(Callback):
         self._writer = BatchedWriter(self.store)
         restored = self._recorder.points_after(0) if self._restored_step else []
         self._writer.submit(
-            _register_run, self._run, restored_step=self._restored_step, restored_points=restored, sweep=self.sweep,
+            SweepStore.register_or_rewind, self._run, restored_step=self._restored_step, restored_points=restored, sweep=self.sweep,
             config=self.config, n_params=self._counts.total, n_params_nonembedding=self._counts.non_embedding,
             max_steps=self._total_steps, flops_source=self._flops.source or "pending", world_size=self._world_size,
         )
@@ -382,7 +381,6 @@ class ScalingLawCallback(Callback):
                 policy=policy_name(self.early_stopping))
             self._stopping.take(result, record)
 
-    # --------------------------------------------------------------- access
     @property
     def run(self) -> str | None:
         """The run's name in the store."""
@@ -399,13 +397,4 @@ class ScalingLawCallback(Callback):
             return True
         self._fits.wait(timeout)
         return not self._fits.busy
-
-
-def _register_run(store: SweepStore, run: str, restored_step: int, restored_points: list[Point], **fields: Any) -> None:
-    """Writer-thread job: register the run; on a resume rewind the store to the checkpoint and fill what it lacks."""
-    store.register_run(run, **fields)
-    if restored_step:
-        store.truncate(run, restored_step)
-        last = store.last_step(run)
-        store.add_points(run, [p for p in restored_points if p.step > last])
 

@@ -1,4 +1,5 @@
-"""What a finished run's LR decay bought (a law policy's drop member), kept in the store once computed.
+"""What finished runs lend to later runs of their sweep: their fitted drop-term parameters (priors of the
+callback's online fits) and what their LR decay bought (a law policy's drop member, kept once computed).
 
 A law policy needs, for every finished run of the sweep, the size of the drop its decay gave (two
 curve fits per run). Each training run judges in its own fit worker, so without the store every
@@ -38,3 +39,26 @@ def load_drop_members(store: "SweepStore", sweep: str) -> dict[str, dict[str, An
     with store._read() as conn:
         return {row["name"]: (dict(row["member"]) if row["member"] is not None else None)
                 for row in conn.execute(query).mappings()}
+
+
+def load_drop_priors(store: "SweepStore", sweep: str, law: str = "mpl", exclude_run: str | None = None) -> list[dict[str, Any]]:
+    """Fitted drop-term parameters of the sweep's finished runs (latest fitted one per run).
+
+    Each item: ``{"run", "step", "drop_params"}``, in the order the runs finished. These are the
+    priors that let a new run's fit predict an LR decay it has not reached yet.
+    """
+    query = (
+        select(t.runs.c.name, t.runs.c.updated_at, t.fits.c.step, t.fits.c.drop_params)
+        .select_from(t.fits.join(t.runs, t.runs.c.id == t.fits.c.run_id).join(t.sweeps, t.sweeps.c.id == t.runs.c.sweep_id))
+        .where(t.sweeps.c.name == sweep, t.runs.c.status == "finished", t.fits.c.drop_term == "fitted",
+               t.fits.c.law == law, t.fits.c.status == "ok")
+        .order_by(t.fits.c.id)
+    )
+    with store._read() as conn:
+        rows = conn.execute(query).mappings().all()
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["name"] != exclude_run and row["drop_params"]:
+            latest[row["name"]] = {"run": row["name"], "step": int(row["step"]), "drop_params": dict(row["drop_params"]),
+                                   "finished_at": row["updated_at"]}
+    return sorted(latest.values(), key=lambda item: item.pop("finished_at"))

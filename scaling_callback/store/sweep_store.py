@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from scaling_callback.errors import InputError
 from scaling_callback.store import tables as t
+from scaling_callback.store.drop_members import load_drop_priors
 from scaling_callback.store.engine import READONLY, is_memory, make_engine, normalise_url
 from scaling_callback.store.sql_values import POINT_KEYS, jsonable, plain_number, sqlite_insert_points, upsert, with_times
 from scaling_callback.store.tables import POINT_COLUMNS
@@ -186,6 +187,14 @@ class SweepStore:
                 .values(status=status, stop_step=step, stop_reason=reason, updated_at=time.time())
             )
 
+    def register_or_rewind(self, name: str, restored_step: int = 0, restored_points: Sequence[Any] = (), **fields: Any) -> None:
+        """Register the run; resumed at ``restored_step``, drop stored points past it and add those it lacks."""
+        self.register_run(name, **fields)
+        if restored_step:
+            self.truncate(name, restored_step)
+            last = self.last_step(name)
+            self.add_points(name, [p for p in restored_points if p.step > last])
+
     def mark_finished(self, name: str, step: int | None = None) -> None:
         """The run reached its planned end."""
         self.set_run_status(name, "finished", step=step)
@@ -328,27 +337,8 @@ class SweepStore:
         return dict(row) if row else None
 
     def drop_priors(self, sweep: str, *, law: str = "mpl", exclude_run: str | None = None) -> list[dict[str, Any]]:
-        """Fitted drop-term parameters of the sweep's finished runs (latest fitted one per run).
-
-        Each item: ``{"run", "step", "drop_params"}``, in the order the runs finished. These are the
-        priors that let a new run's fit predict an LR decay it has not reached yet.
-        """
-        query = (
-            select(t.runs.c.name, t.runs.c.updated_at, t.fits.c.step, t.fits.c.drop_params)
-            .select_from(t.fits.join(t.runs, t.runs.c.id == t.fits.c.run_id).join(t.sweeps, t.sweeps.c.id == t.runs.c.sweep_id))
-            .where(t.sweeps.c.name == sweep, t.runs.c.status == "finished", t.fits.c.drop_term == "fitted",
-                   t.fits.c.law == law, t.fits.c.status == "ok")
-            .order_by(t.fits.c.id)
-        )
-        with self._read() as conn:
-            rows = conn.execute(query).mappings().all()
-        latest: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            if row["name"] != exclude_run and row["drop_params"]:
-                latest[row["name"]] = {"run": row["name"], "step": int(row["step"]), "drop_params": dict(row["drop_params"]),
-                                       "finished_at": row["updated_at"]}
-        ordered = sorted(latest.values(), key=lambda item: item.pop("finished_at"))
-        return ordered
+        """Fitted drop-term parameters of the sweep's finished runs: see :func:`drop_members.load_drop_priors`."""
+        return load_drop_priors(self, sweep, law, exclude_run)
 
     # --------------------------------------------------------------- decisions
     def add_decision(self, run: str, step: int, stop: bool, *, probability: float | None = None,
@@ -369,7 +359,6 @@ class SweepStore:
             query = query.where(t.decisions.c.run_id == self._run_id(run))
         return with_times(self._frame(query))
 
-    # ----------------------------------------------------------------- helpers
     def _run_id(self, name: str) -> int:
         run_id = self._run_ids.get(name)
         if run_id is None:
