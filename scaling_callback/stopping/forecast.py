@@ -25,6 +25,7 @@ MAD_TO_SIGMA = 1.4826
 MIN_SD_LOG = 1e-4
 TAIL_POINTS = 12  # points at the end of a finished curve that estimate its noise
 SHAPE_GRID = 64  # fractions of a run at which schedules are compared
+MIN_DECAY = 0.05  # LR decreases smaller than this fraction of the peak tell nothing of what a decay buys
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,10 @@ class Forecast:
 
     ``upper_bound`` marks a forecast that only bounds the final loss from above (a decay is
     planned but nothing tells how much it will buy: no decay seen and no finished run to borrow
-    from). ``at(x)`` gives (loss, sd_log) at an earlier x of the same plan, when the source can.
+    from); ``loss`` and ``sd_log`` are then those of the bound, the loss if the LR stayed where it
+    is. ``at(x)`` gives (loss, sd_log) at an earlier x of the same plan, when the source can.
+    ``decay_ahead``: the LR decreases still planned, summed, as a fraction of the peak LR (what
+    bounds a decay's gain: the multi-power law's drop is at most B × that decrease).
     """
 
     loss: float
@@ -41,6 +45,7 @@ class Forecast:
     source: str
     upper_bound: bool = False
     at: Callable[[float], tuple[float, float]] | None = None
+    decay_ahead: float = 1.0
 
 
 def probability_below(first: tuple[float, float], second: tuple[float, float]) -> float:
@@ -100,6 +105,12 @@ class DropMember:
     def drop_at(self, fraction: float) -> float:
         """The log-loss drop at ``fraction`` of the run (linear between grid points)."""
         return float(np.interp(fraction, np.linspace(0.0, 1.0, self.profile.size), self.profile))
+
+    @property
+    def gain_per_decay(self) -> float:
+        """The drop at the run's end per unit of LR decrease (as a fraction of its peak LR); 0 without a decay."""
+        decay = float(np.sum(np.maximum(self.shape[:-1] - self.shape[1:], 0.0)))
+        return max(float(self.profile[-1]), 0.0) / decay if decay > MIN_DECAY else 0.0
 
     def distance(self, shape: np.ndarray, log_peak: float) -> float:
         """Mean |difference| of the normalised schedules plus |log ratio| of the peak LRs.

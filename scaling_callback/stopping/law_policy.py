@@ -31,13 +31,23 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+from scipy.special import ndtr
+
 from scaling_callback.errors import InputError
-from scaling_callback.stopping.forecast import DropMember, Forecast, noise_sd_log, observed_final, probability_below
-from scaling_callback.stopping.mpl_forecast import MPLForecaster
+from scaling_callback.stopping.forecast import (DropMember, Forecast, TAIL_POINTS, noise_sd_log, observed_final,
+                                                probability_below, schedule_signature)
+from scaling_callback.stopping.mpl_forecast import TRUST_FULL, MPLForecaster
 from scaling_callback.stopping.policy import Decision, RunView, StoppingPolicy, SweepView, Verdict
 from scaling_callback.stopping.power_forecast import PowerLawForecaster
 
 OBJECTIVES = ("final", "frontier")
+
+
+ALIKE_DISTANCE = 0.1  # schedules this close (DropMember.distance) decay alike
+ALIKE_GAIN_SPREAD = 0.25  # on alike schedules, one run's decay gain exceeds another's by at most this × max_decay_gain
+NOW_POINTS = 5  # recent points whose median is a running run's loss now
+GAIN_SAFETY = 2.0  # a decay ahead buys at most this × the largest drop per unit of decay the sweep has seen
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,8 @@ class _Rival:
     loss: float
     sd_log: float
     how: str
+    bound: "Forecast | None" = None  # its forecast, when that is only an upper bound
+    lrs: np.ndarray | None = None
 
 
 class LawPolicy(StoppingPolicy):
@@ -104,6 +116,7 @@ class LawPolicy(StoppingPolicy):
         self._forecasts: dict[tuple, tuple[Forecast | None, str]] = {}
         self._latest: dict[str, Forecast] = {}
         self._unsaved: set[str] = set()  # drop members fitted here and not yet in the store
+        self._provisional: set[str] = set()  # drop members of runs that had not finished when fitted
 
     def should_stop(self, **context: Any) -> Decision:
         """As :meth:`StoppingPolicy.should_stop`; the finished runs' drop members fitted meanwhile go to the store."""
@@ -126,7 +139,7 @@ class LawPolicy(StoppingPolicy):
             return Verdict(False, None, f"no forecast: {why}")
         rivals = self._rivals(run, sweep)
         if forecast.upper_bound:
-            return self._judge_bound(forecast, rivals)
+            return self._judge_bound(run, forecast, rivals, members)
         if not rivals:
             return Verdict(False, None, f"no rival with a final loss or forecast yet (own forecast {forecast.loss:.4g})")
         best = min(rivals, key=lambda r: r.loss)
@@ -143,36 +156,91 @@ class LawPolicy(StoppingPolicy):
             return Verdict(True, probability, f"P(beats best) = {probability:.3g} < {self.threshold:g}: {versus}")
         return Verdict(False, probability, f"P(beats best) = {probability:.3g}: {versus}")
 
-    def _judge_bound(self, forecast: Forecast, rivals: list[_Rival]) -> Verdict:
-        """Only an upper bound is known: stop only if even a decay buying ``max_decay_gain`` cannot win."""
-        floor = forecast.loss * (1.0 - self.max_decay_gain)
+    def _judge_bound(self, run: RunView, forecast: Forecast, rivals: list[_Rival], members: list[DropMember]) -> Verdict:
+        """Only an upper bound is known: stop only if even a decay buying ``max_decay_gain`` cannot win.
+
+        Against a rival on an alike schedule whose forecast is an upper bound too, both decays are
+        still ahead and alike: the run wins only if its decay buys at least the gap between the two
+        bounds more than the rival's, and it buys at most ``ALIKE_GAIN_SPREAD`` × ``max_decay_gain`` more.
+        """
+        gain, source = self._gain_bound(run, forecast, members)
+        floor = forecast.loss * (1.0 - gain)
         cannot = (f"cannot judge: an LR decay is ahead that no finished run on an alike schedule tells the size of "
-                  f"(no decay: {forecast.loss:.4g}; with a {self.max_decay_gain:.0%} gain: {floor:.4g})")
+                  f"(no decay: {forecast.loss:.4g}; with a {gain:.1%} gain ({source}): {floor:.4g})")
         if not rivals:
             return Verdict(False, None, cannot)
-        chances = [(probability_below((floor, 0.0), (r.loss, r.sd_log)), r) for r in rivals]
-        probability, best = min(chances, key=lambda pair: pair[0])
+        chances = []
+        for rival in rivals:
+            chance = probability_below((floor, 0.0), (rival.loss, rival.sd_log))
+            how = f"even a {gain:.1%} gain ({source}) from its LR decay leaves {floor:.4g}: P(beats {rival.name} {rival.how} {rival.loss:.4g})"
+            alike = self._alike_chance(run, forecast, rival, gain)
+            if alike is not None and alike[0] < chance:
+                chance, how = alike
+            chances.append((chance, how))
+        probability, how = min(chances, key=lambda pair: pair[0])
         if probability < self.threshold:
-            return Verdict(True, probability, f"even a {self.max_decay_gain:.0%} gain from its LR decay leaves {floor:.4g}: "
-                                              f"P(beats {best.name} {best.how} {best.loss:.4g}) <= {probability:.3g} < {self.threshold:g}")
+            return Verdict(True, probability, f"{how} <= {probability:.3g} < {self.threshold:g}")
         return Verdict(False, None, cannot)
+
+    def _alike_chance(self, run: RunView, forecast: Forecast, rival: _Rival, gain: float) -> tuple[float, str] | None:
+        """P(beats the rival) when both decays are ahead on alike schedules (None when they are not)."""
+        if rival.bound is None or run.lrs is None or rival.lrs is None:
+            return None
+        shape, log_peak = schedule_signature(run.lrs)
+        other_shape, other_peak = schedule_signature(rival.lrs)
+        if float(np.mean(np.abs(shape - other_shape))) + abs(log_peak - other_peak) > ALIKE_DISTANCE:
+            return None
+        margin = math.log(1.0 - gain) - math.log(1.0 - gain - ALIKE_GAIN_SPREAD * gain)
+        gap = math.log(forecast.loss) - math.log(rival.bound.loss)
+        spread = math.hypot(forecast.sd_log, rival.bound.sd_log)
+        chance = float(ndtr((margin - gap) / spread)) if spread > 0 else float(gap < margin)
+        return chance, (f"both decays ahead on alike schedules: no-decay bound {forecast.loss:.4g} vs {rival.name}'s "
+                        f"{rival.bound.loss:.4g}, its decay would have to buy {gap:.2%} more (at most {margin:.2%}): P(beats)")
 
     # ------------------------------------------------------------- forecasts
     def drop_members(self, sweep: SweepView) -> list[DropMember]:
-        """The finished runs' drop terms: given by the sweep, or fitted once per finished run with a schedule."""
+        """What the sweep's decays bought: given by the sweep, or fitted here.
+
+        A finished run with a schedule is fitted once. A running or stopped run whose curve already
+        shows ``TRUST_FULL`` of its planned decay lends too (its own fit is trusted then), fitted
+        once when it first does; it is refitted when it finishes.
+        """
         if sweep.drop_members is not None:
             return list(sweep.drop_members)
         stored = sweep.stored_members or {}
         for other in sweep.runs:
-            if other.status == "finished" and other.lrs is not None and other.name not in self._members:
+            if other.lrs is None or not other.x.size:
+                continue
+            if other.status == "finished" and (other.name not in self._members or other.name in self._provisional):
+                self._provisional.discard(other.name)
                 if other.name in stored:
                     values = stored[other.name]
                     self._members[other.name] = DropMember.from_dict(values) if values is not None else None
                 else:
                     self._members[other.name] = self.mpl.drop_member(other)
                     self._unsaved.add(other.name)
-        finished = {r.name for r in sweep.runs if r.status == "finished"}
-        return [m for name, m in self._members.items() if m is not None and name in finished]
+            elif other.status != "finished" and other.name not in self._members and self.mpl.decay_seen(other) >= TRUST_FULL:
+                self._members[other.name] = self.mpl.drop_member(other)
+                self._provisional.add(other.name)
+        present = {r.name for r in sweep.runs if r.lrs is not None}
+        return [m for name, m in self._members.items() if m is not None and name in present]
+
+    def _gain_bound(self, run: RunView, forecast: Forecast, members: list[DropMember]) -> tuple[float, str]:
+        """The most the decays still ahead of ``run`` may lower its loss, and where that bound comes from.
+
+        ``max_decay_gain`` for a whole decay, unless the sweep has seen decays at a peak LR at least
+        this run's: a decay buys more at a higher LR (see :meth:`DropMember.distance`), so their
+        largest drop per unit of decay, × ``GAIN_SAFETY``, bounds it (a larger model may gain twice
+        as much: 1.3 % at 25M, 2.7 % at 400M on the MPL paper's cosine runs). Scaled by the decay ahead.
+        """
+        ahead = float(np.clip(forecast.decay_ahead, 0.0, 1.0))
+        _, log_peak = schedule_signature(run.lrs) if run.lrs is not None else (None, math.inf)
+        higher = [m for m in members if m.log_peak >= log_peak - 1e-9]
+        per_decay = max((m.gain_per_decay for m in higher), default=math.inf)
+        if GAIN_SAFETY * per_decay < self.max_decay_gain:
+            best = max(higher, key=lambda m: m.gain_per_decay)
+            return GAIN_SAFETY * per_decay * ahead, f"{GAIN_SAFETY:g}x what {best.run}'s decay bought"
+        return self.max_decay_gain * ahead, "max_decay_gain"
 
     def forecast(self, run: RunView, members: list[DropMember]) -> tuple[Forecast | None, str]:
         """The run's forecast (its own, a cached one for the same points, or a new fit); remembered as its latest."""
@@ -208,10 +276,16 @@ class LawPolicy(StoppingPolicy):
             if other.status == "finished" and other.x.size:
                 final = observed_final(other)
                 return _Rival(other.name, final.loss, final.sd_log, "observed final")
-            if forecast is None:
-                return None
-            return _Rival(other.name, forecast.loss, 0.0 if forecast.upper_bound else forecast.sd_log,
-                          "forecast final (upper bound)" if forecast.upper_bound else "forecast final")
+            rival = None
+            if forecast is not None and forecast.upper_bound:
+                rival = _Rival(other.name, forecast.loss, 0.0, "forecast final (upper bound)", forecast, other.lrs)
+            elif forecast is not None:
+                rival = _Rival(other.name, forecast.loss, forecast.sd_log, "forecast final", None, other.lrs)
+            now = _loss_now(other)
+            if now is not None and (rival is None or now.loss < rival.loss):
+                rival = _Rival(other.name, now.loss, now.sd_log, "observed now (its LR only falls from here)",
+                               rival.bound if rival else None, other.lrs)
+            return rival
         x = compute / other.compute_per_x  # where the other run spends this run's planned compute
         if other.x.size and other.current_x >= x:
             return _Rival(other.name, other.loss_at(x), noise_sd_log(other.loss), f"observed at x={x:.4g}")
@@ -223,3 +297,21 @@ class LawPolicy(StoppingPolicy):
     def describe(self) -> dict[str, Any]:
         public = lambda obj: {k: v for k, v in vars(obj).items() if not k.startswith("_")}  # noqa: E731
         return super().describe() | {"mpl": public(self.mpl), "power_law": public(self.power_law)}
+
+
+def _loss_now(run: RunView) -> Forecast | None:
+    """A running run's loss now, a bound on its final when its planned LR never rises again (None otherwise).
+
+    Loss falls while the LR is held or lowered (REFERENCE §4's runs; a run without a recorded LR
+    is taken to do so, as the power-law forecast does). The median of the last ``NOW_POINTS``
+    points: a noisy single point never sets it, and on a falling curve it lags above the truth.
+    """
+    if run.x.size < NOW_POINTS:
+        return None
+    if run.lrs is not None:
+        step = float(run.step_of_x(run.x[-1:])[0]) if run.step_of_x is not None else run.current_x
+        ahead = run.lrs[max(int(round(step)) - 1, 0):]
+        if ahead.size > 1 and np.any(np.diff(ahead) > 1e-12 * max(float(run.lrs.max()), 1e-300)):
+            return None
+    recent = run.loss[-NOW_POINTS:]
+    return Forecast(float(np.median(recent)), noise_sd_log(run.loss[-TAIL_POINTS:]), "observed now")

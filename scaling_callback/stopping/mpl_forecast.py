@@ -123,6 +123,11 @@ class MPLForecaster:
             return None
         return DropMember.from_lrs(run.name, np.log(no_decay) - np.log(fitted), run.lrs)
 
+    def decay_seen(self, run: RunView) -> float:
+        """Fraction of the run's planned LR decrease that lies behind its last point (1 when none is planned)."""
+        schedule = Schedule.from_per_step(run.lrs)
+        return _decay_seen_fraction(schedule, int(_steps(run)[-1]) if run.x.size else 0, schedule.total_steps)
+
     def _before_decay_fit(self, run: RunView) -> CurveFitter | None:
         """The fit of the run's points before its decay (they no longer change once it began: cached)."""
         schedule = Schedule.from_per_step(run.lrs)
@@ -152,7 +157,7 @@ class MPLForecaster:
             if weight >= 1.0:  # no decay ahead, or enough of it seen
                 return own.predict(step)
             if borrowed is None:
-                return own.no_further_decay(step), math.inf, True
+                return (*own.no_further_decay(step), True)
             other, other_variance = borrowed.predict(step)
             if weight <= 0.0:
                 return other, other_variance, False
@@ -172,8 +177,8 @@ class MPLForecaster:
             source += f", drop borrowed from {', '.join(m.run for m in chosen)}"
         elif upper:
             source += ", no finished run on an alike schedule to borrow a drop from: upper bound"
-        sd = 0.0 if upper else max(math.sqrt(variance), MIN_SD_LOG)
-        return Forecast(math.exp(centre), sd, source, upper, at), "ok"
+        decay_ahead = (_fallen(schedule, schedule.total_steps) - _fallen(schedule, now_step)) / schedule.peak_lr
+        return Forecast(math.exp(centre), max(math.sqrt(variance), MIN_SD_LOG), source, upper, at, decay_ahead), "ok"
 
 
 class _OwnFit:
@@ -193,9 +198,18 @@ class _OwnFit:
         variance = ((math.log(final.high) - math.log(final.low)) / (2.0 * self.z)) ** 2
         return centre, variance + (self.owner.extrapolation_error * (centre - self.log_now)) ** 2, False
 
-    def no_further_decay(self, step: int) -> float:
-        """log loss at ``step`` if the LR stayed at its current value (an upper bound: a decay only helps)."""
-        return _log(float(self.fitter.predict(_held(self.schedule, self.now_step, step), np.array([step]))[0]))
+    def no_further_decay(self, step: int) -> tuple[float, float]:
+        """(log loss, variance) at ``step`` if the LR stayed at its current value (an upper bound: a decay only helps).
+
+        The variance is the fit's interval where it has one, plus the extrapolation error.
+        """
+        held = _held(self.schedule, self.now_step, step)
+        centre = _log(float(self.fitter.predict(held, np.array([step]))[0]))
+        final = self.fitter.predict_final(held)
+        variance = 0.0
+        if all(math.isfinite(v) and v > 0 for v in (final.low, final.high)):
+            variance = ((math.log(final.high) - math.log(final.low)) / (2.0 * self.z)) ** 2
+        return centre, variance + (self.owner.extrapolation_error * (centre - self.log_now)) ** 2
 
 
 class _Borrowed:
@@ -248,13 +262,17 @@ def _trust(seen: float) -> float:
     return float(np.clip((seen - TRUST_FROM) / (TRUST_FULL - TRUST_FROM), 0.0, 1.0))
 
 
-def _decay_seen_fraction(schedule: Schedule, now_step: int, end_step: int) -> float:
-    """LR decrease up to ``now_step`` over the decrease planned up to ``end_step`` (1 when none is planned)."""
+def _fallen(schedule: Schedule, step: int) -> float:
+    """Sum of the plan's LR decreases up to absolute ``step`` (rises do not count)."""
     previous = np.concatenate([[schedule.peak_lr], schedule.lrs[:-1]])
     fallen = np.concatenate([[0.0], np.cumsum(np.maximum(previous - schedule.lrs, 0.0))])
-    planned = fallen[max(min(end_step, schedule.total_steps) - schedule.warmup_steps, 0)]
-    seen = fallen[max(min(now_step, end_step, schedule.total_steps) - schedule.warmup_steps, 0)]
-    return 1.0 if planned <= 0 else float(seen / planned)
+    return float(fallen[max(min(step, schedule.total_steps) - schedule.warmup_steps, 0)])
+
+
+def _decay_seen_fraction(schedule: Schedule, now_step: int, end_step: int) -> float:
+    """LR decrease up to ``now_step`` over the decrease planned up to ``end_step`` (1 when none is planned)."""
+    planned = _fallen(schedule, end_step)
+    return 1.0 if planned <= 0 else _fallen(schedule, min(now_step, end_step)) / planned
 
 
 def _decay_step(schedule: Schedule) -> int:
