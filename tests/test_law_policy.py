@@ -159,3 +159,64 @@ def test_should_stop_reads_views_from_the_sweep_store(tmp_path):
 def test_should_stop_without_a_store_is_a_clear_error():
     with pytest.raises(InputError, match="store"):
         LawPolicy().should_stop(store=None, run_name="r", sweep=None, step=1, fit={})
+
+
+def test_a_rival_already_below_the_forecast_binds_at_its_loss_now():
+    """A rival's final is at most its loss now while its LR never rises again, however uncertain its forecast."""
+    from scaling_callback.stopping.forecast import Forecast
+
+    vague = Forecast(2.9, 0.5, "given")  # a forecast too uncertain to stop anything against
+    curve = view("rival", "constant", 3.0, at_step(3000), "running")
+    rival = RunView("rival", curve.x, curve.loss, float(TOTAL), "running", curve.lrs, 1.0, vague)
+    policy = LawPolicy(warmup_fraction=0.2, interval_fraction=0.05)
+    decisions = [policy.decide(v, SweepView((rival, v))) for v in (view("worse", "constant", 3.4, at_step(s), "running")
+                                                                 for s in (1000, 1200))]
+    assert [d.stop for d in decisions] == [False, True] and "observed now" in decisions[-1].reason
+    rising = per_step_lrs("constant").copy()
+    rising[3500:] *= 2.0  # a warm restart ahead: its loss now bounds nothing
+    restart = RunView("rival", rival.x, rival.loss, float(TOTAL), "running", rising, 1.0, vague)
+    policy.reset()
+    later = [policy.decide(v, SweepView((restart, v))) for v in (view("worse", "constant", 3.4, at_step(s), "running")
+                                                               for s in (1000, 1200))]
+    assert not any(d.stop for d in later) and "observed now" not in later[-1].reason
+
+
+def test_runs_on_alike_schedules_before_their_decay_are_compared_by_their_no_decay_bounds():
+    policy = LawPolicy(warmup_fraction=0.25, interval_fraction=0.05)
+    leader = view("leader", "wsd", 3.0, at_step(1400), "running")
+    assert "cannot judge" in policy.decide(leader, SweepView((leader,))).reason  # its forecast: an upper bound
+    decisions = [policy.decide(v, SweepView((leader, v))) for v in (view("worse", "wsd", 3.4, at_step(s), "running")
+                                                                  for s in (1000, 1200))]
+    assert [d.stop for d in decisions] == [False, True] and "alike schedules" in decisions[-1].reason
+    close = LawPolicy(warmup_fraction=0.25, interval_fraction=0.05)
+    close.decide(leader, SweepView((leader,)))
+    near = [close.decide(v, SweepView((leader, v))) for v in (view("near", "wsd", 3.02, at_step(s), "running")
+                                                             for s in (1000, 1200))]
+    assert not any(d.stop for d in near) and "cannot judge" in near[-1].reason
+
+
+def test_a_running_run_past_most_of_its_decay_lends_its_drop_until_it_finishes():
+    policy = LawPolicy()
+    decayed = view("decayed", "cosine", 3.0, at_step(3200), "running")  # cosine: 3/4 of its decay behind it at ~2/3
+    early = view("early", "cosine", 3.0, at_step(1200), "running")
+    assert policy.mpl.decay_seen(decayed) >= 0.75 > policy.mpl.decay_seen(early)
+    members = policy.drop_members(SweepView((decayed, early)))
+    assert [m.run for m in members] == ["decayed"] and members[0].profile[-1] > 0
+    assert policy._unsaved == set()  # not final: never written to the store
+    finished = policy.drop_members(SweepView((view("decayed", "cosine", 3.0), early)))
+    assert [m.run for m in finished] == ["decayed"] and policy._unsaved == {"decayed"}
+
+
+def test_the_gain_a_decay_ahead_may_buy_is_bounded_by_drops_seen_at_a_peak_lr_at_least_as_high():
+    from scaling_callback.stopping.forecast import DropMember, Forecast
+    from scaling_callback.stopping.law_policy import GAIN_SAFETY
+
+    lrs = per_step_lrs("wsd")
+    bound = Forecast(3.2, 0.01, "bound", upper_bound=True, decay_ahead=0.9)
+    run = view("r", "wsd", 3.0, at_step(1000), "running")
+    member = DropMember.from_lrs("seen", np.linspace(0.0, 0.02, 64), lrs)  # a 2 % drop for a 0.9 decay
+    policy = LawPolicy(max_decay_gain=0.15)
+    gain, source = policy._gain_bound(run, bound, [member])
+    assert gain == pytest.approx(GAIN_SAFETY * 0.02 / 0.9 * 0.9) and "seen" in source
+    lower = DropMember.from_lrs("low", np.linspace(0.0, 0.02, 64), lrs * 0.3)  # a lower peak LR tells no bound
+    assert policy._gain_bound(run, bound, [lower]) == (pytest.approx(0.15 * 0.9), "max_decay_gain")

@@ -11,11 +11,20 @@ stopped.
 With uncertain rivals "the best" is itself uncertain: the policy uses the minimum over rivals of
 P(final < that rival's final), an upper bound on P(final < all of them) that, unlike the product
 over rivals, does not shrink just because many rivals are uncertain, and that a finished rival's
-precise final binds even when a running rival's forecast looks better.
+precise final binds even when a running rival's forecast looks better. A running rival whose
+planned LR never rises again ends at or below its loss now (the median of its last points), so
+that loss binds too, however uncertain its forecast still is (a late starter that is already
+ahead).
 
 A run whose forecast is only an upper bound (a decay ahead whose size no finished run on an
-alike schedule tells) is stopped only if even a decay lowering its loss by ``max_decay_gain``
-would leave it unlikely to win.
+alike schedule tells) is stopped only if even the most its decays ahead can buy would leave it
+unlikely to win. That most is ``max_decay_gain`` per whole decay, scaled by the decay still
+ahead (the multi-power law's drop is at most B × the LR decrease; Luo et al. 2025, eq. 2), or,
+once the sweep has seen decays at a peak LR at least this run's, ``GAIN_SAFETY`` × the largest
+drop per unit of decay they bought. Against a rival on an alike schedule whose decay is also
+still ahead, the two decays buy alike, and only the difference of what they buy matters.
+Runs that are running or were stopped lend what their decay bought once their curve shows
+most of it, so a sweep need not wait for a run to finish to learn it.
 
 Objectives:
 - ``final``: compare losses at each run's planned end (best final loss of the sweep).
@@ -45,7 +54,7 @@ OBJECTIVES = ("final", "frontier")
 
 
 ALIKE_DISTANCE = 0.1  # schedules this close (DropMember.distance) decay alike
-ALIKE_GAIN_SPREAD = 0.25  # on alike schedules, one run's decay gain exceeds another's by at most this × max_decay_gain
+ALIKE_GAIN_SPREAD = 0.2  # on alike schedules, one run's decay gain exceeds another's by at most this × the gain bound
 NOW_POINTS = 5  # recent points whose median is a running run's loss now
 GAIN_SAFETY = 2.0  # a decay ahead buys at most this × the largest drop per unit of decay the sweep has seen
 
@@ -68,14 +77,15 @@ class LawPolicy(StoppingPolicy):
         objective: ``final`` or ``frontier``.
         mpl: forecaster for runs with a planned LR schedule.
         power_law: forecaster for runs without one.
-        max_decay_gain: the most an LR decay can lower the final loss (a fraction). Used only when the
-            forecast is an upper bound (a decay ahead of unknown size): a run is stopped if even
-            that gain cannot make it win. Measured (final loss, decayed vs constant LR): 1.3–2.7 %
-            on the MPL paper's curves, up to 9.5 % on the benchmark's high-LR toy runs.
+        max_decay_gain: the most a whole LR decay (to zero) can lower the final loss (a fraction),
+            while the sweep has seen no decay to calibrate it. Used only when the forecast is an
+            upper bound (a decay ahead of unknown size): a run is stopped if even that gain cannot
+            make it win. Measured (final loss, decayed vs constant LR): 1.3–2.7 % on the MPL
+            paper's curves, up to 12 % on the benchmark's high-LR toy runs.
         n_startup_runs, n_warmup_steps, warmup_fraction, interval_steps, interval_fraction,
         confirmations: the gating of :class:`StoppingPolicy` (defaults: no finished run needed —
-        a forecast that cannot be made without one is an upper bound and stops nothing —, a first
-        check at 5 % of the budget, then every 2.5 %, and 2 consecutive confirmations).
+        a forecast that cannot be made without one is an upper bound —, a first check at 5 % of
+        the budget, then every 0.5 %, and 2 consecutive confirmations).
     """
 
     name = "law"
@@ -90,7 +100,7 @@ class LawPolicy(StoppingPolicy):
         n_warmup_steps: float = 0.0,
         warmup_fraction: float = 0.05,
         interval_steps: float = 0.0,
-        interval_fraction: float = 0.025,
+        interval_fraction: float = 0.005,
         confirmations: int = 2,
         max_decay_gain: float = 0.15,
     ) -> None:
@@ -260,39 +270,37 @@ class LawPolicy(StoppingPolicy):
 
     # ----------------------------------------------------------------- rivals
     def _rivals(self, run: RunView, sweep: SweepView) -> list[_Rival]:
-        """Each other live run's final loss (observed or forecast), or its loss at this run's planned compute."""
-        rivals = []
-        for other in sweep.others(run.name):
-            if other.status == "stopped":
-                continue  # it will never reach its final loss
-            rival = self._rival(other, run.planned_compute if self.objective == "frontier" else None)
-            if rival is not None and math.isfinite(rival.loss) and rival.loss > 0:
-                rivals.append(rival)
-        return rivals
+        """What each other live run's final loss (or its loss at this run's planned compute) is known to beat.
 
-    def _rival(self, other: RunView, compute: float | None) -> _Rival | None:
+        A running run may appear twice, by its forecast and by its loss now (its final is below
+        both): P(beats it) is at most the smaller of the two chances.
+        """
+        compute = run.planned_compute if self.objective == "frontier" else None
+        return [rival for other in sweep.others(run.name) if other.status != "stopped"  # never reaches its end
+                for rival in self._rival(other, compute) if math.isfinite(rival.loss) and rival.loss > 0]
+
+    def _rival(self, other: RunView, compute: float | None) -> list[_Rival]:
         forecast = other.forecast or self._latest.get(other.name)
         if compute is None or other.planned_compute <= compute:  # its whole run fits in the budget
             if other.status == "finished" and other.x.size:
                 final = observed_final(other)
-                return _Rival(other.name, final.loss, final.sd_log, "observed final")
-            rival = None
+                return [_Rival(other.name, final.loss, final.sd_log, "observed final")]
+            rivals = []
             if forecast is not None and forecast.upper_bound:
-                rival = _Rival(other.name, forecast.loss, 0.0, "forecast final (upper bound)", forecast, other.lrs)
+                rivals.append(_Rival(other.name, forecast.loss, 0.0, "forecast final (upper bound)", forecast, other.lrs))
             elif forecast is not None:
-                rival = _Rival(other.name, forecast.loss, forecast.sd_log, "forecast final", None, other.lrs)
+                rivals.append(_Rival(other.name, forecast.loss, forecast.sd_log, "forecast final", None, other.lrs))
             now = _loss_now(other)
-            if now is not None and (rival is None or now.loss < rival.loss):
-                rival = _Rival(other.name, now.loss, now.sd_log, "observed now (its LR only falls from here)",
-                               rival.bound if rival else None, other.lrs)
-            return rival
+            if now is not None:
+                rivals.append(_Rival(other.name, now.loss, now.sd_log, "observed now (its LR only falls from here)"))
+            return rivals
         x = compute / other.compute_per_x  # where the other run spends this run's planned compute
         if other.x.size and other.current_x >= x:
-            return _Rival(other.name, other.loss_at(x), noise_sd_log(other.loss), f"observed at x={x:.4g}")
+            return [_Rival(other.name, other.loss_at(x), noise_sd_log(other.loss), f"observed at x={x:.4g}")]
         if forecast is None or forecast.at is None:
-            return None
+            return []
         loss, sd = forecast.at(x)
-        return _Rival(other.name, loss, sd if math.isfinite(sd) else 0.0, f"forecast at x={x:.4g}")
+        return [_Rival(other.name, loss, sd if math.isfinite(sd) else 0.0, f"forecast at x={x:.4g}")]
 
     def describe(self) -> dict[str, Any]:
         public = lambda obj: {k: v for k, v in vars(obj).items() if not k.startswith("_")}  # noqa: E731

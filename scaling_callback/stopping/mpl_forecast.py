@@ -44,7 +44,7 @@ from scaling_callback.laws.schedule import Schedule
 from scaling_callback.stopping.forecast import SHAPE_GRID, MIN_SD_LOG, DropMember, Forecast, nearest_members
 from scaling_callback.stopping.policy import RunView
 
-MIN_POINTS = 6
+MIN_POINTS = 4  # post-warmup points before a first forecast (3 parameters before a decay)
 MIN_POINTS_AFTER_DECAY = 4
 TRUST_FROM, TRUST_FULL = 0.25, 0.75  # fractions of the planned decay seen (see _trust)
 MEMBER_SLACK = 0.2  # members at most this much farther than the nearest one are pooled
@@ -177,7 +177,9 @@ class MPLForecaster:
             source += f", drop borrowed from {', '.join(m.run for m in chosen)}"
         elif upper:
             source += ", no finished run on an alike schedule to borrow a drop from: upper bound"
-        decay_ahead = (_fallen(schedule, schedule.total_steps) - _fallen(schedule, now_step)) / schedule.peak_lr
+        # decay whose drop the forecast does not hold yet: all that is ahead, and the part seen but not trusted
+        fitted_to = now_step if fitter.drop_term_ == "fitted" else min(now_step, _decay_step(schedule))
+        decay_ahead = (_fallen(schedule, schedule.total_steps) - _trust(seen) * _fallen(schedule, fitted_to)) / schedule.peak_lr
         return Forecast(math.exp(centre), max(math.sqrt(variance), MIN_SD_LOG), source, upper, at, decay_ahead), "ok"
 
 
