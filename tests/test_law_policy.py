@@ -220,3 +220,16 @@ def test_the_gain_a_decay_ahead_may_buy_is_bounded_by_drops_seen_at_a_peak_lr_at
     assert gain == pytest.approx(GAIN_SAFETY * 0.02 / 0.9 * 0.9) and "seen" in source
     lower = DropMember.from_lrs("low", np.linspace(0.0, 0.02, 64), lrs * 0.3)  # a lower peak LR tells no bound
     assert policy._gain_bound(run, bound, [lower]) == (pytest.approx(0.15 * 0.9), "max_decay_gain")
+
+
+def test_without_a_drop_to_borrow_the_bound_holds_where_a_decay_costs_more_than_it_buys():
+    """With no drop term (B = 0) a cosine run ends above its constant-LR twin: less LR summed, nothing bought."""
+    no_drop = TRUE_MPL | {"B": 0.0}
+    truth = synthetic_curve("cosine", params=no_drop).loss[-1]
+    assert truth > synthetic_curve("constant", params=no_drop).loss[-1]
+    curve = synthetic_curve("cosine", noise=0.001, params=no_drop)
+    n = at_step(1300)  # a fifth of its decay seen: its own drop term is not trusted yet
+    running = RunView("r", curve.steps[:n].astype(float), curve.loss[:n], float(TOTAL), "running", per_step_lrs("cosine"))
+    forecast, _ = LawPolicy().forecast(running, [])
+    assert forecast.upper_bound and math.log(truth / forecast.loss) < 2 * forecast.sd_log
+    assert 0.5 < forecast.decay_ahead <= 0.9  # cosine to 0.1 × peak: most of its 0.9 decrease still ahead

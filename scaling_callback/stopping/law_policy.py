@@ -167,11 +167,11 @@ class LawPolicy(StoppingPolicy):
         return Verdict(False, probability, f"P(beats best) = {probability:.3g}: {versus}")
 
     def _judge_bound(self, run: RunView, forecast: Forecast, rivals: list[_Rival], members: list[DropMember]) -> Verdict:
-        """Only an upper bound is known: stop only if even a decay buying ``max_decay_gain`` cannot win.
+        """Only an upper bound is known: stop only if even the most its decays ahead may buy cannot win.
 
         Against a rival on an alike schedule whose forecast is an upper bound too, both decays are
         still ahead and alike: the run wins only if its decay buys at least the gap between the two
-        bounds more than the rival's, and it buys at most ``ALIKE_GAIN_SPREAD`` × ``max_decay_gain`` more.
+        bounds more than the rival's, and it buys at most ``ALIKE_GAIN_SPREAD`` × that most more.
         """
         gain, source = self._gain_bound(run, forecast, members)
         floor = forecast.loss * (1.0 - gain)

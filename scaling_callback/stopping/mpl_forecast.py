@@ -6,7 +6,8 @@ is Gaussian in log space, so its SD is ``(log high − log low) / (2·z)``. Thre
 forecast honest enough to stop runs on (all measured on the benchmark sweep,
 benchmarks/bench_stopping.py, and checked on the MPL paper's curves):
 
-- **What a decay buys, borrowed from finished runs.** Before its first LR decrease a run's
+- **What a decay buys, borrowed from alike runs** (finished, or far enough into their decay).
+  Before its first LR decrease a run's
   points say nothing about its drop term. The forecast is then the continuation of its
   pre-decay curve (the law without drop term) minus the drop that finished runs on alike
   schedules obtained (:class:`DropMember`: their final loss below the continuation of *their*
@@ -17,7 +18,8 @@ benchmarks/bench_stopping.py, and checked on the MPL paper's curves):
   seen (mean final-loss error 4.3 % at 8 % of a cosine decay seen, 1.6 % at 33 %, 0.7 % at
   48 %). The forecast is a mixture of the own fit (weight ramping from 0 at 25 % of the planned
   decay seen to 1 at 75 %) and the borrowed forecast. With nothing to borrow, it is only an
-  upper bound (the loss if the LR stayed where it is) until the own fit is trusted.
+  upper bound (the pre-decay law continued on the plan without drop term) until the own fit is
+  trusted; ``Forecast.decay_ahead`` says how much decay that bound leaves out.
 - **Extrapolation error.** The fit's interval assumes the law is right; ``extrapolation_error``
   × |log L̂(end) − log L̂(now)| of the extrapolated curve is added as an SD.
 
@@ -147,18 +149,20 @@ class MPLForecaster:
         now_step = int(np.clip(np.rint(_steps(run)[-1]), schedule.warmup_steps + 1, schedule.total_steps))
         own = _OwnFit(self, fitter, schedule, now_step)
         seen = _decay_seen_fraction(schedule, now_step, schedule.total_steps)
-        borrowed = None
-        if chosen and _trust(seen) < 1.0:
+        continuation = None
+        if _trust(seen) < 1.0:  # some of the planned decay is not yet in the run's own fit
             early = fitter if fitter.drop_term_ != "fitted" else self._before_decay_fit(run)
-            borrowed = _Borrowed(self, early, schedule, now_step, chosen) if early is not None else None
+            if early is None:
+                return None, "the points before its decay could not be fitted"
+            continuation = _Continuation(self, early, schedule, now_step, chosen)
 
         def at_step(step: int) -> tuple[float, float, bool]:
             weight = _trust(_decay_seen_fraction(schedule, now_step, step))
-            if weight >= 1.0:  # no decay ahead, or enough of it seen
+            if weight >= 1.0 or continuation is None:  # no decay ahead, or enough of it seen
                 return own.predict(step)
-            if borrowed is None:
-                return (*own.no_further_decay(step), True)
-            other, other_variance = borrowed.predict(step)
+            other, other_variance = continuation.predict(step)
+            if not chosen:  # nothing tells what the decay buys: the law without its drop bounds the loss
+                return other, other_variance, True
             if weight <= 0.0:
                 return other, other_variance, False
             centre, variance, _ = own.predict(step)
@@ -173,10 +177,10 @@ class MPLForecaster:
 
         centre, variance, upper = at_step(schedule.total_steps)
         source = f"{self.law}, {seen:.0%} of the planned decay seen"
-        if borrowed is not None:
+        if continuation is not None and chosen:
             source += f", drop borrowed from {', '.join(m.run for m in chosen)}"
         elif upper:
-            source += ", no finished run on an alike schedule to borrow a drop from: upper bound"
+            source += ", no run on an alike schedule to borrow a drop from: upper bound"
         # decay whose drop the forecast does not hold yet: all that is ahead, and the part seen but not trusted
         fitted_to = now_step if fitter.drop_term_ == "fitted" else min(now_step, _decay_step(schedule))
         decay_ahead = (_fallen(schedule, schedule.total_steps) - _trust(seen) * _fallen(schedule, fitted_to)) / schedule.peak_lr
@@ -195,27 +199,22 @@ class _OwnFit:
         """(log loss, variance, only an upper bound) at absolute ``step``."""
         final = self.fitter.predict_final(self.schedule.truncated(int(step)))
         if not math.isfinite(final.loss):  # a decay is planned and nothing tells what it buys
-            return _log(final.high), 0.0, True
+            bound = _log(final.high)
+            return bound, (self.owner.extrapolation_error * (bound - self.log_now)) ** 2, True
         centre = math.log(final.loss)
         variance = ((math.log(final.high) - math.log(final.low)) / (2.0 * self.z)) ** 2
         return centre, variance + (self.owner.extrapolation_error * (centre - self.log_now)) ** 2, False
 
-    def no_further_decay(self, step: int) -> tuple[float, float]:
-        """(log loss, variance) at ``step`` if the LR stayed at its current value (an upper bound: a decay only helps).
 
-        The variance is the fit's interval where it has one, plus the extrapolation error.
-        """
-        held = _held(self.schedule, self.now_step, step)
-        centre = _log(float(self.fitter.predict(held, np.array([step]))[0]))
-        final = self.fitter.predict_final(held)
-        variance = 0.0
-        if all(math.isfinite(v) and v > 0 for v in (final.low, final.high)):
-            variance = ((math.log(final.high) - math.log(final.low)) / (2.0 * self.z)) ** 2
-        return centre, variance + (self.owner.extrapolation_error * (centre - self.log_now)) ** 2
+class _Continuation:
+    """The law fitted to the run's points before its decay, continued on its planned schedule without drop term.
 
-
-class _Borrowed:
-    """The continuation of the run's pre-decay curve minus the drops alike finished runs obtained."""
+    An upper bound of the loss (the multi-power law's drop term only lowers it; Luo et al. 2025,
+    eq. 1), and, minus the drops that ``members`` (alike runs) obtained below their own such
+    continuations, the borrowed forecast. Not the loss with the LR held where it is now: at a low
+    LR a decay can cost more progress than it buys (the benchmark's crossing sweep: cosine ends
+    4–5 % above constant).
+    """
 
     def __init__(self, owner: MPLForecaster, early: CurveFitter, schedule: Schedule, now_step: int,
                  members: list[DropMember]) -> None:
@@ -229,13 +228,15 @@ class _Borrowed:
         terms = lr_terms([plan], [np.array([plan.total_steps])], None)
         continuation = self.early.interval_.final(terms, self.early.drop_term_)  # the law without drop term
         extrapolated = math.log(continuation.loss)
+        variance = ((math.log(continuation.high) - math.log(continuation.low)) / (2.0 * self.z)) ** 2
+        variance += (self.owner.extrapolation_error * (extrapolated - self.log_now)) ** 2
+        if not self.members:
+            return extrapolated, variance
         fraction = (step - self.schedule.warmup_steps) / max(len(self.schedule.lrs), 1)
         drops = np.array([m.drop_at(fraction) for m in self.members])
         drop = float(np.median(drops))
-        variance = ((math.log(continuation.high) - math.log(continuation.low)) / (2.0 * self.z)) ** 2
         variance += float(np.var(drops, ddof=1)) if drops.size > 1 else 0.0
         variance += (self.owner.drop_transfer_sd * drop) ** 2
-        variance += (self.owner.extrapolation_error * (extrapolated - self.log_now)) ** 2
         return extrapolated - drop, variance
 
 
@@ -248,15 +249,6 @@ def _grid_steps(schedule: Schedule) -> np.ndarray:
     """Absolute steps at SHAPE_GRID evenly spaced fractions of the post-warmup plan."""
     span = len(schedule.lrs)
     return schedule.warmup_steps + np.clip(np.rint(np.linspace(0.0, 1.0, SHAPE_GRID) * span), 1, span).astype(np.int64)
-
-
-def _held(schedule: Schedule, now_step: int, step: int) -> Schedule:
-    """The plan up to ``step`` with the LR held at its ``now_step`` value from then on."""
-    lrs = schedule.lrs[: max(int(step) - schedule.warmup_steps, 1)].copy()
-    held = max(now_step - schedule.warmup_steps, 1)
-    if lrs.size > held:
-        lrs[held:] = lrs[held - 1]
-    return Schedule(lrs, schedule.peak_lr, schedule.warmup_sum, schedule.warmup_steps)
 
 
 def _trust(seen: float) -> float:
