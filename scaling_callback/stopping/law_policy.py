@@ -181,7 +181,7 @@ class LawPolicy(StoppingPolicy):
             return Verdict(False, None, cannot)
         chances = []
         for rival in rivals:
-            chance = probability_below((floor, forecast.sd_log), (rival.loss, rival.sd_log))
+            chance = probability_below((floor, 0.0), (rival.loss, rival.sd_log))
             how = f"even a {gain:.1%} gain ({source}) from its LR decay leaves {floor:.4g}: P(beats {rival.name} {rival.how} {rival.loss:.4g})"
             alike = self._alike_chance(run, forecast, rival, gain)
             if alike is not None and alike[0] < chance:
@@ -286,10 +286,8 @@ class LawPolicy(StoppingPolicy):
                 final = observed_final(other)
                 return [_Rival(other.name, final.loss, final.sd_log, "observed final")]
             rivals = []
-            if forecast is not None and forecast.upper_bound and math.isfinite(forecast.sd_log):
-                # its final is at most the bound, which is itself an estimate: uncertain by the bound's SD
-                rivals.append(_Rival(other.name, forecast.loss, forecast.sd_log, "forecast final (upper bound)", forecast,
-                                     other.lrs))
+            if forecast is not None and forecast.upper_bound:
+                rivals.append(_Rival(other.name, forecast.loss, 0.0, "forecast final (upper bound)", forecast, other.lrs))
             elif forecast is not None:
                 rivals.append(_Rival(other.name, forecast.loss, forecast.sd_log, "forecast final", None, other.lrs))
             now = _loss_now(other)
