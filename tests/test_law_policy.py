@@ -233,3 +233,15 @@ def test_without_a_drop_to_borrow_the_bound_holds_where_a_decay_costs_more_than_
     forecast, _ = LawPolicy().forecast(running, [])
     assert forecast.upper_bound and math.log(truth / forecast.loss) < 2 * forecast.sd_log
     assert 0.5 < forecast.decay_ahead <= 0.9  # cosine to 0.1 × peak: most of its 0.9 decrease still ahead
+
+
+def test_a_bound_midway_through_a_decay_keeps_the_drop_already_realised():
+    """Two thirds into a WSD decay with nothing to borrow: the bound starts from the loss now, not the pre-decay law."""
+    curve = synthetic_curve("wsd", noise=0.001)
+    n = at_step(3760)
+    running = RunView("r", curve.steps[:n].astype(float), curve.loss[:n], float(TOTAL), "running", per_step_lrs("wsd"))
+    forecast, _ = LawPolicy().forecast(running, [])
+    loss_now, truth = float(np.median(curve.loss[n - 5:n])), float(curve.loss[-1])
+    assert forecast.upper_bound and forecast.loss <= loss_now * 1.002
+    assert math.log(truth / forecast.loss) < 2 * forecast.sd_log  # still a bound
+    assert forecast.loss * (1 - 0.15 * forecast.decay_ahead) < truth  # the gain still ahead covers the rest

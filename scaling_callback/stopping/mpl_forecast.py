@@ -18,8 +18,9 @@ benchmarks/bench_stopping.py, and checked on the MPL paper's curves):
   seen (mean final-loss error 4.3 % at 8 % of a cosine decay seen, 1.6 % at 33 %, 0.7 % at
   48 %). The forecast is a mixture of the own fit (weight ramping from 0 at 25 % of the planned
   decay seen to 1 at 75 %) and the borrowed forecast. With nothing to borrow, it is only an
-  upper bound (the pre-decay law continued on the plan without drop term) until the own fit is
-  trusted; ``Forecast.decay_ahead`` says how much decay that bound leaves out.
+  upper bound (the pre-decay law continued on the plan without drop term, less the drop the run
+  has already realised) until the own fit is trusted; ``Forecast.decay_ahead`` says how much
+  decay that bound leaves out.
 - **Extrapolation error.** The fit's interval assumes the law is right; ``extrapolation_error``
   × |log L̂(end) − log L̂(now)| of the extrapolated curve is added as an SD.
 
@@ -50,6 +51,7 @@ MIN_POINTS = 4  # post-warmup points before a first forecast (3 parameters befor
 MIN_POINTS_AFTER_DECAY = 4
 TRUST_FROM, TRUST_FULL = 0.25, 0.75  # fractions of the planned decay seen (see _trust)
 MEMBER_SLACK = 0.2  # members at most this much farther than the nearest one are pooled
+NOW_POINTS = 5  # recent points whose median is the run's loss now (on a falling curve it lags above the truth)
 
 
 class MPLForecaster:
@@ -154,7 +156,7 @@ class MPLForecaster:
             early = fitter if fitter.drop_term_ != "fitted" else self._before_decay_fit(run)
             if early is None:
                 return None, "the points before its decay could not be fitted"
-            continuation = _Continuation(self, early, schedule, now_step, chosen)
+            continuation = _Continuation(self, early, schedule, now_step, chosen, float(np.median(run.loss[-NOW_POINTS:])))
 
         def at_step(step: int) -> tuple[float, float, bool]:
             weight = _trust(_decay_seen_fraction(schedule, now_step, step))
@@ -209,18 +211,21 @@ class _OwnFit:
 class _Continuation:
     """The law fitted to the run's points before its decay, continued on its planned schedule without drop term.
 
-    An upper bound of the loss (the multi-power law's drop term only lowers it; Luo et al. 2025,
-    eq. 1), and, minus the drops that ``members`` (alike runs) obtained below their own such
-    continuations, the borrowed forecast. Not the loss with the LR held where it is now: at a low
-    LR a decay can cost more progress than it buys (the benchmark's crossing sweep: cosine ends
-    4–5 % above constant).
+    Minus the drop already realised (the continuation at the run's last step less its loss now),
+    an upper bound of the loss: the multi-power law's drop term only lowers the loss and, on a
+    schedule that only falls, only grows (Luo et al. 2025, eq. 1–2). Minus instead the drops that
+    ``members`` (alike runs) obtained below their own such continuations, the borrowed forecast.
+    Not the loss with the LR held where it is now: at a low LR a decay can cost more progress
+    than it buys (the benchmark's crossing sweep: cosine ends 4–5 % above constant).
     """
 
     def __init__(self, owner: MPLForecaster, early: CurveFitter, schedule: Schedule, now_step: int,
-                 members: list[DropMember]) -> None:
+                 members: list[DropMember], loss_now: float) -> None:
         self.owner, self.early, self.schedule, self.members = owner, early, schedule, members
         self.z = ndtri(0.5 + owner.level / 2.0)
+        self.now_step = now_step
         self.log_now = _log(float(early.predict(schedule, np.array([now_step]))[0]))
+        self.realised = max(math.exp(self.log_now) - loss_now, 0.0) if math.isfinite(loss_now) else 0.0
 
     def predict(self, step: int) -> tuple[float, float]:
         """(log loss, variance) at absolute ``step``."""
@@ -231,7 +236,10 @@ class _Continuation:
         variance = ((math.log(continuation.high) - math.log(continuation.low)) / (2.0 * self.z)) ** 2
         variance += (self.owner.extrapolation_error * (extrapolated - self.log_now)) ** 2
         if not self.members:
-            return extrapolated, variance
+            if step <= self.now_step or self.realised <= 0.0 or self.realised >= 0.5 * continuation.loss:
+                return extrapolated, variance  # (a drop of half the loss is no drop the law explains)
+            shifted = continuation.loss - self.realised
+            return math.log(shifted), variance * (continuation.loss / shifted) ** 2
         fraction = (step - self.schedule.warmup_steps) / max(len(self.schedule.lrs), 1)
         drops = np.array([m.drop_at(fraction) for m in self.members])
         drop = float(np.median(drops))
