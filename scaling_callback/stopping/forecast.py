@@ -26,6 +26,7 @@ MIN_SD_LOG = 1e-4
 TAIL_POINTS = 12  # points at the end of a finished curve that estimate its noise
 SHAPE_GRID = 64  # fractions of a run at which schedules are compared
 MIN_DECAY = 0.05  # LR decreases smaller than this fraction of the peak tell nothing of what a decay buys
+NOW_POINTS = 5  # recent points whose median is a run's loss now (on a falling curve it lags above the truth)
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,8 @@ class Forecast:
 
     ``upper_bound`` marks a forecast that only bounds the final loss from above (a decay is
     planned but nothing tells how much it will buy: no decay seen and no finished run to borrow
-    from); ``loss`` and ``sd_log`` are then those of the bound, the loss if the LR stayed where it
-    is. ``at(x)`` gives (loss, sd_log) at an earlier x of the same plan, when the source can.
+    from); ``loss`` and ``sd_log`` are then those of the bound (the pre-decay law continued on the
+    plan without drop term, less the drop already realised). ``at(x)`` gives (loss, sd_log) at an earlier x of the same plan, when the source can.
     ``decay_ahead``: the LR decreases still planned, summed, as a fraction of the peak LR (what
     bounds a decay's gain: the multi-power law's drop is at most B × that decrease).
     """
@@ -119,7 +120,17 @@ class DropMember:
         the constant-LR run at peak LR 4, 1.9 % at 1.5), so drops are only borrowed between runs of
         similar peak LR.
         """
-        return float(np.mean(np.abs(self.shape - shape)) + abs(log_peak - self.log_peak))
+        return schedule_distance((self.shape, self.log_peak), (shape, log_peak))
+
+
+def schedule_distance(first: tuple[np.ndarray, float], second: tuple[np.ndarray, float]) -> float:
+    """Distance of two :func:`schedule_signature` values: mean |shape difference| + |log peak ratio|."""
+    return float(np.mean(np.abs(first[0] - second[0])) + abs(first[1] - second[1]))
+
+
+def loss_now(loss: np.ndarray) -> float:
+    """A curve's loss now: the median of its last ``NOW_POINTS`` points (one noisy point never sets it)."""
+    return float(np.median(np.asarray(loss, dtype=float)[-NOW_POINTS:]))
 
 
 def schedule_signature(lrs: np.ndarray) -> tuple[np.ndarray, float]:

@@ -44,8 +44,8 @@ import numpy as np
 from scipy.special import ndtr
 
 from scaling_callback.errors import InputError
-from scaling_callback.stopping.forecast import (DropMember, Forecast, TAIL_POINTS, noise_sd_log, observed_final,
-                                                probability_below, schedule_signature)
+from scaling_callback.stopping.forecast import (NOW_POINTS, TAIL_POINTS, DropMember, Forecast, loss_now, noise_sd_log,
+                                                observed_final, probability_below, schedule_distance, schedule_signature)
 from scaling_callback.stopping.mpl_forecast import TRUST_FULL, MPLForecaster
 from scaling_callback.stopping.policy import Decision, RunView, StoppingPolicy, SweepView, Verdict
 from scaling_callback.stopping.power_forecast import PowerLawForecaster
@@ -53,9 +53,8 @@ from scaling_callback.stopping.power_forecast import PowerLawForecaster
 OBJECTIVES = ("final", "frontier")
 
 
-ALIKE_DISTANCE = 0.1  # schedules this close (DropMember.distance) decay alike
+ALIKE_DISTANCE = 0.1  # schedules this close (schedule_distance) decay alike
 ALIKE_GAIN_SPREAD = 0.2  # on alike schedules, one run's decay gain exceeds another's by at most this × the gain bound
-NOW_POINTS = 5  # recent points whose median is a running run's loss now
 GAIN_SAFETY = 2.0  # a decay ahead buys at most this × the largest drop per unit of decay the sweep has seen
 
 
@@ -196,9 +195,7 @@ class LawPolicy(StoppingPolicy):
         """P(beats the rival) when both decays are ahead on alike schedules (None when they are not)."""
         if rival.bound is None or run.lrs is None or rival.lrs is None:
             return None
-        shape, log_peak = schedule_signature(run.lrs)
-        other_shape, other_peak = schedule_signature(rival.lrs)
-        if float(np.mean(np.abs(shape - other_shape))) + abs(log_peak - other_peak) > ALIKE_DISTANCE:
+        if schedule_distance(schedule_signature(run.lrs), schedule_signature(rival.lrs)) > ALIKE_DISTANCE:
             return None
         margin = math.log(1.0 - gain) - math.log(1.0 - gain - ALIKE_GAIN_SPREAD * gain)
         gap = math.log(forecast.loss) - math.log(rival.bound.loss)
@@ -290,7 +287,7 @@ class LawPolicy(StoppingPolicy):
                 rivals.append(_Rival(other.name, forecast.loss, 0.0, "forecast final (upper bound)", forecast, other.lrs))
             elif forecast is not None:
                 rivals.append(_Rival(other.name, forecast.loss, forecast.sd_log, "forecast final", None, other.lrs))
-            now = _loss_now(other)
+            now = _floor_now(other)
             if now is not None:
                 rivals.append(_Rival(other.name, now.loss, now.sd_log, "observed now (its LR only falls from here)"))
             return rivals
@@ -307,7 +304,7 @@ class LawPolicy(StoppingPolicy):
         return super().describe() | {"mpl": public(self.mpl), "power_law": public(self.power_law)}
 
 
-def _loss_now(run: RunView) -> Forecast | None:
+def _floor_now(run: RunView) -> Forecast | None:
     """A running run's loss now, a bound on its final when its planned LR never rises again (None otherwise).
 
     Loss falls while the LR is held or lowered (REFERENCE §4's runs; a run without a recorded LR
@@ -321,5 +318,4 @@ def _loss_now(run: RunView) -> Forecast | None:
         ahead = run.lrs[max(int(round(step)) - 1, 0):]
         if ahead.size > 1 and np.any(np.diff(ahead) > 1e-12 * max(float(run.lrs.max()), 1e-300)):
             return None
-    recent = run.loss[-NOW_POINTS:]
-    return Forecast(float(np.median(recent)), noise_sd_log(run.loss[-TAIL_POINTS:]), "observed now")
+    return Forecast(loss_now(run.loss), noise_sd_log(run.loss[-TAIL_POINTS:]), "observed now")

@@ -44,14 +44,13 @@ from scaling_callback.fitting.curves import Curve
 from scaling_callback.laws.loss_curves import CURVE_LAWS
 from scaling_callback.laws.lr_terms import lr_terms
 from scaling_callback.laws.schedule import Schedule
-from scaling_callback.stopping.forecast import SHAPE_GRID, MIN_SD_LOG, DropMember, Forecast, nearest_members
+from scaling_callback.stopping.forecast import SHAPE_GRID, MIN_SD_LOG, DropMember, Forecast, loss_now, nearest_members
 from scaling_callback.stopping.policy import RunView
 
 MIN_POINTS = 4  # post-warmup points before a first forecast (3 parameters before a decay)
 MIN_POINTS_AFTER_DECAY = 4
 TRUST_FROM, TRUST_FULL = 0.25, 0.75  # fractions of the planned decay seen (see _trust)
 MEMBER_SLACK = 0.2  # members at most this much farther than the nearest one are pooled
-NOW_POINTS = 5  # recent points whose median is the run's loss now (on a falling curve it lags above the truth)
 
 
 class MPLForecaster:
@@ -156,7 +155,7 @@ class MPLForecaster:
             early = fitter if fitter.drop_term_ != "fitted" else self._before_decay_fit(run)
             if early is None:
                 return None, "the points before its decay could not be fitted"
-            continuation = _Continuation(self, early, schedule, now_step, chosen, float(np.median(run.loss[-NOW_POINTS:])))
+            continuation = _Continuation(self, early, schedule, now_step, chosen, loss_now(run.loss))
 
         def at_step(step: int) -> tuple[float, float, bool]:
             weight = _trust(_decay_seen_fraction(schedule, now_step, step))
