@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 
 from scaling_callback.errors import InputError
 from scaling_callback.store import tables as t
-from scaling_callback.store.drop_members import load_drop_priors
 from scaling_callback.store.engine import READONLY, is_memory, make_engine, normalise_url
 from scaling_callback.store.sql_values import POINT_KEYS, jsonable, plain_number, sqlite_insert_points, upsert, with_times
 from scaling_callback.store.tables import POINT_COLUMNS
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 
 RUN_STATUSES = ("running", "finished", "stopped", "interrupted", "failed")  # interrupted: Ctrl-C, resumable
 _FIT_COLUMNS = ("step", "final", "law", "status", "drop_term", "pred_final_loss", "pred_final_low",
-                "pred_final_high", "n_points", "cpu_seconds", "params", "drop_params", "record")
+                "pred_final_high", "n_points", "cpu_seconds", "params", "drop_params", "record", "forecast")
 
 
 class SweepStore:
@@ -310,19 +309,20 @@ class SweepStore:
         return self._frame(query)
 
     # -------------------------------------------------------------------- fits
-    def add_fit(self, run: str, fit: Mapping[str, Any]) -> None:
-        """Store one fit of the run: ``step`` and ``status`` are required; see ``fits()`` for the columns."""
+    def add_fit(self, run: str, fit: Mapping[str, Any]) -> int:
+        """Store one fit of the run and return its id: ``step`` and ``status`` are required; see ``fits()``."""
         if "step" not in fit or "status" not in fit:
             raise InputError(f"a fit of run {run!r} needs 'step' and 'status', got keys {sorted(fit)}")
         values = {c: jsonable(fit.get(c)) for c in _FIT_COLUMNS}
         values["final"] = bool(values["final"])
         run_id = self._run_id(run)
         with self._write() as conn:
-            conn.execute(insert(t.fits).values(run_id=run_id, created_at=time.time(), **values))
+            inserted = conn.execute(insert(t.fits).values(run_id=run_id, created_at=time.time(), **values))
+        return int(inserted.inserted_primary_key[0])
 
     def fits(self, run: str) -> "pd.DataFrame":
         """The run's fits in the order they were stored."""
-        columns = [t.fits.c[c] for c in _FIT_COLUMNS] + [t.fits.c.created_at]
+        columns = [t.fits.c.id] + [t.fits.c[c] for c in _FIT_COLUMNS] + [t.fits.c.created_at]
         query = select(*columns).where(t.fits.c.run_id == self._run_id(run)).order_by(t.fits.c.id)
         return with_times(self._frame(query))
 
@@ -336,24 +336,23 @@ class SweepStore:
             row = conn.execute(query).mappings().first()
         return dict(row) if row else None
 
-    def drop_priors(self, sweep: str, *, law: str = "mpl", exclude_run: str | None = None) -> list[dict[str, Any]]:
-        """Fitted drop-term parameters of the sweep's finished runs: see :func:`drop_members.load_drop_priors`."""
-        return load_drop_priors(self, sweep, law, exclude_run)
-
     # --------------------------------------------------------------- decisions
     def add_decision(self, run: str, step: int, stop: bool, *, probability: float | None = None,
-                     reason: str = "", policy: str | None = None) -> None:
-        """Record a stopping policy's decision about the run at ``step``."""
+                     reason: str = "", policy: str | None = None, kind: str | None = None,
+                     fit_id: int | None = None) -> None:
+        """Record a stopping policy's decision about the run at ``step`` (``fit_id``: the fit whose forecast it used)."""
         run_id = self._run_id(run)
         with self._write() as conn:
             conn.execute(insert(t.decisions).values(
                 run_id=run_id, step=int(step), stop=bool(stop), probability=plain_number(probability),
-                reason=reason, policy=policy, created_at=time.time()))
+                reason=reason, policy=policy, kind=kind, fit_id=None if fit_id is None else int(fit_id),
+                created_at=time.time()))
 
     def decisions(self, run: str | None = None) -> "pd.DataFrame":
-        """Stopping decisions (of one run, or all): ``run, step, policy, stop, probability, reason, created_at``."""
+        """Stopping decisions (of one run, or all): ``run, step, policy, stop, kind, probability, reason, fit_id, created_at``."""
         query = (select(t.runs.c.name.label("run"), t.decisions.c.step, t.decisions.c.policy, t.decisions.c.stop,
-                        t.decisions.c.probability, t.decisions.c.reason, t.decisions.c.created_at)
+                        t.decisions.c.kind, t.decisions.c.probability, t.decisions.c.reason, t.decisions.c.fit_id,
+                        t.decisions.c.created_at)
                  .select_from(t.decisions.join(t.runs, t.runs.c.id == t.decisions.c.run_id)).order_by(t.decisions.c.id))
         if run is not None:
             query = query.where(t.decisions.c.run_id == self._run_id(run))
