@@ -135,6 +135,7 @@ def bootstrap_compute_optimal(
                  starts, law.flops_per_param_token_, targets, grad_tolerance)
 
     report = progress or (lambda done, total: None)
+    report(0, n_resamples)
     pilot = min(_PILOT_RESAMPLES, n_resamples)
     pilot_started = time.perf_counter()
     blocks = [_refit_block(task, index_sets[:pilot])]
