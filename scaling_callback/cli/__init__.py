@@ -2,7 +2,8 @@
 
 Each subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int``. An
 :class:`~scaling_callback.errors.InputError` raised by ``run`` becomes a one-line message on
-stderr and exit status 2.
+stderr and exit status 2. Options shared by several subcommands are defined once in
+:mod:`scaling_callback.cli.options` (the vocabulary), and every ``--help`` shows the defaults.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 import sys
 from typing import Sequence
 
+from scaling_callback.cli.options import HelpFormatter
 from scaling_callback.errors import InputError
 
 # name -> (module, one-line help)
@@ -44,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     name = args_list[0]
     module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"scaling-callback {name}", description=COMMANDS[name][1])
+    parser = argparse.ArgumentParser(prog=f"scaling-callback {name}", description=COMMANDS[name][1],
+                                     formatter_class=HelpFormatter)
     module.add_arguments(parser)
     args = parser.parse_args(args_list[1:])
     try:

@@ -5,7 +5,7 @@
 
 CURVES.csv is long format, one row per logged point; x is the resource (step, tokens, samples)
 and each run's last x is its planned budget. Runs are replayed interleaved, as a sweep on
-``--workers`` parallel slots would run them (see :mod:`scaling_callback.stopping.replay`); each
+``--parallel-runs`` slots would run them (see :mod:`scaling_callback.stopping.replay`); each
 ``--group-col`` value is a separate sweep. With ``--lr-col`` the law policy forecasts with the
 multi-power law on each run's rebuilt schedule; without, with a saturating power law in x.
 ``--json`` prints ``{"policies": {NAME: {"compute_saved", "best_kept", "regret", "stopped": [...]}}}``;
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scaling_callback.cli.options import add_seed
 from scaling_callback.errors import InputError
 from scaling_callback.stopping import POLICIES, make_policy
 from scaling_callback.stopping.recorded import runs_from_frame
@@ -42,16 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--compute-col", metavar="COL", help="cumulative compute (e.g. FLOPs), for --objective frontier")
     parser.add_argument("--objective", choices=("final", "frontier"), default="final",
-                        help="law policy: compare final losses, or losses at equal planned compute (default final)")
-    parser.add_argument("--threshold", type=float, default=0.05, help="law policy: stop when P(beats best) < this (default 0.05)")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help=f"parallel runs of the sweep (default {DEFAULT_WORKERS})")
-    parser.add_argument("--shuffle", type=int, metavar="SEED", help="start runs in a random order (default: order of first appearance)")
+                        help="law policy: compare final losses, or losses at equal planned compute")
+    parser.add_argument("--threshold", type=float, default=0.05, help="law policy: stop when P(beats best) < this")
+    parser.add_argument("--parallel-runs", type=int, default=DEFAULT_WORKERS, metavar="K",
+                        help="runs the replayed sweep trains at once (slots, not processes)")
+    add_seed(parser, "start runs in the order of this random permutation (default: order of first appearance)",
+             default=None)
     parser.add_argument("--warmup-steps", type=int, metavar="W", help="linear LR warmup length, when the logs start after it")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.workers < 1:
-        raise InputError(f"--workers must be >= 1, got {args.workers}")
+    if args.parallel_runs < 1:
+        raise InputError(f"--parallel-runs must be >= 1, got {args.parallel_runs}")
     if not 0 < args.threshold < 1:
         raise InputError(f"--threshold must be in (0, 1), got {args.threshold}")
     frame = _read(Path(args.curves))
@@ -60,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
     for group, part in groups.items():
         runs = runs_from_frame(part, args.run_col, args.x_col, args.loss_col, args.lr_col, args.compute_col, args.warmup_steps)
         order = None
-        if args.shuffle is not None:
-            order = list(np.random.default_rng(args.shuffle).permutation([r.name for r in runs]))
+        if args.seed is not None:
+            order = list(np.random.default_rng(args.seed).permutation([r.name for r in runs]))
         results[group] = {
-            name: replay(runs, make_policy(name, objective=args.objective, threshold=args.threshold), args.workers, order)
+            name: replay(runs, make_policy(name, objective=args.objective, threshold=args.threshold), args.parallel_runs, order)
             for name in dict.fromkeys(args.policy)
         }
     record = _record(results, grouped=args.group_col is not None)
