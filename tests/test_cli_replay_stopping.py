@@ -96,3 +96,29 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, capsys, mutate, ar
 def test_a_missing_file_is_named(tmp_path, capsys):
     code, _, err = run_cli(capsys, str(tmp_path / "none.csv"), "--run-col", "r", "--x-col", "x", "--loss-col", "l")
     assert code == 2 and "none.csv: no such file" in err
+
+
+def test_wandb_history_with_detected_columns_replays_as_the_long_csv(tmp_path, capsys):
+    frame = sweep_frame("constant", every=8)
+    frame.to_csv(tmp_path / "long.csv", index=False)
+    history = pd.DataFrame({"run": frame["name"], "trainer/global_step": frame["step"] - 1,  # WandbLogger's steps
+                            "train/loss": frame["loss"], "lr-AdamW": frame["lr"], "_runtime": 1.0})
+    history.to_csv(tmp_path / "history.csv", index=False)
+    base = ["--policy", "asha", "median", "--json"]
+    code, out, _ = run_cli(capsys, str(tmp_path / "long.csv"), "--run-col", "name", *base)
+    code_w, out_w, _ = run_cli(capsys, str(tmp_path / "history.csv"), "--from", "wandb", *base)
+    assert code == code_w == 0
+    def decisions(text):
+        return {name: {k: v for k, v in r.items() if k != "seconds"} for name, r in json.loads(text)["policies"].items()}
+
+    assert decisions(out) == decisions(out_w)
+
+
+def test_lr_col_none_uses_the_power_law_and_bad_logs_exit_2(tmp_path, capsys):
+    path = tmp_path / "curves.csv"
+    sweep_frame("constant", every=8).to_csv(path, index=False)
+    code, _, _ = run_cli(capsys, str(path), "--run-col", "name", "--lr-col", "none", "--policy", "median")
+    assert code == 0
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(capsys, str(tmp_path / "empty"), "--from", "lightning-csv")
+    assert code == 2 and "no metrics.csv" in err and len(err.strip().splitlines()) == 1

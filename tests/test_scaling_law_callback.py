@@ -134,6 +134,8 @@ def test_lr_sum_loss_and_flops_with_gradient_accumulation(tmp_path):
         step = int(row["step"])
         assert abs(float(row["scaling/lr_sum"]) / expected_sums[step - 1] - 1) < 1e-9
         assert abs(float(row["scaling/flops"]) / (per_micro_batch * 2 * step) - 1) < 0.03
+        assert float(row["scaling/lr"]) == expected_lrs[step - 1]  # the LR the step used, so the log alone can be fitted
+        assert abs(float(row["scaling/loss"]) / raw[step - 1] - 1) < 1e-6
     assert rows[-1]["scaling/pred_final_high"] != ""  # the final fit reached the logger on the last step
 
     stored = SweepStore(tmp_path / "s.sqlite")
