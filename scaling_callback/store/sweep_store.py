@@ -27,7 +27,8 @@ from scaling_callback.store import tables as t
 from scaling_callback.store.drop_members import load_drop_priors
 from scaling_callback.store.engine import READONLY, is_memory, make_engine, normalise_url
 from scaling_callback.store.schema import check_schema, migrate
-from scaling_callback.store.sql_values import POINT_KEYS, jsonable, plain_number, sqlite_insert_points, upsert, with_times
+from scaling_callback.store.sql_values import (POINT_KEYS, jsonable, plain_number, postgres_insert_points, sqlite_insert_points,
+                                               upsert, with_times)
 from scaling_callback.store.tables import POINT_COLUMNS
 
 if TYPE_CHECKING:
@@ -265,6 +266,9 @@ class SweepStore:
         if self._engine.dialect.name == "sqlite":
             with self._lock:
                 sqlite_insert_points(self._engine, records)
+            return len(records)
+        if self._engine.dialect.driver == "psycopg":
+            postgres_insert_points(self._engine, records)
             return len(records)
         with self._write() as conn:
             upsert(conn, t.points, [dict(zip(POINT_KEYS, map(plain_number, r))) for r in records], ("run_id", "step"))
