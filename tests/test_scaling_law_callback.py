@@ -183,8 +183,8 @@ def _plain(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str, torch.Tensor))
 
 
-def test_resume_from_mid_epoch_checkpoint_has_no_duplicate_or_missing_steps(tmp_path):
-    store = tmp_path / "s.sqlite"
+def test_resume_from_mid_epoch_checkpoint_has_no_duplicate_or_missing_steps(tmp_path, store_url):
+    store = store_url
     reference = ScalingLawCallback(store=store, run_name="reference", fit_worker="thread", fit_every_n_steps=1000)
     trainer(tmp_path, reference, max_steps=30).fit(Regressor(30), loader())  # 20 batches per epoch
 
@@ -241,14 +241,14 @@ class StopAfter(StoppingPolicy):
                         "predicted final loss worse than the best run" if stop else "")
 
 
-def test_early_stopping_policy_stops_training_and_is_recorded(tmp_path):
+def test_early_stopping_policy_stops_training_and_is_recorded(tmp_path, store_url):
     policy = StopAfter(20)
-    callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name="stopped", fit_worker="thread",
+    callback = ScalingLawCallback(store=store_url, run_name="stopped", fit_worker="thread",
                                   fit_every_n_steps=10, max_fit_fraction=None, early_stopping=policy)
     run = trainer(tmp_path, callback, max_steps=400)
     run.fit(Regressor(400), loader(n=8 * 400))
     assert run.global_step < 400
-    store = SweepStore(tmp_path / "s.sqlite")
+    store = SweepStore(store_url)
     row = store.get_run("stopped")
     assert row["status"] == "stopped" and row["stop_reason"].startswith("predicted final loss worse than the best run")
     assert row["stop_step"] == run.global_step

@@ -22,11 +22,12 @@ def _points(first: int, last: int, loss: float = 2.0) -> list[dict]:
 
 
 @pytest.fixture
-def store(tmp_path) -> SweepStore:
-    return SweepStore(tmp_path / "sweep.sqlite")
+def store(store_url) -> SweepStore:
+    return SweepStore(store_url)
 
 
-def test_sqlite_file_uses_wal(tmp_path, store):
+def test_sqlite_file_uses_wal(tmp_path):
+    store = SweepStore(tmp_path / "sweep.sqlite")
     store.register_run("a")
     mode = sqlite3.connect(tmp_path / "sweep.sqlite").execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
@@ -175,9 +176,9 @@ def _write_from_process(url: str, run: str, n_batches: int, batch: int) -> None:
     assert not writer.errors, writer.errors
 
 
-def test_concurrent_writers_lose_no_rows(tmp_path):
-    """8 processes write at once into one SQLite file (small load; the full load is in benchmarks/)."""
-    url = str(tmp_path / "concurrent.sqlite")
+def test_concurrent_writers_lose_no_rows(store_url):
+    """8 processes write at once into one store (small load; the full load is in benchmarks/)."""
+    url = store_url
     SweepStore(url)
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")

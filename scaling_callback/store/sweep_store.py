@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import Connection, and_, delete, func, insert, inspect, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scaling_callback.errors import InputError
 from scaling_callback.store import tables as t
 from scaling_callback.store.engine import READONLY, is_memory, make_engine, normalise_url
-from scaling_callback.store.sql_values import POINT_KEYS, jsonable, plain_number, sqlite_insert_points, upsert, with_times
+from scaling_callback.store.schema import check_schema, migrate
+from scaling_callback.store.sql_values import (POINT_KEYS, jsonable, plain_number, postgres_insert_points, sqlite_insert_points,
+                                               upsert, with_times)
 from scaling_callback.store.tables import POINT_COLUMNS
 
 if TYPE_CHECKING:
@@ -55,13 +57,12 @@ class SweepStore:
         self._create_schema()
 
     def _create_schema(self) -> None:
-        """Create missing tables; one cheap query when they all exist (every run of a sweep opens the store)."""
-        names = [table.name for table in t.metadata.sorted_tables]
+        """Create or migrate the tables (see :mod:`schema`); one cheap read when they are current (every run opens the store)."""
         with self._read() as conn:
-            present = set(inspect(conn).get_table_names())
-        if not set(names) <= present:
+            current = check_schema(conn)
+        if not current:
             with self._write() as conn:
-                t.metadata.create_all(conn)
+                migrate(conn)
 
     @property
     def shareable(self) -> bool:
@@ -139,18 +140,21 @@ class SweepStore:
         existing = self.get_run(name)
         if existing is not None and sweep is not None and existing["sweep"] not in (None, sweep):
             raise InputError(f"run {name!r} belongs to sweep {existing['sweep']!r}, not {sweep!r}")
+        conflict: IntegrityError | None = None
         with self._write() as conn:
             if existing is None:
                 try:
                     with conn.begin_nested():
                         conn.execute(insert(t.runs).values(name=name, status=status, created_at=now, updated_at=now, **given))
-                except IntegrityError:
-                    existing = {}
+                except IntegrityError as error:  # registered by another process meanwhile, or a real conflict
+                    existing, conflict = {}, error
             if existing is not None:
-                conn.execute(
+                updated = conn.execute(
                     update(t.runs).where(t.runs.c.name == name)
                     .values(status=status, updated_at=now, stop_step=None, stop_reason=None, **given)
-                )
+                ).rowcount
+                if conflict is not None and not updated:  # not a race on the name: never lose the run silently
+                    raise conflict
         return self.get_run(name)  # type: ignore[return-value]
 
     def get_run(self, name: str) -> dict[str, Any] | None:
@@ -261,6 +265,9 @@ class SweepStore:
         if self._engine.dialect.name == "sqlite":
             with self._lock:
                 sqlite_insert_points(self._engine, records)
+            return len(records)
+        if self._engine.dialect.driver == "psycopg":
+            postgres_insert_points(self._engine, records)
             return len(records)
         with self._write() as conn:
             upsert(conn, t.points, [dict(zip(POINT_KEYS, map(plain_number, r))) for r in records], ("run_id", "step"))
