@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve
-from scaling_callback.fitting.run_forecast import Forecast, RunCurve, RunForecaster
+from scaling_callback.fitting.forecast_types import Forecast, RunCurve
+from scaling_callback.fitting.run_forecast import RunForecaster
 from scaling_callback.fitting.sweep_forecaster import SweepForecaster
 from scaling_callback.fitting.sweep_prior import Backtest, estimate_tau
 

@@ -133,7 +133,7 @@ def test_planned_schedule_and_decisions(store):
 
 def test_batched_writer_flushes_and_counts_errors(store):
     store.register_run("a")
-    writer = store.writer(retry_delay_s=0.01)
+    writer = BatchedWriter(store, retry_delay_s=0.01)
     writer.add_points("a", _points(1, 50))
     writer.submit(SweepStore.add_points, "no-such-run", _points(1, 1))
     assert writer.flush(timeout=30)
@@ -160,7 +160,7 @@ def test_writer_opens_the_store_on_its_thread_and_reports_failure(tmp_path):
 def test_in_memory_store_is_shared_across_threads():
     store = SweepStore(":memory:")
     store.register_run("a")
-    writer = store.writer()
+    writer = BatchedWriter(store)
     writer.add_points("a", _points(1, 3))
     writer.close()
     assert store.last_step("a") == 3
@@ -169,7 +169,7 @@ def test_in_memory_store_is_shared_across_threads():
 def _write_from_process(url: str, run: str, n_batches: int, batch: int) -> None:
     store = SweepStore(url)
     store.register_run(run, sweep="concurrent")
-    writer = store.writer()
+    writer = BatchedWriter(store)
     for i in range(n_batches):
         writer.add_points(run, _points(i * batch + 1, (i + 1) * batch))
     writer.close(timeout=120)

@@ -70,7 +70,7 @@ def _fit_into(request: FitRequest, store: "SweepStore | None", forecaster: "Swee
               result: dict[str, Any], record: dict[str, Any]) -> None:
     from scaling_callback.callback.store_views import learn_from_store
     from scaling_callback.fitting.curves import bin_curve
-    from scaling_callback.fitting.run_forecast import RunCurve
+    from scaling_callback.fitting.forecast_types import RunCurve
     from scaling_callback.fitting.sweep_forecaster import SweepForecaster
     from scaling_callback.laws.schedule import Schedule
 

@@ -36,7 +36,7 @@ def judge_in_worker(request: Any, result: dict[str, Any], store: Any, policies: 
     """
     from scaling_callback.callback.store_views import judged_view, sweep_view
     from scaling_callback.fitting.curves import bin_curve
-    from scaling_callback.fitting.run_forecast import Forecast
+    from scaling_callback.fitting.forecast_types import Forecast
 
     if request.policy is not None:
         policies[request.run] = request.policy

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from scaling_callback.fitting.curves import bin_curve
-from scaling_callback.fitting.run_forecast import Forecast
+from scaling_callback.fitting.forecast_types import Forecast
 from scaling_callback.stopping.views import RunView, SweepView
 
 if TYPE_CHECKING:

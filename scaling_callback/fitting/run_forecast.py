@@ -30,18 +30,16 @@ sweep.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 from scipy.special import ndtri
 
 from scaling_callback.errors import InputError
+from scaling_callback.fitting.forecast_types import Forecast, Posterior, RunCurve, SweepPrior
 from scaling_callback.laws.lr_terms import lr_terms
 from scaling_callback.laws.schedule import Schedule
-
-if TYPE_CHECKING:
-    from scaling_callback.fitting.sweep_prior import SweepPrior
 
 ALPHAS = np.linspace(0.04, 1.5, 30)  # α of LM curves lies in 0.3–0.7 (MPL paper); toy and eval curves reach ~1.2
 C_GRID = (0.3, 1.0, 3.0, 10.0)
@@ -59,100 +57,6 @@ DROP_PSEUDO_DONORS = 2.0  # the broad drop prior weighs as much as two donors (d
 WEAK_SCALE = 100.0  # prior SD of L0 and A in units of the curve's loss: only keeps the solve regular
 MIN_SD = 1e-6
 DEFAULT_TAU = 0.35  # transfer error per unit of change still ahead, before a sweep has backtests (docs/forecasting.md)
-
-
-@dataclass(frozen=True)
-class RunCurve:
-    """A run's curve so far and its plan, framework-free.
-
-    Args:
-        name: the run's name.
-        x: resource at each logged point (optimizer steps when ``lrs`` is given), increasing.
-        loss: loss at each point.
-        budget: x of the planned end.
-        lrs: LR of every optimizer step 1..T of the plan (recorded, then planned), or None.
-        step_per_x: optimizer steps per unit of x when x is not the step (tokens, samples).
-    """
-
-    name: str
-    x: np.ndarray
-    loss: np.ndarray
-    budget: float
-    lrs: np.ndarray | None = None
-    step_per_x: float = 1.0
-
-    def __post_init__(self) -> None:
-        x = np.asarray(self.x, dtype=float)
-        loss = np.asarray(self.loss, dtype=float)
-        if x.shape != loss.shape or x.ndim != 1:
-            raise InputError(f"run {self.name!r}: x and loss must be 1-D arrays of equal length")
-        if not (math.isfinite(self.budget) and self.budget > 0):
-            raise InputError(f"run {self.name!r}: budget must be positive, got {self.budget!r}")
-        object.__setattr__(self, "x", x)
-        object.__setattr__(self, "loss", loss)
-        if self.lrs is not None:
-            object.__setattr__(self, "lrs", np.asarray(self.lrs, dtype=float))
-
-
-@dataclass(frozen=True)
-class Forecast:
-    """Predictive distribution (Gaussian in loss) of a run's loss at its planned end, and at points of its plan.
-
-    ``loss`` is the mean, ``sd`` the predictive SD, ``[low, high]`` the central ``level`` interval.
-    ``path_x``/``path_loss``/``path_sd``: the same at later points of the plan (for equal-compute
-    comparisons). ``evidence`` says what the forecast rests on; ``choices`` records every fitting choice.
-    """
-
-    loss: float
-    sd: float
-    low: float
-    high: float
-    level: float
-    x: float
-    budget: float
-    law: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    choices: dict[str, Any] = field(default_factory=dict)
-    path_x: tuple[float, ...] = ()
-    path_loss: tuple[float, ...] = ()
-    path_sd: tuple[float, ...] = ()
-
-    @property
-    def sd_log(self) -> float:
-        return self.sd / self.loss if self.loss > 0 else math.inf
-
-    def at(self, x: float) -> tuple[float, float]:
-        """(mean, sd) at resource ``x`` of the plan (linear between kept points; the end beyond)."""
-        if not self.path_x:
-            return self.loss, self.sd
-        return float(np.interp(x, self.path_x, self.path_loss)), float(np.interp(x, self.path_x, self.path_sd))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values, for the store and JSON."""
-        values = {k: getattr(self, k) for k in ("loss", "sd", "low", "high", "level", "x", "budget", "law")}
-        return values | {"evidence": self.evidence, "choices": self.choices, "path_x": list(self.path_x),
-                         "path_loss": list(self.path_loss), "path_sd": list(self.path_sd)}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Forecast":
-        paths = {k: tuple(float(v) for v in values.get(k, ())) for k in ("path_x", "path_loss", "path_sd")}
-        plain = {k: float(values[k]) for k in ("loss", "sd", "low", "high", "level", "x", "budget")}
-        return cls(**plain, law=str(values["law"]), evidence=dict(values.get("evidence", {})),
-                   choices=dict(values.get("choices", {})), **paths)
-
-
-@dataclass(frozen=True)
-class Posterior:
-    """A run's grid posterior: what it lends the sweep once its curve is complete (or has shown its decay)."""
-
-    name: str
-    alpha_weights: np.ndarray  # (ALPHAS,) marginal posterior of α
-    shape_weights: np.ndarray | None  # (SHAPES,) marginal posterior of θ; None without a drop term
-    drop_mean: np.ndarray | None  # (SHAPES,) posterior mean of B̃ at each shape
-    drop_var: np.ndarray | None  # (SHAPES,) posterior variance of B̃ at each shape
-    drop_seen: bool  # whether its own points identified the drop term
-    noise_rel: float  # observation noise / loss
-    log_peak_lr: float | None
 
 
 class _Design:
@@ -236,7 +140,7 @@ class RunForecaster:
         self.max_points = int(max_points)
         self._designs: dict[tuple, _Design] = {}
 
-    def fit(self, curve: RunCurve, prior: "SweepPrior | None" = None, targets: Sequence[float] = ()) -> "RunForecaster":
+    def fit(self, curve: RunCurve, prior: SweepPrior | None = None, targets: Sequence[float] = ()) -> "RunForecaster":
         """Forecast ``curve``'s loss at its budget (and at ``targets``); sets ``forecast_``, ``status_``, ``posterior_``."""
         self.forecast_, self.posterior_, self.status_ = None, None, "ok"
         try:
@@ -257,7 +161,7 @@ class RunForecaster:
             design = self._designs[key] = _Design(curve)
         return design
 
-    def _fit(self, curve: RunCurve, prior: "SweepPrior | None", extra: np.ndarray) -> None:
+    def _fit(self, curve: RunCurve, prior: SweepPrior | None, extra: np.ndarray) -> None:
         design = self._design(curve)
         finite = np.isfinite(curve.x) & np.isfinite(curve.loss) & (curve.loss > 0) & (curve.x <= curve.budget)
         keep = finite & design.usable(curve.x)
@@ -314,7 +218,7 @@ class RunForecaster:
             noise / scale, math.log(design.schedule.peak_lr) if design.has_schedule else None,
         )
 
-    def _priors(self, design: _Design, drop: np.ndarray, n: int, scale: float, prior: "SweepPrior | None",
+    def _priors(self, design: _Design, drop: np.ndarray, n: int, scale: float, prior: SweepPrior | None,
                 with_drop: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
         """Prior of B̃ per shape, log prior weights of shapes and α, and where the drop prior came from."""
         n_shapes = SHAPES.shape[0]
@@ -357,7 +261,7 @@ class _Cells:
     drop_var: np.ndarray
 
 
-def _noise(y: np.ndarray, scale: float, prior: "SweepPrior | None") -> float:
+def _noise(y: np.ndarray, scale: float, prior: SweepPrior | None) -> float:
     """Observation noise from second differences, shrunk toward the sweep's relative noise on short curves."""
     own = _second_difference_sd(y)
     dof = max(y.size - 2, 0)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from scaling_callback.fitting.run_forecast import Forecast, RunCurve, RunForecaster
-from scaling_callback.fitting.sweep_prior import SweepPool, SweepPrior, backtest
+from scaling_callback.fitting.forecast_types import Forecast, RunCurve
+from scaling_callback.fitting.run_forecast import RunForecaster
+from scaling_callback.fitting.forecast_types import SweepPrior
+from scaling_callback.fitting.sweep_prior import SweepPool, backtest
 
 
 class SweepForecaster:

@@ -26,7 +26,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from scaling_callback.fitting.run_forecast import ALPHAS, DEFAULT_TAU, SHAPES, Posterior, RunCurve, RunForecaster
+from scaling_callback.fitting.forecast_types import Posterior, RunCurve, SweepPrior
+from scaling_callback.fitting.run_forecast import ALPHAS, DEFAULT_TAU, SHAPES, RunForecaster
 
 ALPHA_SPREAD = 0.1
 ROBUST_MASS = 0.1
@@ -44,22 +45,6 @@ class Backtest:
     error: float  # observed final − forecast mean
     variance: float  # the forecast's variance without the transfer term
     ahead: float  # |forecast change still ahead| at the end
-
-
-@dataclass(frozen=True)
-class SweepPrior:
-    """The prior a run's forecast takes from its sweep (see the module docstring)."""
-
-    alpha_log_prior: np.ndarray
-    shape_log_prior: np.ndarray | None
-    drop_mean: np.ndarray | None  # the donors' weighted mean of B̃ per shape
-    drop_between: np.ndarray | None  # between-donor variance of B̃ per shape (unbiased, weighted)
-    drop_within: np.ndarray | None  # the donors' own posterior variance of B̃, weighted mean
-    drop_donors: float  # effective number of donors behind the drop prior (Kish)
-    noise_rel: float
-    tau: float
-    tau_source: str
-    donors: tuple[str, ...]
 
 
 class SweepPool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from scaling_callback.errors import InputError
-from scaling_callback.fitting.run_forecast import Forecast
+from scaling_callback.fitting.forecast_types import Forecast
 from scaling_callback.stopping.asha import SuccessiveHalvingPolicy
 from scaling_callback.stopping.fixed_budget import FixedBudgetPolicy
 from scaling_callback.stopping.law_policy import LawPolicy

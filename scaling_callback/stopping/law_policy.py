@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from scaling_callback.errors import InputError
-from scaling_callback.fitting.run_forecast import Forecast
+from scaling_callback.fitting.forecast_types import Forecast
 from scaling_callback.fitting.sweep_forecaster import SweepForecaster
 from scaling_callback.stopping.policy import StoppingPolicy
 from scaling_callback.stopping.views import Decision, RunView, SweepView

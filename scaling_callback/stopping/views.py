@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scaling_callback.errors import InputError
-from scaling_callback.fitting.run_forecast import Forecast, RunCurve
+from scaling_callback.fitting.forecast_types import Forecast, RunCurve
 
 RUN_STATES = ("running", "finished", "stopped")
 KINDS = ("stop", "unpromising", "continue", "leader", "no-forecast", "gated")

@@ -6,8 +6,8 @@ Example:
     >>> store.add_points("lr3e-4", [{"step": 1, "samples": 32, "flops": 1e9, "lr": 3e-4, "lr_sum": 3e-4, "loss": 4.1}])
     >>> store.points("lr3e-4")  # DataFrame: step, samples, tokens, flops, lr, lr_sum, loss
 
-Writes happen in short transactions; :meth:`writer` gives a background :class:`BatchedWriter` so a
-training loop only enqueues. NaN losses are stored as NULL and read back as NaN.
+Writes happen in short transactions; a background :class:`~scaling_callback.store.writer.BatchedWriter` over a store lets a
+training loop only enqueue. NaN losses are stored as NULL and read back as NaN.
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ from scaling_callback.store.tables import POINT_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from scaling_callback.store.writer import BatchedWriter
 
 
 RUN_STATUSES = ("running", "finished", "stopped", "interrupted", "failed")  # interrupted: Ctrl-C, resumable
@@ -73,13 +71,6 @@ class SweepStore:
         """Release the connection pool."""
         self._engine.dispose()
 
-    def writer(self, **kwargs: Any) -> "BatchedWriter":
-        """A background writer over this store: ``writer.submit(SweepStore.add_fit, run, fit)`` (see :class:`BatchedWriter`)."""
-        from scaling_callback.store.writer import BatchedWriter
-
-        return BatchedWriter(self, **kwargs)
-
-    # ------------------------------------------------------------------ sweeps
     def create_sweep(self, name: str, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Create sweep ``name`` or return the existing one (its config is kept)."""
         _check_name("sweep", name)
