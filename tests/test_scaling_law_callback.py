@@ -257,6 +257,11 @@ def test_early_stopping_policy_stops_training_and_is_recorded(tmp_path, store_ur
     assert policy.calls[0].name == "stopped" and policy.calls[0].forecast is not None  # judged on the fit's forecast
     fits = store.fits("stopped")
     assert set(decisions.fit_id.dropna().astype(int)) <= set(fits.id)  # each decision names the fit it used
+    from scaling_callback.report.sweep_data import stored_forecast
+
+    stop_fit = int(decisions[decisions.stop].fit_id.iloc[-1])
+    assert stored_forecast(store, "stopped")["id"] == stop_fit  # the report shows the forecast the stop used
+    assert stored_forecast(store, "stopped")["forecast"] == store.fit(stop_fit)["forecast"]
     state = callback.state_dict()
     assert state["policy"]["calls"] == len(policy.calls)
     fresh = StopAfter(20)

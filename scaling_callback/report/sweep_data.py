@@ -53,10 +53,19 @@ def observed_final_loss(points: pd.DataFrame) -> float:
 
 
 def stored_forecast(store, run_name: str) -> dict | None:
-    """The forecast the report shows for a run: its latest successful online fit (law, params, final loss and interval).
+    """The forecast the report shows for a run: for a stopped run the fit whose forecast its stop used, else its
+    latest successful online fit (final loss and interval, the forecast itself under ``forecast``).
 
-    Every part of the report reads a run's forecast through this one function.
+    Every part of the report reads a run's forecast through this one function, so a stopped run is shown
+    with the very number its stop decision compared.
     """
+    decisions = store.decisions(run_name)
+    if len(decisions):
+        stops = decisions[decisions["stop"].astype(bool) & decisions["fit_id"].notna()]
+        if len(stops):
+            fit = store.fit(int(stops["fit_id"].iloc[-1]))
+            if fit is not None:
+                return fit
     return store.latest_fit(run_name, ok_only=True)
 
 

@@ -324,6 +324,12 @@ class SweepStore:
         query = select(*columns).where(t.fits.c.run_id == self._run_id(run)).order_by(t.fits.c.id)
         return with_times(self._frame(query))
 
+    def fit(self, fit_id: int) -> dict[str, Any] | None:
+        """The stored fit with this id (as ``latest_fit`` returns it), or None."""
+        with self._read() as conn:
+            row = conn.execute(select(t.fits).where(t.fits.c.id == int(fit_id))).mappings().first()
+        return dict(row) if row else None
+
     def latest_fit(self, run: str, *, ok_only: bool = False) -> dict[str, Any] | None:
         """The run's most recently stored fit (the latest successful one with ``ok_only``), or None."""
         run_id = self._run_id(run)
