@@ -120,6 +120,14 @@ class SweepPrior:
     drop_within: np.ndarray | None  # the donors' own posterior variance of B̃, weighted mean
     drop_donors: float  # effective number of donors behind the drop prior (Kish)
     noise_rel: float
-    tau: float
-    tau_source: str
+    calibration: "Calibration"
     donors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How a forecast's spread is set from the sweep's backtests: total variance = κ²·(grid variance) + noise² + τ²·ahead²."""
+
+    kappa: float = 1.0  # scale of the grid posterior's own spread
+    tau: float = 0.35  # transfer error per unit of change still ahead
+    source: str = "default"

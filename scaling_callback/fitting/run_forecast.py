@@ -37,7 +37,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from scaling_callback.errors import InputError
-from scaling_callback.fitting.forecast_types import Forecast, Posterior, RunCurve, SweepPrior
+from scaling_callback.fitting.forecast_types import Calibration, Forecast, Posterior, RunCurve, SweepPrior
 from scaling_callback.laws.lr_terms import lr_terms
 from scaling_callback.laws.schedule import Schedule
 
@@ -53,7 +53,8 @@ LEVEL = 0.9
 MAX_BLOCKS = 96  # LR change blocks per curve for the drop sums (lr_terms): 0.1 % of the drop at most (docs)
 BROAD_DROP_FRACTION = 0.05  # without donors: a full decay buys 5 % ± 10 % of the loss (docs/forecasting.md)
 BROAD_DROP_SD = 0.10
-DROP_PSEUDO_DONORS = 2.0  # the broad drop prior weighs as much as two donors (docs/forecasting.md)
+DROP_PSEUDO_DONORS = 2.0  # the between-run spread of B̃ is pooled with two pseudo-donors of relative spread ...
+DROP_SPREAD = 0.5  # ... 50 % (docs/forecasting.md: the spread the sweeps measured)
 WEAK_SCALE = 100.0  # prior SD of L0 and A in units of the curve's loss: only keeps the solve regular
 MIN_SD = 1e-6
 DEFAULT_TAU = 0.35  # transfer error per unit of change still ahead, before a sweep has backtests (docs/forecasting.md)
@@ -193,16 +194,18 @@ class RunForecaster:
         cells = _grid_posterior(y, decay, drops, max(noise, MIN_SD * scale) ** 2, *grid)
         cells = _grid_posterior(y, decay, drops, _likelihood_variance(y, cells, decay, drops, noise, scale), *grid)
         mean, var, fitted_now = _mixture(cells, decay, drop if with_drop else None, n)
-        tau, tau_source = (prior.tau, prior.tau_source) if prior is not None else (DEFAULT_TAU, "default")
+        calibration = prior.calibration if prior is not None else Calibration(1.0, DEFAULT_TAU, "default")
+        kappa, tau = calibration.kappa, calibration.tau
         ahead = _change_ahead(x, y, path, mean, fitted_now)
-        total_var = var + noise**2 + (tau * ahead) ** 2
+        total_var = kappa**2 * var + noise**2 + (tau * ahead) ** 2
         sd = np.sqrt(np.maximum(total_var, MIN_SD**2))
         z = float(ndtri(0.5 + self.level / 2.0))
         end = float(mean[-1])
         evidence = {
             "points": int(n), "x_now": now, "drop_term": source if with_drop else "none",
-            "donors": list(prior.donors) if prior is not None else [], "noise": noise, "tau": tau,
-            "tau_source": tau_source, "transfer_sd": float(tau * ahead[-1]),
+            "donors": list(prior.donors) if prior is not None else [], "noise": noise,
+            "grid_sd": float(math.sqrt(max(var[-1], 0.0))), "ahead": float(ahead[-1]), "kappa": kappa, "tau": tau,
+            "calibration": calibration.source, "transfer_sd": float(tau * ahead[-1]),
             "alpha_mean": float(cells.alpha_weights @ ALPHAS),
         }
         self.forecast_ = Forecast(
@@ -229,11 +232,15 @@ class RunForecaster:
         broad_mean, broad_var = BROAD_DROP_FRACTION * scale / full, (BROAD_DROP_SD * scale / full) ** 2
         if prior is None or prior.drop_mean is None:
             return broad_mean, broad_var, np.zeros(n_shapes), alpha_log_prior, "broad prior"
-        from_sweep, pseudo = prior.drop_donors, DROP_PSEUDO_DONORS  # empirical Bayes: the broad prior as pseudo-donors
-        mean = (from_sweep * prior.drop_mean + pseudo * broad_mean) / (from_sweep + pseudo)
-        between = (from_sweep * (prior.drop_between + (prior.drop_mean - mean) ** 2)
-                   + pseudo * (broad_var + (broad_mean - mean) ** 2)) / (from_sweep + pseudo)
-        return mean, between + prior.drop_within, prior.shape_log_prior, alpha_log_prior, "sweep prior"
+        # hierarchical normal: runs' B̃ ~ N(μ, s²); s² pooled from the donors with DROP_PSEUDO_DONORS pseudo-donors of
+        # relative spread DROP_SPREAD; μ's posterior from the donors' mean and the broad prior; the new run's B̃ is then
+        # N(E μ, s² + Var μ) plus the donors' own posterior variance
+        n = prior.drop_donors
+        spread = (n * prior.drop_between + DROP_PSEUDO_DONORS * (DROP_SPREAD * prior.drop_mean) ** 2) / (n + DROP_PSEUDO_DONORS)
+        spread = np.maximum(spread, 1e-12)
+        precision = n / spread + 1.0 / broad_var
+        mean = (n / spread * prior.drop_mean + broad_mean / broad_var) / precision
+        return mean, spread + 1.0 / precision + prior.drop_within, prior.shape_log_prior, alpha_log_prior, "sweep prior"
 
     def _choices(self, design: _Design, with_drop: bool) -> dict[str, Any]:
         return {
@@ -244,7 +251,8 @@ class RunForecaster:
             "shape_grid": {"C": list(C_GRID), "beta": list(BETA_GRID), "gamma": list(GAMMA_GRID)} if with_drop else None,
             "max_points": self.max_points, "lr_blocks": MAX_BLOCKS, "level": self.level,
             "residuals": "Gaussian in loss, noise from second differences (AR(1)-inflated for the likelihood)",
-            "uncertainty": "grid mixture + observation noise + tau * |change still ahead| (tau from sweep backtests)",
+            "uncertainty": "kappa^2 * grid-mixture variance + observation noise^2 + (tau * |change still ahead|)^2, "
+                           "kappa and tau from the sweep's backtests",
         }
 
 
