@@ -60,6 +60,7 @@ class SweepPool:
         self.posteriors: dict[str, Posterior] = {}
         self.backtests: dict[str, list[Backtest]] = {}
         self._calibration: Calibration | None = None
+        self._priors: dict[tuple, SweepPrior | None] = {}  # pooled priors by (peak LR, excluded run), until a donor joins
 
     def __len__(self) -> int:
         return len(self.posteriors)
@@ -71,6 +72,7 @@ class SweepPool:
         if tests:
             self.backtests[posterior.name] = tests
         self._calibration = None
+        self._priors.clear()
 
     def calibration(self) -> Calibration:
         """κ and τ: maximum a posteriori over the backtests, or the defaults without any."""
@@ -81,10 +83,11 @@ class SweepPool:
 
     def prior(self, log_peak_lr: float | None = None, exclude: str | None = None) -> SweepPrior | None:
         """The pooled prior for a run of peak LR exp(``log_peak_lr``) (None without donors)."""
-        donors = [p for name, p in self.posteriors.items() if name != exclude]
-        if not donors:
-            return None
-        return pool(donors, log_peak_lr, self.calibration())
+        key = (log_peak_lr, exclude if exclude in self.posteriors else None)
+        if key not in self._priors:
+            donors = [p for name, p in self.posteriors.items() if name != exclude]
+            self._priors[key] = pool(donors, log_peak_lr, self.calibration()) if donors else None
+        return self._priors[key]
 
 
 def pool(donors: Sequence[Posterior], log_peak_lr: float | None, calibration: Calibration) -> SweepPrior:
