@@ -37,6 +37,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from scaling_callback.errors import InputError
+from scaling_callback.fitting.curve_fitter import DECAY_FRACTION_FOR_IDENTIFIABILITY
 from scaling_callback.fitting.forecast_types import Calibration, Forecast, Posterior, RunCurve, SweepPrior
 from scaling_callback.laws.lr_terms import lr_terms
 from scaling_callback.laws.schedule import Schedule
@@ -185,8 +186,10 @@ class RunForecaster:
         scale = float(np.median(y))
         noise = _noise(y, scale, prior)
         # its own points identify its drop once they saw half of its planned decay (and ≥ 5 % of the peak LR)
-        seen_drop = np.max(np.abs(drop[:, n - 1])) if with_drop else 0.0
-        drop_seen = bool(with_drop and seen_drop > 0.05 and seen_drop >= 0.5 * np.max(np.abs(drop[:, -1])))
+        drop_seen = False
+        if with_drop:
+            seen, planned = design.schedule.decrease_until(design.steps_of(np.array([x[-1], curve.budget])))
+            drop_seen = bool(seen >= DECAY_FRACTION_FOR_IDENTIFIABILITY and seen >= 0.5 * planned)
         b_mean, b_var, shape_log_prior, alpha_log_prior, source = self._priors(design, drop, n, scale, prior, with_drop)
         drops = drop if with_drop else None
         grid = (scale, b_mean, b_var, alpha_log_prior, shape_log_prior)
