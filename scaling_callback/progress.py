@@ -63,8 +63,9 @@ def is_terminal(stream: TextIO) -> bool:
 class LiveProgress:
     """A count out of a total with a status text: tqdm on a terminal, throttled plain lines otherwise."""
 
-    def __init__(self, label: str, total: float, unit: str = "", stream: TextIO | None = None,
-                 terminal: bool | None = None) -> None:
+    def __init__(
+        self, label: str, total: float, unit: str = "", stream: TextIO | None = None, terminal: bool | None = None
+    ) -> None:
         self.label, self.total, self.unit = label, float(total), unit
         self.stream = stream or sys.stderr
         self.terminal = is_terminal(self.stream) if terminal is None else terminal
@@ -78,17 +79,33 @@ class LiveProgress:
             from tqdm import tqdm
 
             size = shutil.get_terminal_size(fallback=(120, 24))  # a pty may report 0 x 0: tqdm would draw nothing
-            self._bar = tqdm(total=_count(self.total), desc=label, unit=unit or "it", file=self.stream, leave=True,
-                             bar_format="{desc}: {n_fmt}/{total_fmt} {unit} |{bar:20}| {elapsed} elapsed, "
-                                        "ETA {remaining}{postfix}", ncols=size.columns, nrows=max(size.lines, 4))
+            self._bar = tqdm(
+                total=_count(self.total),
+                desc=label,
+                unit=unit or "it",
+                file=self.stream,
+                leave=True,
+                bar_format="{desc}: {n_fmt}/{total_fmt} {unit} |{bar:20}| {elapsed} elapsed, ETA {remaining}{postfix}",
+                ncols=size.columns,
+                nrows=max(size.lines, 4),
+            )
 
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def update(self, done: float, status: str = "", total: float | None = None, force: bool = False,
-               fraction: float | None = None) -> None:
-        """Set the count (and the total, if it changed) and the status text; ``fraction`` overrides done/total for the ETA."""
+    def update(
+        self,
+        done: float,
+        status: str = "",
+        total: float | None = None,
+        force: bool = False,
+        fraction: float | None = None,
+    ) -> None:
+        """Set the count (and the total, if it changed) and the status text.
+
+        ``fraction`` (0-1) replaces done/total for the ETA when the units are unequal (runs of different cost).
+        """
         if total is not None:
             self.total = float(total)
         self.done, self.status = float(done), status
@@ -116,8 +133,10 @@ class LiveProgress:
         share = fraction if fraction is not None else (self.done / self.total if self.total > 0 else 0.0)
         count = f"{_count(self.done)}/{_count(self.total)}{(' ' + self.unit) if self.unit else ''}"
         status = f" | {self.status}" if self.status else ""
-        return (f"[{self.label}] {count}{status} | elapsed {format_seconds(self.elapsed)}, "
-                f"ETA {format_seconds(eta_seconds(self.elapsed, share))}")
+        return (
+            f"[{self.label}] {count}{status} | elapsed {format_seconds(self.elapsed)}, "
+            f"ETA {format_seconds(eta_seconds(self.elapsed, share))}"
+        )
 
     def write(self, text: str) -> None:
         """A message above the live line (or a plain line)."""
@@ -132,7 +151,7 @@ class LiveProgress:
             self._bar.close()
             self._bar = None
 
-    def __enter__(self) -> "LiveProgress":
+    def __enter__(self) -> LiveProgress:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -167,7 +186,7 @@ class ReportProgress:
             self.stream.flush()
         self.stage = stage
 
-    def __enter__(self) -> "ReportProgress":
+    def __enter__(self) -> ReportProgress:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -58,8 +58,15 @@ def test_early_stopping_without_fits_is_refused():
 
 
 def test_good_arguments_are_accepted():
-    callback = ScalingLawCallback(law="lldl", lr_group=0, final_fit_timeout_s=0, val_metrics=["val_loss"],
-                                  first_prediction_fraction=None, fit_niceness=0, config={"lr": 0.1})
+    callback = ScalingLawCallback(
+        law="lldl",
+        lr_group=0,
+        final_fit_timeout_s=0,
+        val_metrics=["val_loss"],
+        first_prediction_fraction=None,
+        fit_niceness=0,
+        config={"lr": 0.1},
+    )
     assert callback.law == "lldl" and callback.first_prediction_fraction is None
 
 

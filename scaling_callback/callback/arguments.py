@@ -41,7 +41,11 @@ def check_arguments(**arguments: Any) -> None:
     if a["fit_worker"] not in FIT_WORKERS:
         raise InputError(f"fit_worker must be 'process' or 'thread', got {a['fit_worker']!r}")
     low, high = NICENESS_RANGE
-    if isinstance(a["fit_niceness"], bool) or not isinstance(a["fit_niceness"], int) or not low <= a["fit_niceness"] <= high:
+    if (
+        isinstance(a["fit_niceness"], bool)
+        or not isinstance(a["fit_niceness"], int)
+        or not low <= a["fit_niceness"] <= high
+    ):
         raise InputError(f"fit_niceness must be an integer in [{low}, {high}], got {a['fit_niceness']!r}")
     if a["max_fit_fraction"] is not None and not (_real(a["max_fit_fraction"]) and 0 < a["max_fit_fraction"] <= 1):
         raise InputError(f"max_fit_fraction must be in (0, 1] or None, got {a['max_fit_fraction']!r}")
@@ -89,7 +93,7 @@ def _store(store: Any) -> None:
 
 
 def _val_metrics(value: Any) -> None:
-    if value is None or isinstance(value, str) and value.strip():
+    if value is None or (isinstance(value, str) and value.strip()):
         return
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) and v.strip() for v in value):
         return

@@ -25,8 +25,15 @@ def distinct_schedules(runs: pd.DataFrame, schedules: dict) -> list[dict]:
                 entry["runs"].append(run.name)
                 break
         else:
-            entries.append({"kind": schedule_kind(config), "peak_lr": peak_lr(config, lrs), "steps": len(lrs),
-                            "lrs": lrs, "runs": [run.name]})
+            entries.append(
+                {
+                    "kind": schedule_kind(config),
+                    "peak_lr": peak_lr(config, lrs),
+                    "steps": len(lrs),
+                    "lrs": lrs,
+                    "runs": [run.name],
+                }
+            )
     return sorted(entries, key=lambda e: (e["kind"], -(e["peak_lr"] or 0.0), e["steps"]))
 
 
@@ -46,8 +53,13 @@ def plot_schedules(runs: pd.DataFrame, schedules: dict, path: Path) -> None:
         keep = lrs > 0
         positive.append(lrs[keep])
         count = f", {len(entry['runs'])} runs" if len(entry["runs"]) > 1 else ""
-        ax.plot(steps[keep], lrs[keep], lw=1.5, color=family(shade),
-                label=f"{entry['kind']}, peak {short_number(entry['peak_lr'] or 0)}, {entry['steps']} steps{count}")
+        ax.plot(
+            steps[keep],
+            lrs[keep],
+            lw=1.5,
+            color=family(shade),
+            label=f"{entry['kind']}, peak {short_number(entry['peak_lr'] or 0)}, {entry['steps']} steps{count}",
+        )
     ax.set_yscale("log")
     if positive:
         values = np.concatenate(positive)

@@ -20,8 +20,9 @@ from scaling_callback.report.sweep_data import SweepState, read_state
 class SweepProgress:
     """Reads the sweep's store every poll and renders one status (tqdm on a terminal, plain lines otherwise)."""
 
-    def __init__(self, name: str, url: str, out_dir: Path, stream: TextIO, costs: dict[str, float],
-                 skipped: list[str] = ()) -> None:
+    def __init__(
+        self, name: str, url: str, out_dir: Path, stream: TextIO, costs: dict[str, float], skipped: list[str] = ()
+    ) -> None:
         self.name, self.url, self.out_dir = name, url, out_dir
         self.costs = dict(costs)
         self.skipped = set(skipped)
@@ -53,7 +54,9 @@ class SweepProgress:
 
     def status_text(self, state: SweepState, failed: dict[str, str]) -> str:
         pending = max(0, self.total - state.n_done - state.n_running - len(failed))
-        parts = [f"{state.n_running} running, {pending} pending, {state.n_finished} finished, {state.n_stopped} stopped"]
+        parts = [
+            f"{state.n_running} running, {pending} pending, {state.n_finished} finished, {state.n_stopped} stopped"
+        ]
         if failed:
             parts[0] += f", {len(failed)} failed"
         if state.best_observed:
