@@ -3,9 +3,9 @@
 Per-step training losses are noisy and the fit's cost grows with the number of points, so the
 curve is reduced to at most ``max_points`` bin means of equal step width (the MPL paper fits
 ~170 logged points per curve; Luo et al. 2025, §4). Only post-warmup steps are fitted: the laws
-see the warmup through S_W alone (REFERENCE §2). When the sweep has finished runs, their fitted
+see the warmup through S_W alone (docs/reference.md §2). When the sweep has finished runs, their fitted
 drop-term parameters (median per parameter) are the prior for a run that has not yet seen an LR
-decay (issue 4, item 3).
+decay (docs/reference.md §2, identifiability).
 """
 
 from __future__ import annotations

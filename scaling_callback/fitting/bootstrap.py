@@ -105,11 +105,14 @@ def bootstrap_compute_optimal(
     level: float = 0.95,
     n_jobs: int | None = None,
     n_grid_starts: int = 1,
+    warm_start: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> BootstrapResult:
     """Resample runs (or points) with replacement, refit each resample, collect parameters and frontier.
 
     ``progress(done, total)`` is called after each block of resamples (for a progress display).
+    ``warm_start=False`` refits every resample from all starts at the point fit's tight tolerances (the
+    slower method this replaced; kept for comparison in ``benchmarks/bench_report.py``).
     """
     started = time.perf_counter()
     if getattr(law, "status_", None) is None:
@@ -129,10 +132,10 @@ def bootstrap_compute_optimal(
     starts = _resample_starts(law, n_grid_starts)
     grad_tolerance = law.diagnostics_.get("grad_tolerance", np.inf)
     options = dict(law.optimizer_options or {})
-    if np.isfinite(grad_tolerance) and law.optimizer == "L-BFGS-B":
+    if warm_start and np.isfinite(grad_tolerance) and law.optimizer == "L-BFGS-B":
         options.update(gtol=grad_tolerance, ftol=0.0)  # stop at the point fit's own convergence criterion
     task = _Task(law._log_n, law._log_d, law._log_loss, law.variant_, law.delta, law.optimizer, options,
-                 starts, law.flops_per_param_token_, targets, grad_tolerance)
+                 starts, law.flops_per_param_token_, targets, grad_tolerance, warm_start)
 
     report = progress or (lambda done, total: None)
     report(0, n_resamples)
@@ -163,9 +166,10 @@ def bootstrap_compute_optimal(
     n_not_converged = int((finite & ~converged).sum())
     estimates = _estimates(law, targets)
     choices = {"method": "case bootstrap, percentile intervals", "clustered_by": clustered_by, "n_clusters": len(clusters),
-               "n_resamples": n_resamples, "seed": seed, "level": level, "starts_per_resample": 1,
+               "n_resamples": n_resamples, "seed": seed, "level": level, "starts_per_resample": 1 if warm_start else len(starts),
                "starts": "warm start from the point fit's optimum; where that does not converge, also the fit's "
-                         f"other distinct optima and best grid start ({len(starts) - 1} more)",
+                         f"other distinct optima and best grid start ({len(starts) - 1} more)" if warm_start else
+                         "distinct optima of the full fit + its best grid starts, every one optimised",
                "stopping": "projected gradient <= the point fit's gradient tolerance "
                            f"({grad_tolerance:.3g})" if "gtol" in options else "optimizer tolerances",
                "evaluation": "distinct points of the resample weighted by their multiplicity",
@@ -210,6 +214,7 @@ class _Task:
     flops_per_param_token: float
     targets: np.ndarray
     grad_tolerance: float
+    warm_start: bool = True
 
 
 def _refit_block(task: _Task, index_sets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -226,8 +231,9 @@ def _refit_block(task: _Task, index_sets: list[np.ndarray]) -> tuple[np.ndarray,
         def objective(free: np.ndarray) -> tuple[float, np.ndarray]:
             return huber_objective(free, log_n, log_d, log_loss, task.variant, task.delta, weights)
 
-        best = minimize_from_starts(objective, task.starts[:1], task.optimizer, task.options, bounds).best
-        if (best is None or not best.grad_norm <= task.grad_tolerance) and len(task.starts) > 1:
+        first = task.starts[:1] if task.warm_start else task.starts
+        best = minimize_from_starts(objective, first, task.optimizer, task.options, bounds).best
+        if task.warm_start and (best is None or not best.grad_norm <= task.grad_tolerance) and len(task.starts) > 1:
             others = minimize_from_starts(objective, task.starts[1:], task.optimizer, task.options, bounds).best
             if others is not None and (best is None or others.fun < best.fun):
                 best = others

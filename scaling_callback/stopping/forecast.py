@@ -6,7 +6,7 @@ end: a median ``loss`` and ``sd_log``, the SD of log loss. Sources: the schedule
 (:mod:`~scaling_callback.stopping.power_forecast`), and :func:`observed_final` for a finished run.
 
 A :class:`DropMember` is what one finished run's LR decay bought, with the schedule it was
-bought on: the sweep's shared knowledge of what a decay buys (REFERENCE §2: a run that has not
+bought on: the sweep's shared knowledge of what a decay buys (docs/reference.md §2: a run that has not
 decayed yet cannot identify its own drop term).
 """
 

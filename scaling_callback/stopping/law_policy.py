@@ -307,7 +307,7 @@ class LawPolicy(StoppingPolicy):
 def _floor_now(run: RunView) -> Forecast | None:
     """A running run's loss now, a bound on its final when its planned LR never rises again (None otherwise).
 
-    Loss falls while the LR is held or lowered (REFERENCE §4's runs; a run without a recorded LR
+    Loss falls while the LR is held or lowered (docs/reference.md §4's runs; a run without a recorded LR
     is taken to do so, as the power-law forecast does). The median of the last ``NOW_POINTS``
     points: a noisy single point never sets it, and on a falling curve it lags above the truth.
     """

@@ -5,7 +5,7 @@ run's curve so far and what the sweep knows, stop the run now?* — ``decide(run
 base class does what every policy shares: it waits for ``n_startup_runs`` finished runs, skips
 the warm-up and checks only every ``interval_steps``, and turns a policy's per-check verdict
 into a stop only after ``confirmations`` consecutive unpromising verdicts (one noisy point never
-stops a run; REFERENCE §4). Subclasses implement :meth:`StoppingPolicy.judge`.
+stops a run; docs/reference.md §4). Subclasses implement :meth:`StoppingPolicy.judge`.
 
 Units: ``x`` is the run's resource (optimizer steps, tokens or samples); ``budget`` is the x of
 its planned end; ``compute_per_x`` converts x to compute (FLOPs) for the frontier objective.

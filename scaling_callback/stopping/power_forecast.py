@@ -6,7 +6,7 @@ residuals, summed). It cannot see a planned LR decay coming, so it suits constan
 decaying schedules; with an LR column the MPL forecaster is used instead.
 
 :class:`PowerLawFit` gives intervals for α and E, not for an extrapolated loss, so the predictive
-SD of log L(budget) is built here like the per-run fitter's (REFERENCE §2, curve_interval):
+SD of log L(budget) is built here like the per-run fitter's (docs/reference.md §2; fitting.curve_interval):
 the larger of a Laplace estimate (σ²·(JᵀJ)⁻¹ with the residual variance inflated for lag-1
 autocorrelation, (1 + ρ)/(1 − ρ)) and, optionally, a delete-one-chunk jackknife over ``n_chunks``
 contiguous stretches of the curve (how much the extrapolation moves when a stretch is not seen),
