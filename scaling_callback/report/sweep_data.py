@@ -25,7 +25,8 @@ class SweepState:
 
     ``best_observed``: (loss, run) of the best finished run. ``best_forecast``: (loss, low, high, run)
     of the running run with the lowest forecast final loss. ``step_fraction``: each run's last step
-    over its planned steps (1 for finished and stopped runs).
+    over its planned steps. ``seconds``: wall seconds each finished or stopped run took (first to
+    last store write).
     """
 
     n_finished: int = 0
@@ -36,6 +37,7 @@ class SweepState:
     best_observed: tuple[float, str] | None = None
     best_forecast: tuple[float, float | None, float | None, str] | None = None
     step_fraction: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_done(self) -> int:
@@ -129,6 +131,7 @@ def read_state(url: str, sweep: str) -> SweepState:
         best_observed=_best_observed(points),
         best_forecast=_best_forecast(points),
         step_fraction=_step_fractions(points),
+        seconds=_seconds(runs),
     )
 
 
@@ -155,8 +158,16 @@ def _best_forecast(points: pd.DataFrame) -> tuple[float, float | None, float | N
 def _step_fractions(points: pd.DataFrame) -> dict[str, float]:
     if not len(points):
         return {}
-    return {str(r.name): 1.0 if r.status in ("finished", "stopped") else min(1.0, r.last_step / max(r.max_steps, 1))
+    return {str(r.name): min(1.0, r.last_step / max(r.max_steps, 1)) if r.status != "finished" else 1.0
             for r in points.itertuples()}
+
+
+def _seconds(runs: pd.DataFrame) -> dict[str, float]:
+    if not len(runs) or "created_at" not in runs:
+        return {}
+    done = runs[runs["status"].isin(["finished", "stopped"])]
+    spans = (pd.to_datetime(done["updated_at"]) - pd.to_datetime(done["created_at"])).dt.total_seconds()
+    return {str(name): float(span) for name, span in zip(done["name"], spans) if math.isfinite(span) and span > 0}
 
 
 def _planned(value, step, max_steps: int) -> float | None:

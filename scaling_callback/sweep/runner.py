@@ -78,7 +78,7 @@ def run_sweep(config: SweepConfig, raw_config: dict, out_dir: Path, workers: int
     todo, skipped = plan_runs(config, raw_config, out_dir, resume)
     url = store_url(config, out_dir)
     n_workers = max(1, min(workers or config.workers, len(todo) or 1))
-    progress = SweepProgress(config.name, url, out_dir, stream, run_costs(config), skipped)
+    progress = SweepProgress(config.name, url, out_dir, stream, run_costs(config), skipped, n_workers)
     failed: dict[str, str] = {}
     trained: list[str] = []
     context = multiprocessing.get_context("spawn")
