@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import pandas as pd
 
 from scaling_callback.cli.options import add_seed
 from scaling_callback.errors import InputError
+from scaling_callback.progress import LiveProgress
 from scaling_callback.stopping import POLICIES, make_policy
 from scaling_callback.stopping.recorded import runs_from_frame
 from scaling_callback.stopping.replay import DEFAULT_WORKERS, ReplayResult, replay
@@ -60,15 +62,23 @@ def run(args: argparse.Namespace) -> int:
     frame = _read(Path(args.curves))
     groups = _groups(frame, args.group_col)
     results: dict[str, dict[str, ReplayResult]] = {}
+    policies = list(dict.fromkeys(args.policy))
+    live = LiveProgress("replay-stopping", len(groups) * len(policies), "replays", sys.stderr)
     for group, part in groups.items():
         runs = runs_from_frame(part, args.run_col, args.x_col, args.loss_col, args.lr_col, args.compute_col, args.warmup_steps)
         order = None
         if args.seed is not None:
             order = list(np.random.default_rng(args.seed).permutation([r.name for r in runs]))
-        results[group] = {
-            name: replay(runs, make_policy(name, objective=args.objective, threshold=args.threshold), args.parallel_runs, order)
-            for name in dict.fromkeys(args.policy)
-        }
+        results[group] = {}
+        for name in policies:
+            live.update(sum(map(len, results.values())), f"{(group + ': ') if group else ''}{name} ({len(runs)} runs)",
+                        force=True)
+            policy = make_policy(name, objective=args.objective, threshold=args.threshold)
+            results[group][name] = outcome = replay(runs, policy, args.parallel_runs, order)
+            live.write(f"{(group + ': ') if group else ''}{name}: {len(outcome.stopped)} of {len(runs)} runs stopped, "
+                       f"compute saved {outcome.compute_saved:.1%}, best final {outcome.best_final:.4g}")
+    live.update(live.total, "done", force=True)
+    live.close()
     record = _record(results, grouped=args.group_col is not None)
     print(json.dumps(_finite(record), allow_nan=False) if args.json else _table(results))
     return 0
