@@ -239,8 +239,8 @@ def _refit_block(task: _Task, index_sets: list[np.ndarray]) -> tuple[np.ndarray,
                 best = others
         if best is None or not np.isfinite(best.fun):
             continue
-        params = theta_to_params(task.variant.theta(best.x))
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # a resample that ran off to A or B = inf is kept as such (se() says inf)
+            params = theta_to_params(task.variant.theta(best.x))
             a, b = frontier_exponents(params["alpha"], params["beta"])
             front = compute_optimal(task.targets, **params, flops_per_param_token=task.flops_per_param_token)
         frontier_values = np.column_stack([front.n_opt, front.d_opt, front.loss]).ravel()

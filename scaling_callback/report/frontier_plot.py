@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scaling_callback.laws.chinchilla import compute_optimal
-from scaling_callback.report.plot_style import DPI, plt, short_number
+from scaling_callback.report.plot_style import DPI, plt, set_margins, short_number
 
 #: Band width (high/low of N_opt at the recommended budget) above which the figure calls the frontier uninformative.
 UNINFORMATIVE_BAND_RATIO = 10.0
@@ -97,7 +97,7 @@ def plot_frontier(points: pd.DataFrame, frontier: dict | None, approaches: dict,
             bbox={"boxstyle": "round", "facecolor": "mistyrose", "edgecolor": "darkred", "alpha": 0.9},
         )
     fig.suptitle("Compute-optimal frontier (Chinchilla approach 3, L(N, D) = E + A/N^α + B/D^β)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.08 if verdict else 0, 1, 1))
+    set_margins(fig, 0.85, 0.25, 1.05 if verdict else 0.6, 0.7, wspace=0.28)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
 

@@ -20,6 +20,7 @@ from scaling_callback.report.plot_style import (
     DPI,
     label_narrow_log_axis,
     plt,
+    set_margins,
     short_number,
     size_colours,
     smooth,
@@ -143,7 +144,7 @@ def plot_loss_vs_flops(runs: pd.DataFrame, curves: dict, fits: dict, schedules: 
         "with its interval; red x: stopped early (hollow marker: its forecast end)",
         fontsize=9.5,
     )
-    fig.tight_layout(rect=(0, 0, 1 - LEGEND_INCHES / (4.6 * columns + LEGEND_INCHES), 1))
+    set_margins(fig, 0.8, LEGEND_INCHES, 0.6, 0.95, wspace=0.06, hspace=0.3)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling_callback.report.plot_style import DPI, plt, short_number
+from scaling_callback.report.plot_style import DPI, plt, set_margins, short_number
 from scaling_callback.report.run_keys import peak_lr, schedule_kind
 
 
@@ -40,7 +40,7 @@ def distinct_schedules(runs: pd.DataFrame, schedules: dict) -> list[dict]:
 def plot_schedules(runs: pd.DataFrame, schedules: dict, path: Path) -> None:
     """The planned LR of every distinct schedule against the optimizer step, on a log LR axis."""
     entries = distinct_schedules(runs, schedules)
-    fig, ax = plt.subplots(figsize=(8.5, 4.6))
+    fig, ax = plt.subplots(figsize=(10, 4.6))
     peaks = sorted({e["peak_lr"] for e in entries if e["peak_lr"]}, reverse=True)
     families = [plt.cm.Blues, plt.cm.Oranges, plt.cm.Greens, plt.cm.Purples, plt.cm.Reds, plt.cm.Greys]
     positive = []
@@ -73,6 +73,6 @@ def plot_schedules(runs: pd.DataFrame, schedules: dict, path: Path) -> None:
         ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     else:
         ax.text(0.5, 0.5, "no planned schedule recorded", ha="center", va="center", transform=ax.transAxes)
-    fig.tight_layout()
+    set_margins(fig, 0.85, 2.7, 0.6, 0.45)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

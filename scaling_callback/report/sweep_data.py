@@ -83,23 +83,25 @@ def final_points(store, sweep: str) -> pd.DataFrame:
         else:
             loss, source = predicted, "predicted"
         tokens = float(per_step) * max_steps if per_step else _planned(last.get("tokens"), last["step"], max_steps)
-        rows.append({
-            "name": run.name,
-            "status": run.status,
-            "n_params": _finite(run.n_params),
-            "n_params_nonembedding": _finite(run.n_params_nonembedding),
-            "tokens": tokens,
-            "flops": _planned(last.get("flops"), last["step"], max_steps),
-            "max_steps": max_steps,
-            "last_step": int(last["step"]),
-            "loss": loss,
-            "source": source,
-            "pred_final_loss": predicted,
-            "pred_final_low": _finite(fit.get("pred_final_low")) if fit else None,
-            "pred_final_high": _finite(fit.get("pred_final_high")) if fit else None,
-            "stop_step": _finite(run.stop_step),
-            "stop_reason": run.stop_reason,
-        })
+        rows.append(
+            {
+                "name": run.name,
+                "status": run.status,
+                "n_params": _finite(run.n_params),
+                "n_params_nonembedding": _finite(run.n_params_nonembedding),
+                "tokens": tokens,
+                "flops": _planned(last.get("flops"), last["step"], max_steps),
+                "max_steps": max_steps,
+                "last_step": int(last["step"]),
+                "loss": loss,
+                "source": source,
+                "pred_final_loss": predicted,
+                "pred_final_low": _finite(fit.get("pred_final_low")) if fit else None,
+                "pred_final_high": _finite(fit.get("pred_final_high")) if fit else None,
+                "stop_step": _finite(run.stop_step),
+                "stop_reason": run.stop_reason,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -109,7 +111,7 @@ def read_state(url: str, sweep: str) -> SweepState:
 
     try:
         store = SweepStore(url)
-    except Exception:  # noqa: BLE001 - progress display only: never break the sweep
+    except Exception:
         return SweepState()
     try:
         if store.get_sweep(sweep) is None:
@@ -158,8 +160,10 @@ def _best_forecast(points: pd.DataFrame) -> tuple[float, float | None, float | N
 def _step_fractions(points: pd.DataFrame) -> dict[str, float]:
     if not len(points):
         return {}
-    return {str(r.name): min(1.0, r.last_step / max(r.max_steps, 1)) if r.status != "finished" else 1.0
-            for r in points.itertuples()}
+    return {
+        str(r.name): min(1.0, r.last_step / max(r.max_steps, 1)) if r.status != "finished" else 1.0
+        for r in points.itertuples()
+    }
 
 
 def _seconds(runs: pd.DataFrame) -> dict[str, float]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import TextIO
 
@@ -95,7 +96,9 @@ class SweepProgress:
     def _refit_frontier(self, state: SweepState) -> None:
         from scaling_callback.report.frontier import fit_frontier_points
 
-        snapshot = fit_frontier_points(state.final_points, bootstrap=0)
+        with warnings.catch_warnings():  # a progress snapshot: numerical warnings belong to the report's details
+            warnings.simplefilter("ignore")
+            snapshot = fit_frontier_points(state.final_points, bootstrap=0)
         if snapshot is None or "a" not in snapshot:
             return
         self.frontier_a = snapshot.get("a")
