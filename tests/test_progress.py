@@ -1,4 +1,4 @@
-"""Progress display: plain lines off a terminal (throttled, with elapsed and ETA), report stages, the sweep's ETA model."""
+"""Progress display: plain lines off a terminal (throttled, elapsed, ETA), report stages, the sweep's ETA model."""
 
 from __future__ import annotations
 

@@ -61,7 +61,8 @@ def describe_frontier(summary: dict) -> str:
     front = summary.get("frontier") or {}
     if front.get("a") is None:
         return "no frontier fit (too few runs, sizes or budgets)"
-    interval = format_interval(front.get("a_ci"))
+    pair = front.get("a_ci")
+    interval = f"[{pair[0]:.3f}, {pair[1]:.3f}]" if pair and None not in pair else ""
     notes = [f"95 % interval {interval}"] if interval else ["no bootstrap"]
     if front.get("verdict") and interval:
         notes.append("uninformative: see frontier.png")
