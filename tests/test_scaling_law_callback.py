@@ -404,3 +404,36 @@ def test_a_short_cpu_run_logs_a_prediction_early_by_default(tmp_path):
     with open(Path(logger.log_dir) / "metrics.csv") as handle:
         rows = [row for row in csv.DictReader(handle) if row.get("scaling/pred_final_loss")]
     assert rows and int(rows[0]["step"]) < 600  # a prediction reached the logger during the run
+
+
+class TwoOptimizersManual(pl.LightningModule):
+    """Manual optimization with two optimizers, each stepped every batch (a GAN-style loop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.a, self.b = nn.Linear(16, 1), nn.Linear(16, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        first, second = self.optimizers()
+        loss = nn.functional.mse_loss(self.a(x).squeeze(-1), y) + nn.functional.mse_loss(self.b(x).squeeze(-1), y)
+        first.zero_grad()
+        second.zero_grad()
+        self.manual_backward(loss)
+        first.step()
+        second.step()
+        return loss
+
+    def configure_optimizers(self):
+        return [torch.optim.SGD(self.a.parameters(), lr=0.01), torch.optim.SGD(self.b.parameters(), lr=0.02)]
+
+
+def test_manual_optimization_with_two_optimizers_warns_and_says_what_it_records(tmp_path):
+    callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name="manual", fit_every_n_steps=None)
+    with pytest.warns(UserWarning, match="2 optimizers"):
+        trainer(tmp_path, callback, max_steps=20).fit(TwoOptimizersManual(), loader())
+    store = SweepStore(tmp_path / "s.sqlite")
+    steps = store.points("manual")["step"].tolist()
+    store.close()
+    assert steps[:3] == [2, 4, 6]  # global_step counts both optimizers' steps, as the warning says
