@@ -44,9 +44,11 @@ def compare(label: str, n, d, loss, resamples: int) -> None:
     both = min(len(warm.draws), len(full.draws))
     delta = float(np.nanmax(np.abs(warm.draws["a"].to_numpy()[:both] - full.draws["a"].to_numpy()[:both])))
     ci_w, ci_f = warm.ci()["a"], full.ci()["a"]
-    print(f"| {label} | {len(n)} | {resamples} | {timings['warm start']:.2f} | {timings['all starts']:.2f} | "
-          f"{timings['all starts'] / timings['warm start']:.1f}x | {delta:.2g} | "
-          f"[{ci_w[0]:.3f}, {ci_w[1]:.3f}] | [{ci_f[0]:.3f}, {ci_f[1]:.3f}] |")
+    print(
+        f"| {label} | {len(n)} | {resamples} | {timings['warm start']:.2f} | {timings['all starts']:.2f} | "
+        f"{timings['all starts'] / timings['warm start']:.1f}x | {delta:.2g} | "
+        f"[{ci_w[0]:.3f}, {ci_w[1]:.3f}] | [{ci_f[0]:.3f}, {ci_f[1]:.3f}] |"
+    )
 
 
 def sweep_points(sweep_dir: Path):
@@ -70,13 +72,20 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=200, help="bootstrap resamples per comparison")
     args = parser.parse_args()
     print(f"start: {load()}")
-    print("| points | n | resamples | warm start s | all starts s | speed-up | max abs diff of a | 95 % CI of a (warm) "
-          "| 95 % CI of a (all starts) |")
+    print(
+        "| points | n | resamples | warm start s | all starts s | speed-up | max abs diff of a | 95 % CI of a (warm) "
+        "| 95 % CI of a (all starts) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for runs in (20, 60, 240):
         sweep = isoflop_sweep(runs, noise=0.01, seed=2)
-        compare("synthetic Chinchilla-like", sweep["params"].to_numpy(), sweep["tokens"].to_numpy(),
-                sweep["loss"].to_numpy(), args.resamples)
+        compare(
+            "synthetic Chinchilla-like",
+            sweep["params"].to_numpy(),
+            sweep["tokens"].to_numpy(),
+            sweep["loss"].to_numpy(),
+            args.resamples,
+        )
     if args.sweep_dir is not None:
         compare(f"sweep {args.sweep_dir}", *sweep_points(args.sweep_dir), args.resamples)
         from scaling_callback.report.writer import write_report
@@ -85,8 +94,10 @@ def main() -> None:
             url = f"sqlite:///{(args.sweep_dir / 'sweep.sqlite').resolve()}"
             started = time.perf_counter()
             write_report(scratch, url, bootstrap=args.resamples)
-            print(f"\nwrite_report on {args.sweep_dir} with {args.resamples} resamples: "
-                  f"{time.perf_counter() - started:.1f} s (inside Python, imports excluded)")
+            print(
+                f"\nwrite_report on {args.sweep_dir} with {args.resamples} resamples: "
+                f"{time.perf_counter() - started:.1f} s (inside Python, imports excluded)"
+            )
     print(f"end: {load()}")
 
 
