@@ -11,11 +11,11 @@ over resamples (:mod:`scaling_callback.fitting.batched_newton`); one that it doe
 tolerance is refitted with scipy from the warm start, then from the full fit's other optima and
 its best grid start. ``warm_start=False`` keeps the slower method this replaced (every resample
 optimised by scipy from all those starts at ftol 1e-15 / gtol 1e-12). Measured side by side by
-``benchmarks/bench_report.py`` (100 resamples, load average 7 on 2 cores): 5.6× / 7.5× / 6.5×
-faster on synthetic Chinchilla-like sweeps of 20 / 60 / 240 points with draws of a equal to within
-3e-5 / 1.2e-4 / 1.5e-4 and identical 95 % intervals; on the quickstart's 9 points (where many
-resamples cannot pin five parameters down and any point along a flat valley fits) 200 resamples
-take ~2 s instead of 18 s. Points from one run are resampled together (a run that contributes
+``benchmarks/bench_report.py`` (200 resamples, load average 3.5 on 2 cores): 13.8× / 17.3× / 11.8×
+faster on synthetic Chinchilla-like sweeps of 20 / 60 / 240 points, with draws of a equal to within
+4e-5 / 3e-4 / 1.5e-4 and identical 95 % intervals; on the quickstart's 9 points (where many
+resamples cannot pin five parameters down and any point along a flat valley fits) 0.55 s instead
+of 25 s. Points from one run are resampled together (a run that contributes
 several points is one case). With ``n_jobs`` > 1, or without the warm start, resamples run in
 worker processes when the measured time of the first few says it pays; results do not depend on
 the worker count (index sets are drawn up front from one seed).
