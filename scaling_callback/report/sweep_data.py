@@ -25,7 +25,8 @@ class SweepState:
 
     ``best_observed``: (loss, run) of the best finished run. ``best_forecast``: (loss, low, high, run)
     of the running run with the lowest forecast final loss. ``step_fraction``: each run's last step
-    over its planned steps (1 for finished and stopped runs).
+    over its planned steps. ``seconds``: wall seconds each finished or stopped run took (first to
+    last store write).
     """
 
     n_finished: int = 0
@@ -36,6 +37,7 @@ class SweepState:
     best_observed: tuple[float, str] | None = None
     best_forecast: tuple[float, float | None, float | None, str] | None = None
     step_fraction: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_done(self) -> int:
@@ -90,23 +92,25 @@ def final_points(store, sweep: str) -> pd.DataFrame:
         else:
             loss, source = predicted, "predicted"
         tokens = float(per_step) * max_steps if per_step else _planned(last.get("tokens"), last["step"], max_steps)
-        rows.append({
-            "name": run.name,
-            "status": run.status,
-            "n_params": _finite(run.n_params),
-            "n_params_nonembedding": _finite(run.n_params_nonembedding),
-            "tokens": tokens,
-            "flops": _planned(last.get("flops"), last["step"], max_steps),
-            "max_steps": max_steps,
-            "last_step": int(last["step"]),
-            "loss": loss,
-            "source": source,
-            "pred_final_loss": predicted,
-            "pred_final_low": _finite(fit.get("pred_final_low")) if fit else None,
-            "pred_final_high": _finite(fit.get("pred_final_high")) if fit else None,
-            "stop_step": _finite(run.stop_step),
-            "stop_reason": run.stop_reason,
-        })
+        rows.append(
+            {
+                "name": run.name,
+                "status": run.status,
+                "n_params": _finite(run.n_params),
+                "n_params_nonembedding": _finite(run.n_params_nonembedding),
+                "tokens": tokens,
+                "flops": _planned(last.get("flops"), last["step"], max_steps),
+                "max_steps": max_steps,
+                "last_step": int(last["step"]),
+                "loss": loss,
+                "source": source,
+                "pred_final_loss": predicted,
+                "pred_final_low": _finite(fit.get("pred_final_low")) if fit else None,
+                "pred_final_high": _finite(fit.get("pred_final_high")) if fit else None,
+                "stop_step": _finite(run.stop_step),
+                "stop_reason": run.stop_reason,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -116,7 +120,7 @@ def read_state(url: str, sweep: str) -> SweepState:
 
     try:
         store = SweepStore(url)
-    except Exception:  # noqa: BLE001 - progress display only: never break the sweep
+    except Exception:
         return SweepState()
     try:
         if store.get_sweep(sweep) is None:
@@ -138,6 +142,7 @@ def read_state(url: str, sweep: str) -> SweepState:
         best_observed=_best_observed(points),
         best_forecast=_best_forecast(points),
         step_fraction=_step_fractions(points),
+        seconds=_seconds(runs),
     )
 
 
@@ -164,8 +169,18 @@ def _best_forecast(points: pd.DataFrame) -> tuple[float, float | None, float | N
 def _step_fractions(points: pd.DataFrame) -> dict[str, float]:
     if not len(points):
         return {}
-    return {str(r.name): 1.0 if r.status in ("finished", "stopped") else min(1.0, r.last_step / max(r.max_steps, 1))
-            for r in points.itertuples()}
+    return {
+        str(r.name): min(1.0, r.last_step / max(r.max_steps, 1)) if r.status != "finished" else 1.0
+        for r in points.itertuples()
+    }
+
+
+def _seconds(runs: pd.DataFrame) -> dict[str, float]:
+    if not len(runs) or "created_at" not in runs:
+        return {}
+    done = runs[runs["status"].isin(["finished", "stopped"])]
+    spans = (pd.to_datetime(done["updated_at"]) - pd.to_datetime(done["created_at"])).dt.total_seconds()
+    return {str(name): float(span) for name, span in zip(done["name"], spans) if math.isfinite(span) and span > 0}
 
 
 def _planned(value, step, max_steps: int) -> float | None:

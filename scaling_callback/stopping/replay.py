@@ -8,7 +8,7 @@ the run's own points so far and, for every started run, its points logged until 
 later points, never runs not yet started. That is the honesty a replay needs; a policy that
 peeked would look better than it could be.
 
-Measures (REFERENCE §4): ``compute_saved`` = fraction of the full sweep's x not spent (a stopped
+Measures (docs/reference.md §4): ``compute_saved`` = fraction of the full sweep's x not spent (a stopped
 run spent x up to its stop point); ``best_kept`` = the run with the best final loss (its last
 logged loss) finished; ``regret`` = best final loss of the runs that finished − best final loss
 of all runs (``relative_regret`` divides by the latter).
