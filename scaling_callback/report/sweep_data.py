@@ -36,6 +36,7 @@ class SweepState:
     final_points: pd.DataFrame = field(default_factory=pd.DataFrame)
     best_observed: tuple[float, str] | None = None
     best_forecast: tuple[float, float | None, float | None, str] | None = None
+    best_forecast_is_wide: bool = False  # its interval spans more than the observed finals' spread
     step_fraction: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -133,6 +134,7 @@ def read_state(url: str, sweep: str) -> SweepState:
     usable = points.dropna(subset=["loss"]) if len(points) else points
     candidates = [v for v in (usable["loss"].tolist() if len(usable) else []) if v is not None and math.isfinite(v)]
     done = usable[usable["status"].isin(["finished", "stopped"])] if len(usable) else usable
+    best = _best_forecast(points)
     return SweepState(
         n_finished=int(status.get("finished", 0)),
         n_stopped=int(status.get("stopped", 0)),
@@ -140,7 +142,8 @@ def read_state(url: str, sweep: str) -> SweepState:
         best_loss=min(candidates) if candidates else None,
         final_points=done.reset_index(drop=True),
         best_observed=_best_observed(points),
-        best_forecast=_best_forecast(points),
+        best_forecast=best,
+        best_forecast_is_wide=best is not None and forecast_wider_than_finals(points, best[1], best[2]),
         step_fraction=_step_fractions(points),
         seconds=_seconds(runs),
     )
@@ -157,13 +160,36 @@ def _best_observed(points: pd.DataFrame) -> tuple[float, str] | None:
 
 
 def _best_forecast(points: pd.DataFrame) -> tuple[float, float | None, float | None, str] | None:
+    """The lowest forecast final of a running run whose interval is no wider than the spread of the observed finals.
+
+    A forecast that wide cannot rank the run among the finished ones; it is the best forecast only
+    when no running run has a narrower one, and ``forecast_wider_than_finals`` then says so.
+    """
     if not len(points):
         return None
     running = points[(points["status"] == "running") & points["pred_final_loss"].notna()]
     if running.empty:
         return None
-    row = running.loc[running["pred_final_loss"].astype(float).idxmin()]
+    spread = _observed_spread(points)
+    width = (running["pred_final_high"].astype(float) - running["pred_final_low"].astype(float))
+    informative = running[width <= spread] if spread is not None else running
+    chosen = informative if len(informative) else running
+    row = chosen.loc[chosen["pred_final_loss"].astype(float).idxmin()]
     return float(row["pred_final_loss"]), row["pred_final_low"], row["pred_final_high"], str(row["name"])
+
+
+def forecast_wider_than_finals(points: pd.DataFrame, low: float | None, high: float | None) -> bool:
+    """Whether an interval spans more than the spread (max − min) of the sweep's observed finals."""
+    spread = _observed_spread(points)
+    return spread is not None and low is not None and high is not None and float(high) - float(low) > spread
+
+
+def _observed_spread(points: pd.DataFrame) -> float | None:
+    observed = points[(points["source"] == "observed") & points["loss"].notna()] if len(points) else points
+    if len(observed) < 2:
+        return None
+    values = observed["loss"].astype(float)
+    return float(values.max() - values.min())
 
 
 def _step_fractions(points: pd.DataFrame) -> dict[str, float]:

@@ -88,7 +88,8 @@ class SweepProgress:
         if state.best_forecast:
             loss, low, high, _ = state.best_forecast
             interval = format_interval((low, high), 4) if low is not None and high is not None else ""
-            parts.append(f"best forecast {format_value(loss, 4)} {interval}".rstrip())
+            wide = " (interval wider than the observed finals' spread)" if state.best_forecast_is_wide else ""
+            parts.append(f"best forecast {format_value(loss, 4)} {interval}".rstrip() + wide)
         if self.frontier_a is not None:
             parts.append(f"frontier a {self.frontier_a:.3f}")
         return " | ".join(parts)
