@@ -29,7 +29,7 @@ class FitRequest:
     step: int
     steps: np.ndarray
     loss: np.ndarray
-    lrs: np.ndarray  # lrs[i] is the LR of absolute step i+1, recorded then planned
+    lrs: Any  # per-step array (lrs[i] is the LR of absolute step i+1, recorded then planned) or a Schedule
     law: str = "mpl"
     sweep: str | None = None
     final: bool = False
@@ -97,10 +97,13 @@ def _fit_into(request: FitRequest, store: "SweepStore | None", result: dict[str,
     from scaling_callback.fitting.curves import Curve
     from scaling_callback.laws.schedule import Schedule
 
-    schedule = Schedule.from_per_step(np.asarray(request.lrs, dtype=float))
+    if isinstance(request.lrs, Schedule):
+        schedule = request.lrs
+    else:
+        schedule = Schedule.from_per_step(np.asarray(request.lrs, dtype=float))
     record["schedule"] = {"total_steps": schedule.total_steps, "warmup_steps": schedule.warmup_steps,
                           "peak_lr": schedule.peak_lr, "warmup_sum": schedule.warmup_sum,
-                          "source": "recorded LRs of past steps, planned LRs of future steps"}
+                          "pieces": schedule.n_pieces, "source": "recorded LRs of past steps, planned LRs of future steps"}
     steps, loss = bin_curve(request.steps, request.loss, schedule.warmup_steps, request.max_points)
     record["binning"] = {"raw_points": int(np.size(request.steps)), "fitted_points": int(steps.size),
                          "rule": f"post-warmup finite losses, at most {request.max_points} equal-width bin means"}
