@@ -248,6 +248,37 @@ def curve_fitter_forecast(case: CurveCase) -> dict[str, Any]:
     return out
 
 
+def curve_terms_forecast(case: CurveCase) -> dict[str, Any]:
+    """Everything a per-run fit does before its optimiser, on every law: schedule, binning, LR terms, grid starts.
+
+    Cheap (milliseconds), so the slow tier can put 10 000 curves through it; the optimiser itself is
+    covered by the full targets on fewer curves.
+    """
+    from scaling_callback.callback.fit_job import bin_curve
+    from scaling_callback.fitting.curve_space import grid_starts
+    from scaling_callback.fitting.curves import Curve
+    from scaling_callback.laws.loss_curves import CURVE_LAWS
+    from scaling_callback.laws.lr_terms import lr_terms
+    from scaling_callback.laws.schedule import Schedule
+
+    schedule = Schedule.from_logged(case.steps, case.lrs, warmup_steps=case.warmup_steps, total_steps=case.total_steps)
+    steps, loss = bin_curve(case.steps, case.loss, schedule.warmup_steps, 128)
+    curve = Curve(schedule, steps, loss, "fuzz")
+    if len(curve) < 3:
+        return {"status": "failed: fewer than 3 usable points"}
+    terms = lr_terms([schedule], [curve.steps], 128)
+    final = lr_terms([schedule], [np.array([schedule.total_steps])])
+    out: dict[str, Any] = {"status": "ok"}
+    for name, law in CURVE_LAWS.items():
+        fixed = {n: 0.5 for n in law.drop_param_names if n not in ("B", "C")}
+        starts = grid_starts(law, terms, curve.loss, fixed, 1e-3, keep=1)
+        if starts:
+            vector = np.array([starts[0].params[n] for n in law.param_names])
+            with np.errstate(all="ignore"):
+                out[name] = law.loss(vector, final)
+    return out
+
+
 def _finite_view(result: Mapping[str, Any]) -> dict[str, Any]:
     """run_fit's result with the number that must be finite when ok (the upper bound when the drop is unknown)."""
     out = dict(result)
@@ -257,6 +288,8 @@ def _finite_view(result: Mapping[str, Any]) -> dict[str, Any]:
         out["prediction"] = out.get("pred_final_loss")
     return out
 
+
+CHEAP_CURVE_TARGET = ("schedule, LR terms and grid starts", curve_terms_forecast, ())
 
 CURVE_TARGETS: dict[str, tuple[Callable[[CurveCase], Mapping[str, Any]], tuple[str, ...]]] = {
     "run_fit (callback fit job)": (fit_job_forecast, ("params", "prediction")),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 
 #: Tolerances that reach the optimum of a summed-Huber objective (Besiroglu et al. 2024).
 TIGHT_OPTIONS = {
@@ -30,6 +30,24 @@ ObjectiveWithGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]
 TIME_BUDGET_SECONDS = 5.0
 
 
+BUDGET_STATUS = 99  # OptimizeResult.status of a minimisation stopped by its deadline
+
+
+def minimize_until(fun_and_grad: ObjectiveWithGradient, x0: np.ndarray, deadline: float | None, **options) -> OptimizeResult:
+    """``scipy.optimize.minimize(fun_and_grad, x0, jac=True, **options)`` that stops at ``deadline``.
+
+    ``deadline`` is a ``time.perf_counter()`` value; past it the result holds the best point seen
+    so far with ``success=False`` and ``status=BUDGET_STATUS``.
+    """
+    watched = _Watched(fun_and_grad, np.inf if deadline is None else deadline)
+    try:
+        return minimize(watched, x0, jac=True, **options)
+    except _BudgetSpent:
+        x = watched.best_x if watched.best_x is not None else np.asarray(x0, dtype=float)
+        return OptimizeResult(x=x, fun=watched.best_value, success=False, status=BUDGET_STATUS, nit=0,
+                              message="time budget spent: best point so far")
+
+
 class _BudgetSpent(Exception):
     """Raised inside the objective when the fit's wall-clock budget is spent."""
 
@@ -41,10 +59,12 @@ class _Watched:
         self.fun_and_grad, self.deadline = fun_and_grad, deadline
         self.best_x: np.ndarray | None = None
         self.best_value = float("inf")
+        self.calls = 0
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        if time.perf_counter() > self.deadline:
+        if self.calls and time.perf_counter() > self.deadline:  # the first point is always evaluated
             raise _BudgetSpent
+        self.calls += 1
         value, gradient = self.fun_and_grad(x)
         if np.isfinite(value) and value < self.best_value:
             self.best_value, self.best_x = float(value), np.array(x, dtype=float)
@@ -114,16 +134,9 @@ def minimize_one(
             if bounded is not None:
                 start = np.array([np.clip(v, lo if lo is not None else -np.inf, hi if hi is not None else np.inf)
                                   for v, (lo, hi) in zip(start, bounded)])
-            watched = _Watched(fun_and_grad, np.inf if deadline is None else deadline)
-            try:
-                result = minimize(watched, start, jac=True, method=method, options=opts, bounds=bounded)
-            except _BudgetSpent:
-                if watched.best_x is None:
-                    return StartOutcome(start, start.copy(), float("inf"), 0, False, "time budget spent", float("inf"))
-                value, gradient = fun_and_grad(watched.best_x)
-                return StartOutcome(start, watched.best_x, float(value), 0, False,
-                                    f"time budget of {TIME_BUDGET_SECONDS:g} s spent: best point so far",
-                                    float(np.max(np.abs(gradient))) if np.all(np.isfinite(gradient)) else float("inf"))
+            result = minimize_until(fun_and_grad, start, deadline, method=method, options=opts, bounds=bounded)
+            if result.status == BUDGET_STATUS and not np.isfinite(result.fun):
+                return StartOutcome(start, start.copy(), float("inf"), 0, False, result.message, float("inf"))
             value, gradient = fun_and_grad(result.x)
     except (ValueError, FloatingPointError, np.linalg.LinAlgError, OverflowError, ArithmeticError) as error:
         return StartOutcome(start, start.copy(), float("inf"), 0, False, f"{type(error).__name__}: {error}", float("inf"))
