@@ -6,6 +6,7 @@ from typing import Any
 
 from scaling_callback.errors import InputError
 from scaling_callback.store.engine import normalise_url
+from scaling_callback.stopping.policy import StoppingPolicy
 
 
 def check_arguments(*, store: Any, fit_every_n_steps: Any, early_stopping: Any, flush_every_n_steps: Any,
@@ -23,8 +24,9 @@ def check_arguments(*, store: Any, fit_every_n_steps: Any, early_stopping: Any, 
         raise InputError(f"max_fit_fraction must be in (0, 1] or None, got {max_fit_fraction!r}")
     if fit_worker not in ("process", "thread"):
         raise InputError(f"fit_worker must be 'process' or 'thread', got {fit_worker!r}")
-    if early_stopping is not None and not callable(getattr(early_stopping, "should_stop", None)):
-        raise InputError(f"early_stopping must have a should_stop method, got {type(early_stopping).__name__}")
+    if early_stopping is not None:
+        if not isinstance(early_stopping, StoppingPolicy):
+            raise InputError(f"early_stopping must be a StoppingPolicy (see scaling_callback.stopping), got {type(early_stopping).__name__}")
     if isinstance(store, str) or hasattr(store, "__fspath__"):
         normalise_url(store)  # fail now, naming the bad location
 

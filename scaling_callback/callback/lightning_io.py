@@ -66,13 +66,21 @@ def generated_run_name(sweep: str | None) -> str:
 
 
 def log_points(loggers: Sequence[Any], points: Sequence[Point], fit: Mapping[str, Any] | None, due: Any) -> int:
-    """One ``log_metrics`` call per point ``due(point)`` accepts: ``scaling/flops``, ``scaling/lr_sum`` and, once a fit
-    exists, ``scaling/pred_final_loss/low/high``. Returns the last logged step (0 if none)."""
+    """One ``log_metrics`` call per point ``due(point)`` accepts: ``scaling/loss``, ``scaling/lr``, ``scaling/lr_sum``,
+    ``scaling/flops``, ``scaling/samples``, ``scaling/tokens`` (when counted) and, once a fit exists,
+    ``scaling/pred_final_loss/low/high``. Returns the last logged step (0 if none).
+
+    Why the step's own loss and LR: with them on one row, a logger's file alone (a ``CSVLogger``'s
+    ``metrics.csv``, a TensorBoard directory) is enough to fit the run later (``scaling_callback.io``).
+    """
     last = 0
     for point in points:
         if not due(point):
             continue
-        metrics = {"scaling/flops": point.flops, "scaling/lr_sum": point.lr_sum}
+        metrics = {"scaling/loss": point.loss, "scaling/lr": point.lr, "scaling/lr_sum": point.lr_sum,
+                   "scaling/flops": point.flops, "scaling/samples": float(point.samples)}
+        if point.tokens is not None:
+            metrics["scaling/tokens"] = float(point.tokens)
         if fit is not None:
             metrics |= {f"scaling/{key}": float(fit.get(key, math.nan)) for key in PREDICTIONS}
         for logger in loggers:

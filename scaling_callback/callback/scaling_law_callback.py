@@ -61,7 +61,7 @@ class ScalingLawCallback(Callback):
         run_name: the run's unique name in the store; default: generated (kept across resumes via the checkpoint).
         sweep: the sweep the run belongs to; its finished runs lend their drop-term fits as priors.
         fit_every_n_steps: optimizer steps between online fits (also the early-stopping check interval); None: record only.
-        early_stopping: a policy with ``should_stop(**context)`` (see :mod:`scaling_callback.callback.stopping`).
+        early_stopping: a :class:`~scaling_callback.stopping.StoppingPolicy` asked after each online fit.
         law: per-run law to fit: ``mpl``, ``opl``, ``lldl`` or ``momentum``.
         config: the run's hyper-parameters, stored with the run.
         fit_worker: ``"process"`` (default; no GIL contention) or ``"thread"``.
@@ -377,8 +377,8 @@ class ScalingLawCallback(Callback):
         if result.get("decision") is not None:  # the worker asked the policy right after the fit
             step = int(result["step"])
             record = None if self._writer is None else lambda d: self._writer.submit(
-                SweepStore.add_decision, self._run, step, d.stop, probability=d.probability, reason=d.reason,
-                policy=policy_name(self.early_stopping))
+                SweepStore.add_decision, self._run, step, d["stop"], probability=d["probability"], reason=d["reason"],
+                policy=policy_name(self.early_stopping), kind=d["kind"], fit_id=d["fit_id"])
             self._stopping.take(result, record)
 
     @property

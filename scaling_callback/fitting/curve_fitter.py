@@ -78,7 +78,7 @@ class CurveFitter:
     # ------------------------------------------------------------------ fit
     def fit(self, curves: Sequence[Curve]) -> "CurveFitter":
         """Fit the law jointly to ``curves``. Numerical failure sets ``status_``; bad input raises InputError."""
-        law = self._law()
+        self._law()  # an unknown law is an InputError before any work
         curves = [c for c in curves if len(c)]
         n_points = sum(len(c) for c in curves)
         if n_points < MIN_POINTS:

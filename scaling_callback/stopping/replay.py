@@ -26,7 +26,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from scaling_callback.errors import InputError
-from scaling_callback.stopping.policy import Decision, RunView, StoppingPolicy, SweepView
+from scaling_callback.stopping.policy import StoppingPolicy
+from scaling_callback.stopping.views import Decision, RunView, SweepView
 
 DEFAULT_WORKERS = 4
 
@@ -120,7 +121,7 @@ class _Simulation:
     def view(self, i: int) -> RunView:
         run, n = self.runs[i], self.visible[i]
         return RunView(run.name, run.x[:n], run.loss[:n], run.budget, self.status[i], run.lrs,
-                       run.compute_per_x, None, run.step_of_x)
+                       run.compute_per_x, None, run.step_per_x)
 
     def sweep(self) -> SweepView:
         return SweepView(tuple(self.view(i) for i, s in enumerate(self.status) if s != "pending"))
