@@ -22,6 +22,7 @@ import numpy as np
 from scaling_callback.errors import InputError
 
 HANG_SECONDS = 10.0  # the issue's bound on one fit
+MAX_DENSE_STEPS = 10**7  # per-step LR arrays (the callback's FitRequest) are built up to this many steps
 
 
 @dataclass
@@ -219,13 +220,17 @@ def per_step_lrs(case: CurveCase, max_dense: int = 10**6) -> np.ndarray | None:
 
 
 def fit_job_forecast(case: CurveCase) -> dict[str, Any]:
-    """The callback's path: ``run_fit`` on a FitRequest (per-step LRs, or a logged Schedule when huge)."""
-    from scaling_callback.callback.fit_job import FitRequest, run_fit
-    from scaling_callback.laws.schedule import Schedule
+    """The callback's path: ``run_fit`` on a FitRequest, whose LRs are per step by design (8 bytes a step).
 
-    lrs: Any = per_step_lrs(case)
-    if lrs is None:
-        lrs = Schedule.from_logged(case.steps, case.lrs, warmup_steps=case.warmup_steps, total_steps=case.total_steps)
+    Schedules beyond :data:`MAX_DENSE_STEPS` are cut there for this target (the 1e8-step cases go
+    through :func:`curve_fitter_forecast`, which never builds per-step LRs).
+    """
+    from scaling_callback.callback.fit_job import FitRequest, run_fit
+
+    if case.total_steps > MAX_DENSE_STEPS:
+        keep = case.steps <= MAX_DENSE_STEPS
+        case = CurveCase(case.label, case.steps[keep], case.loss[keep], case.lrs[keep], MAX_DENSE_STEPS, case.warmup_steps)
+    lrs = per_step_lrs(case, MAX_DENSE_STEPS)
     step = int(np.nanmax(case.steps)) if case.steps.size else 0
     result = run_fit(FitRequest("fuzz", step, case.steps, case.loss, lrs))
     return _finite_view(result)
@@ -254,7 +259,7 @@ def curve_terms_forecast(case: CurveCase) -> dict[str, Any]:
     Cheap (milliseconds), so the slow tier can put 10 000 curves through it; the optimiser itself is
     covered by the full targets on fewer curves.
     """
-    from scaling_callback.callback.fit_job import bin_curve
+    from scaling_callback.fitting.curves import bin_curve
     from scaling_callback.fitting.curve_space import grid_starts
     from scaling_callback.fitting.curves import Curve
     from scaling_callback.laws.loss_curves import CURVE_LAWS
@@ -292,7 +297,7 @@ def _finite_view(result: Mapping[str, Any]) -> dict[str, Any]:
 CHEAP_CURVE_TARGET = ("schedule, LR terms and grid starts", curve_terms_forecast, ())
 
 CURVE_TARGETS: dict[str, tuple[Callable[[CurveCase], Mapping[str, Any]], tuple[str, ...]]] = {
-    "run_fit (callback fit job)": (fit_job_forecast, ("params", "prediction")),
+    "run_fit (callback fit job)": (fit_job_forecast, ("prediction", "pred_final_high")),
     "CurveFitter (logged CSV path)": (curve_fitter_forecast, ("params", "prediction")),
 }
 

@@ -65,11 +65,16 @@ def test_cross_run_fitters_keep_the_contract(target):
 
 def test_a_huge_schedule_fits_within_time_and_memory():
     cases = [c for c in curve_cases(15 * 4, seed=14) if c.label.split(":")[1] == "huge_schedule"]
-    for target in CURVE_TARGETS:
-        forecast, numbers = CURVE_TARGETS[target]
-        tally = forecaster_contract(forecast, cases, target, numbers, measure_memory=True)
-        _assert_contract(tally)
-        assert tally.max_bytes < 256 * 2**20
+    # logged rows of a 1e7..1e8-step schedule: memory follows the rows, not the steps
+    forecast, numbers = CURVE_TARGETS["CurveFitter (logged CSV path)"]
+    tally = forecaster_contract(forecast, cases, "logged", numbers, measure_memory=True)
+    _assert_contract(tally)
+    assert tally.max_bytes < 64 * 2**20
+    # the callback's per-step LRs (cut at 1e7 steps, 80 MB of input by themselves) stay under 1 GiB
+    forecast, numbers = CURVE_TARGETS["run_fit (callback fit job)"]
+    tally = forecaster_contract(forecast, cases[:2], "per-step", numbers, measure_memory=True)
+    _assert_contract(tally)
+    assert tally.max_bytes < 2**30
 
 
 @pytest.mark.slow

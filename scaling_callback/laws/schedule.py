@@ -16,6 +16,7 @@ from scaling_callback.errors import InputError
 # A piece is linear when rebuilding it from its ends reproduces every LR to this fraction of the
 # largest LR: 64 float64 ulps, so linspace-built decays (which differ from a line by rounding) merge.
 _LINEAR_TOLERANCE = 64 * np.finfo(float).eps
+_CHUNK = 2**20  # steps examined at once when splitting per-step LRs into pieces (bounds temporaries)
 
 
 class Schedule:
@@ -104,8 +105,20 @@ class Schedule:
 
     @property
     def lrs(self) -> np.ndarray:
-        """Per-step LRs η_1..η_T, materialised (O(T) memory: for short schedules and plots)."""
-        return self.lr_at(np.arange(1, self.n_steps + 1))
+        """Per-step LRs η_1..η_T, materialised (O(T) memory: 8 bytes a step, twice that while built)."""
+        lengths = np.append(self.piece_start[1:], self.n_steps + 1) - self.piece_start
+        out = np.repeat(self.piece_value, lengths)
+        if np.any(self.piece_slope != 0):
+            offset = np.arange(1, self.n_steps + 1, dtype=float)
+            offset -= np.repeat(self.piece_start.astype(float), lengths)
+            offset *= np.repeat(self.piece_slope, lengths)
+            out += offset
+        return out
+
+    @property
+    def final_lr_sum(self) -> float:
+        """S1(T), the sum of every post-warmup LR, in O(1)."""
+        return float(self._sum_before[-1])
 
     @property
     def total_steps(self) -> int:
@@ -115,7 +128,9 @@ class Schedule:
     @property
     def lr_sum(self) -> np.ndarray:
         """S1(t) for t = 0..T (post-warmup sums; index 0 is 0), materialised (O(T) memory)."""
-        return self.lr_sum_at(np.arange(self.n_steps + 1))
+        out = np.zeros(self.n_steps + 1)
+        np.cumsum(self.lrs, out=out[1:])
+        return out
 
     def truncated(self, total_steps: int) -> "Schedule":
         """The same schedule ending at absolute step ``total_steps``."""
@@ -222,28 +237,42 @@ def linear_warmup_sum(peak_lr: float, warmup_steps: int) -> float:
 
 
 def _linear_pieces(lrs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split per-step LRs into linear pieces (starts 1-based); a non-linear stretch becomes one piece per step."""
+    """Split per-step LRs into linear pieces (starts 1-based); a non-linear stretch becomes one piece per step.
+
+    Works through the array in chunks of :data:`_CHUNK` steps, so its temporaries stay near
+    10 · 8 · _CHUNK bytes whatever the schedule's length (the output is O(pieces)).
+    """
     n = lrs.size
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
     tolerance = _LINEAR_TOLERANCE * max(float(np.max(np.abs(lrs))), np.finfo(float).tiny)
-    step = np.diff(lrs)
-    # a piece begins at index 0 and wherever the step-to-step difference changes
-    bends = np.flatnonzero(np.abs(np.diff(step)) > tolerance) + 2
-    begin = np.concatenate([[0], bends[bends < n]])
-    stop = np.append(begin[1:], n)
-    length = stop - begin
-    slope = np.where(length > 1, (lrs[stop - 1] - lrs[begin]) / np.maximum(length - 1, 1), 0.0)
-    owner = np.repeat(np.arange(begin.size), length)
-    rebuilt = lrs[begin][owner] + slope[owner] * (np.arange(n) - begin[owner])
-    worst = np.maximum.reduceat(np.abs(rebuilt - lrs), begin)
-    bad = worst > tolerance  # curved stretches that drifted off their line: one piece per step
+    bends = [np.zeros(1, dtype=np.int64)]
+    for a in range(2, n, _CHUNK):  # index i starts a piece when its step differs from the step before
+        b = min(a + _CHUNK, n)
+        window = lrs[a - 2 : b]
+        second = np.abs(window[2:] - 2.0 * window[1:-1] + window[:-2])
+        bends.append(np.flatnonzero(second > tolerance) + a)
+    begin = np.concatenate(bends)
+    slope = _slopes(lrs, begin)
+    bad = np.zeros(begin.size, dtype=bool)
+    for a in range(0, n, _CHUNK):  # a piece whose line drifts off its LRs (a slow curve) is split into steps
+        b = min(a + _CHUNK, n)
+        owner = np.searchsorted(begin, np.arange(a, b), side="right") - 1
+        drift = np.abs(lrs[begin[owner]] + slope[owner] * (np.arange(a, b) - begin[owner]) - lrs[a:b]) > tolerance
+        bad[np.unique(owner[drift])] = True
     if np.any(bad):
-        begin = np.unique(np.concatenate([begin[~bad], np.flatnonzero(bad[owner])]))
         stop = np.append(begin[1:], n)
-        length = stop - begin
-        slope = np.where(length > 1, (lrs[stop - 1] - lrs[begin]) / np.maximum(length - 1, 1), 0.0)
+        singles = [np.arange(start, finish) for start, finish in zip(begin[bad], stop[bad])]
+        begin = np.unique(np.concatenate([begin[~bad]] + singles))
+        slope = _slopes(lrs, begin)
     return begin.astype(np.int64) + 1, lrs[begin].copy(), slope
+
+
+def _slopes(lrs: np.ndarray, begin: np.ndarray) -> np.ndarray:
+    """Slope of each piece from its two ends (0 for one-step pieces)."""
+    stop = np.append(begin[1:], lrs.size)
+    length = stop - begin
+    return np.where(length > 1, (lrs[stop - 1] - lrs[begin]) / np.maximum(length - 1, 1), 0.0)
 
 
 def _detect_warmup(lrs: np.ndarray) -> int:
