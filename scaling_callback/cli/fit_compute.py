@@ -76,12 +76,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read(path: str) -> pd.DataFrame:
+    from scaling_callback.files import check_table_file
+
+    check_table_file(path)
     try:
         return pd.read_csv(path)
     except FileNotFoundError:
         raise InputError(f"no such file: {path}") from None
     except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise InputError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
+        raise InputError(f"cannot read {path}: {(str(error).splitlines() or [type(error).__name__])[0]}") from None
 
 
 def _positive_column(frame: pd.DataFrame, column: str) -> np.ndarray:

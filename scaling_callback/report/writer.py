@@ -50,8 +50,10 @@ def _build(out_dir, store_url, sweep, bootstrap, n_convention, target_flops, tie
 
     progress(STAGES[0], 0, 1)
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: is a file, expected the sweep's output folder")
     url = store_url or _default_store(out_dir)
-    store = SweepStore(url)
+    store = SweepStore(url, create=False)
     try:
         sweep = sweep or _only_sweep(store, out_dir)
         runs = store.runs(sweep)
@@ -89,6 +91,8 @@ def _build(out_dir, store_url, sweep, bootstrap, n_convention, target_flops, tie
 
 def _default_store(out_dir: Path) -> str:
     path = out_dir / "sweep.sqlite"
+    if not out_dir.exists():
+        raise InputError(f"{out_dir}: no such folder")
     if not path.exists():
         raise InputError(f"{out_dir}: no sweep.sqlite here (pass --store URL for another store)")
     return f"sqlite:///{path.resolve()}"
