@@ -103,7 +103,7 @@ def read_text(path: str | Path, what: str = "file", max_bytes: int = MAX_CONFIG_
         raise InputError(f"{path}: is not UTF-8 text (byte {error.start} is 0x{data[error.start]:02x}); expected a {what}") from None
 
 
-def check_sqlite_file(path: str | Path, what: str = "store") -> Path:
+def check_sqlite_file(path: str | Path, what: str = "store file") -> Path:
     """An existing SQLite database file (by its 16-byte header); an empty file is not one."""
     path = check_file(path, what)
     with open(path, "rb") as handle:
