@@ -48,7 +48,6 @@ def _build(out_dir, store_url, sweep, bootstrap, n_convention, target_flops, tie
            progress: ProgressCallback) -> tuple[dict, dict, Path]:
     from scaling_callback.store import SweepStore
 
-    progress(STAGES[0], 0, 1)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: is a file, expected the sweep's output folder")
@@ -59,6 +58,7 @@ def _build(out_dir, store_url, sweep, bootstrap, n_convention, target_flops, tie
         runs = store.runs(sweep)
         if runs.empty:
             raise InputError(f"{out_dir}: sweep {sweep!r} has no runs yet")
+        progress(STAGES[0], 0, 1)  # after the checks, so bad input is one line with no progress before it
         runs["max_steps"] = [int((c or {}).get("max_steps") or m or 0) for c, m in zip(runs["config"], runs["max_steps"])]
         curves = {name: store.points(name) for name in runs["name"]}
         fits = {name: stored_forecast(store, name) for name in runs["name"]}

@@ -432,5 +432,19 @@ def _check_existing(url: str) -> None:
     from scaling_callback.files import check_sqlite_file
 
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        check_sqlite_file(parsed.database)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = check_sqlite_file(parsed.database)
+    # read-only look at the table names first: opening through the engine sets WAL mode, a write
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as error:
+        raise InputError(f"{path}: cannot be read as a SQLite database ({_first_line(error)})") from None
+    missing = sorted({"sweeps", "runs", "points"} - names)
+    if missing:
+        raise InputError(f"{path}: not a scaling-callback store (no {', '.join(missing)} table"
+                         f"{'s' if len(missing) > 1 else ''})")

@@ -99,13 +99,31 @@ class SweepConfig:
     checkpoint_every_n_steps: int = 50
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key (a list or mapping): let PyYAML raise its own error
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice (line {key_node.start_mark.line + 1})",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_config_mapping(path: str | Path) -> dict:
     """The YAML mapping of a sweep config file: a UTF-8 text file under 1 MiB holding one YAML mapping."""
     from scaling_callback.files import read_text
 
     text = read_text(path, "config file")
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         first = (str(error).splitlines() or [type(error).__name__])[0]
         raise InputError(f"{path}: not valid YAML ({first})") from None
