@@ -10,6 +10,8 @@ Run (the issue's sizes: 10 000 curves, 2 000 L(N, D) inputs)::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_fuzz.py --curves 10000 --sweeps 2000 --workers 2
 
+(``--full-fit-curves`` and ``--other-sweeps`` shrink the slow targets on a small machine.)
+
 A forecaster is added as a target with ``tests.fuzz_harness.forecaster_contract`` (any callable
 mapping a CurveCase to a mapping with ``status`` and numbers).
 """
@@ -145,7 +147,9 @@ def main() -> None:
     parser.add_argument("--curves", type=int, default=1000, help="fuzzed curves per per-run target (issue: 10000)")
     parser.add_argument("--full-fit-curves", type=int, default=None,
                         help="curves for the full-fit targets (default: --curves)")
-    parser.add_argument("--sweeps", type=int, default=500, help="fuzzed inputs per cross-run target (issue: 2000 for L(N, D))")
+    parser.add_argument("--sweeps", type=int, default=500, help="fuzzed inputs into the L(N, D) fitter (issue: 2000)")
+    parser.add_argument("--other-sweeps", type=int, default=None,
+                        help="fuzzed inputs into the other cross-run targets (default: --sweeps)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--workers", type=int, default=1, help="processes (each case still runs on one core)")
     parser.add_argument("--memory-every", type=int, default=10, help="trace memory on every k-th case (and all huge schedules)")
@@ -158,7 +162,9 @@ def main() -> None:
     pool = context.Pool(args.workers) if args.workers > 1 else None
     tallies = [_run_target(pool, "curve", CHEAP_CURVE_TARGET[0], args.curves, args.seed, args.workers, args.memory_every)]
     tallies += [_run_target(pool, "curve", t, full, args.seed, args.workers, args.memory_every) for t in CURVE_TARGETS]
-    tallies += [_run_target(pool, "sweep", t, args.sweeps, args.seed, args.workers, args.memory_every) for t in SWEEP_TARGETS]
+    others = args.sweeps if args.other_sweeps is None else args.other_sweeps
+    tallies += [_run_target(pool, "sweep", t, args.sweeps if t.startswith("ComputeOptimalLaw") else others, args.seed,
+                            args.workers, args.memory_every) for t in SWEEP_TARGETS]
     if pool is not None:
         pool.close()
         pool.join()
