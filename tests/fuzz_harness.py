@@ -427,3 +427,75 @@ def sweep_contract(fit: Callable[[SweepCase], Mapping[str, Any]], cases: Iterabl
     for case in cases:
         tally.add(call_with_contract(target, case.label, lambda c=case: fit(c), numbers, limit_s, measure_memory))
     return tally
+
+
+# ---------------------------------------------------------------- stopping policies
+@dataclass
+class StoppingCase:
+    """A sweep as a policy sees it mid-run: finished runs and one running run, with pathological curves."""
+
+    label: str
+    runs: list  # RunView arguments: dicts
+
+
+def stopping_cases(n: int, seed: int = 0) -> Iterator[StoppingCase]:
+    """``n`` sweeps whose curves come from :func:`curve_cases` (NaN, spikes, zero LR, ...)."""
+    rng = np.random.default_rng(seed)
+    curves = curve_cases(n * 4, seed)
+    for i in range(n):
+        runs = []
+        for j in range(int(rng.integers(1, 4)) + 1):
+            case = next(curves)
+            x = np.unique(case.steps[np.isfinite(case.steps) & (case.steps > 0)])
+            loss = case.loss[: x.size] if case.loss.size >= x.size else np.resize(case.loss, x.size)
+            status = "running" if j == 0 else str(rng.choice(["finished", "stopped"]))
+            budget = float(max(case.total_steps, x.max() if x.size else 1.0))
+            if status == "running" and x.size:
+                keep = x <= budget * rng.uniform(0.05, 0.95)
+                x, loss = x[keep], loss[keep]
+            lrs = per_step_lrs(case, 20_000) if rng.random() < 0.5 and budget <= 20_000 else None
+            if lrs is not None and lrs.size != int(budget):
+                lrs = None
+            runs.append({"name": f"r{j}", "x": x, "loss": loss, "budget": budget, "status": status, "lrs": lrs})
+        yield StoppingCase(f"{i}:" + ",".join(c.label.split(":")[1] for c in [case]), runs)
+
+
+def policy_decision(make_policy: Callable[[], Any]) -> Callable[[StoppingCase], dict[str, Any]]:
+    """A target: build the views, ask a fresh policy about the running run at a few of its points."""
+    def decide(case: StoppingCase) -> dict[str, Any]:
+        from scaling_callback.stopping.views import RunView, SweepView
+
+        views = [RunView(**run) for run in case.runs]
+        policy = make_policy()
+        running = views[0]
+        decision = None
+        for n in sorted({max(1, running.x.size // 3), max(1, 2 * running.x.size // 3), running.x.size}):
+            now = RunView(running.name, running.x[:n], running.loss[:n], running.budget, "running", running.lrs)
+            sweep = SweepView(tuple([now] + views[1:]))
+            decision = policy.decide(now, sweep)
+        if decision is None:
+            return {"status": "no points"}
+        return {"status": "ok", "probability": 0.5 if decision.probability is None else decision.probability}
+    return decide
+
+
+def _policies() -> dict[str, Callable[[], Any]]:
+    from scaling_callback.stopping import FixedBudgetPolicy, LawPolicy, MedianPolicy, SuccessiveHalvingPolicy
+
+    return {"MedianPolicy": lambda: MedianPolicy(n_startup_runs=0), "SuccessiveHalvingPolicy": SuccessiveHalvingPolicy,
+            "FixedBudgetPolicy": FixedBudgetPolicy, "LawPolicy": LawPolicy}
+
+
+def stopping_targets() -> dict[str, tuple[Callable[[StoppingCase], Mapping[str, Any]], tuple[str, ...]]]:
+    """Every stopping policy as a fuzz target (numbers: the decision's probability)."""
+    return {name: (policy_decision(make), ("probability",)) for name, make in _policies().items()}
+
+
+def stopping_contract(decide: Callable[[StoppingCase], Mapping[str, Any]], cases: Iterable[StoppingCase], target: str,
+                      numbers: Iterable[str] = (), limit_s: float = HANG_SECONDS, measure_memory: bool = False) -> Tally:
+    """Tally a policy over sweeps of pathological curves."""
+    tally = Tally(target)
+    numbers = tuple(numbers)
+    for case in cases:
+        tally.add(call_with_contract(target, case.label, lambda c=case: decide(c), numbers, limit_s, measure_memory))
+    return tally
