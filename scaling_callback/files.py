@@ -16,9 +16,10 @@ from pathlib import Path
 
 from scaling_callback.errors import InputError
 
-# 256 MiB: a per-step log of ~8 million steps at ~32 bytes a row (step, lr, loss and a few metrics);
-# pandas holds about 3x a CSV's size while parsing it, so this keeps a read under ~1 GiB.
-MAX_TABLE_BYTES = 256 * 2**20
+# 64 MiB: a per-step log of ~2 million steps at ~32 bytes a row (step, lr, loss and a few metrics).
+# pandas holds about 3x a CSV's size while parsing it (~200 MB, ~2 s here); per-run fits use at most
+# a few thousand points, so longer logs are better thinned (or the limit raised, below).
+MAX_TABLE_BYTES = 64 * 2**20
 # 1 MiB: a sweep config is a few hundred lines; anything larger is not one (and YAML aliases can
 # make a small file expand, so the parsed size is bounded too, see :func:`read_text`).
 MAX_CONFIG_BYTES = 2**20

@@ -112,3 +112,15 @@ def test_lr_terms_over_pieces_match_every_step_sums(pieces, n_points, blocks):
     drop_by_point = np.array([np.sum((previous - lrs)[:t]) for t in steps])
     assert np.allclose(terms.point_sums(terms.pair_dlr), drop_by_point, atol=1e-9)  # every change counted once
     assert np.all(terms.pair_sum >= 0) and np.all(terms.pair_lag >= 0)
+
+
+def test_a_per_step_log_of_a_million_points_is_fitted_as_bin_means():
+    from scaling_callback.fitting.curve_fitter import MAX_POINTS_PER_CURVE, CurveFitter
+    from scaling_callback.fitting.curves import Curve
+
+    steps = np.arange(1, 10**6 + 1)
+    schedule = Schedule.from_logged(np.array([1.0, 8e5, 1e6]), np.array([1e-3, 1e-3, 1e-4]), total_steps=10**6)
+    s1 = schedule.lr_sum_at(steps)
+    loss = (2.0 + 3.0 * (s1 / s1[0]) ** -0.3) * (1 + 0.01 * np.random.default_rng(0).standard_normal(steps.size))
+    fitter = CurveFitter(jackknife=False).fit([Curve(schedule, steps, loss)])
+    assert fitter.status_ == "ok" and fitter.n_points_ <= MAX_POINTS_PER_CURVE

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.curve_interval import FinalPrediction, PredictiveInterval
 from scaling_callback.fitting.curve_space import grid_starts, internal_bounds, to_internal, to_natural
-from scaling_callback.fitting.curves import Curve
+from scaling_callback.fitting.curves import Curve, bin_curve
 from scaling_callback.fitting.huber import DEFAULT_DELTA, huber
 from scaling_callback.fitting.multistart import BUDGET_STATUS, TIME_BUDGET_SECONDS, minimize_until
 from scaling_callback.laws.loss_curves import CURVE_LAWS
@@ -34,6 +34,10 @@ START_ITERATIONS = 120  # every start gets this budget; only the best continues
 MAX_ITERATIONS = 600
 JACKKNIFE_CHUNKS = 4  # groups per curve when fewer than three curves are fitted
 JACKKNIFE_ITERATIONS = 80
+# Longer curves are fitted as this many equal-width bin means: a fit's (point, LR block) pairs stay
+# under 2048 x 512 = 1M (~120 MB through an MPL pass, see lr_terms) whatever the log's length; the
+# MPL paper fits ~170 logged points per curve (Luo et al. 2025, §4).
+MAX_POINTS_PER_CURVE = 2048
 DECAY_FRACTION_FOR_IDENTIFIABILITY = 0.05  # an LR decrease of ≥ 5 % of the peak seen before a fitted point
 
 
@@ -79,7 +83,7 @@ class CurveFitter:
     def fit(self, curves: Sequence[Curve]) -> "CurveFitter":
         """Fit the law jointly to ``curves``. Numerical failure sets ``status_``; bad input raises InputError."""
         self._law()  # an unknown law is an InputError before any work
-        curves = [c for c in curves if len(c)]
+        curves = [_thinned(c) for c in curves if len(c)]
         n_points = sum(len(c) for c in curves)
         if n_points < MIN_POINTS:
             raise InputError(f"fewer than {MIN_POINTS} usable points ({n_points}) to fit the {self.law} law")
@@ -238,6 +242,7 @@ class CurveFitter:
             "fixed": fixed if self.drop_term_ != "unconstrained" else {k: v for k, v in (self.fixed or {}).items()},
             "drop_term": self.drop_term_,
             "lr_sum_blocks_per_curve": self.max_blocks,
+            "points_per_curve": f"at most {MAX_POINTS_PER_CURVE}; longer curves as equal-width bin means",
             "time_budget_s": self.time_budget,
             "time_budget_spent": self.budget_spent_,
             "warmup": "S_W = sum of warmup LRs (linear 0 -> peak rebuilt when only logged)",
@@ -287,3 +292,12 @@ class _Objective:
         log_pred, log_jacobian = self.log_prediction(theta)
         value, slope = huber(self.log_loss - log_pred, self.delta)
         return value / self.delta, -(log_jacobian @ slope) / self.delta
+
+
+def _thinned(curve: Curve) -> Curve:
+    """The curve itself, or its :data:`MAX_POINTS_PER_CURVE` equal-width bin means when it is longer."""
+    if len(curve) <= MAX_POINTS_PER_CURVE:
+        return curve
+    order = np.argsort(curve.steps, kind="stable")
+    steps, loss = bin_curve(curve.steps[order], curve.loss[order], float(curve.steps.min()) - 1.0, MAX_POINTS_PER_CURVE)
+    return Curve(curve.schedule, steps, loss, curve.name)
