@@ -97,7 +97,8 @@ class CurveFitter:
         self.status_, self.converged_ = "ok", False
         self.params_: dict[str, float] = {}
         try:
-            self._optimise(curves, terms, loss, fixed)
+            with np.errstate(all="ignore"):  # pathological curves overflow on the way; the objective copes, training logs stay quiet
+                self._optimise(curves, terms, loss, fixed)
         except (ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
             self.status_ = f"failed: {type(error).__name__}: {error}"
         self.fit_seconds_ = time.perf_counter() - started
