@@ -79,7 +79,7 @@ def _fit_into(request: FitRequest, store: "SweepStore | None", forecaster: "Swee
     schedule = Schedule.from_per_step(lrs)
     record["schedule"] = {"total_steps": schedule.total_steps, "warmup_steps": schedule.warmup_steps,
                           "peak_lr": schedule.peak_lr, "warmup_sum": schedule.warmup_sum,
-                          "source": "recorded LRs of past steps, planned LRs of future steps"}
+                          "pieces": schedule.n_pieces, "source": "recorded LRs of past steps, planned LRs of future steps"}
     steps, loss = bin_curve(request.steps, request.loss, schedule.warmup_steps, request.max_points)
     record["binning"] = {"raw_points": int(np.size(request.steps)), "fitted_points": int(steps.size),
                          "rule": f"post-warmup finite losses, at most {request.max_points} equal-width bin means"}

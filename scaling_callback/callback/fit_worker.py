@@ -21,6 +21,7 @@ import atexit
 import os
 import pickle
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -78,6 +79,7 @@ class FitWorker(ABC):
         self.in_flight = 0
         self.startup_cpu = 0.0
         self._results: queue.Queue = queue.Queue()
+        self._pending: list[tuple[str, int, bool]] = []  # (run, step, final) of requests not yet answered
 
     @property
     def busy(self) -> bool:
@@ -85,16 +87,37 @@ class FitWorker(ABC):
 
     def submit(self, request: FitRequest) -> None:
         self.in_flight += 1
+        self._pending.append((request.run, int(request.step), bool(request.final)))
         self._send(request)
+
+    def _answered(self, result: dict[str, Any]) -> dict[str, Any]:
+        key = (result.get("run"), result.get("step"), result.get("final"))
+        if key in self._pending:
+            self._pending.remove(key)
+        elif self._pending:
+            self._pending.pop(0)
+        return result
+
+    def death(self) -> str:
+        """Why the worker stopped answering (for the failed status of the fits it held)."""
+        return "fit worker exited before answering"
+
+    def _dead_answers(self) -> list[dict[str, Any]]:
+        """A failed result for every request the dead worker held, naming its run, step and the cause."""
+        why = self.death()
+        answers = [dict(_failed(run, step, final, why), worker_died=True) for run, step, final in self._pending]
+        answers += [dict(_failed("", -1, False, why), worker_died=True)] * (self.in_flight - len(answers))
+        self._pending.clear()
+        return answers
 
     def poll(self) -> list[dict[str, Any]]:
         """Results that arrived since the last poll (never blocks); a finished worker's unanswered requests fail."""
         results = []
         while not self._results.empty():
-            results.append(self._results.get_nowait())
+            results.append(self._answered(self._results.get_nowait()))
         self.in_flight -= len(results)
         if self.in_flight > 0 and self._finished() and self._results.empty():
-            results += [_failed("", -1, False, "fit worker exited before answering")] * self.in_flight
+            results += self._dead_answers()
             self.in_flight = 0
         return results
 
@@ -107,7 +130,7 @@ class FitWorker(ABC):
             if remaining is not None and remaining <= 0:
                 break
             try:
-                results.append(self._results.get(timeout=1.0 if remaining is None else min(remaining, 1.0)))
+                results.append(self._answered(self._results.get(timeout=1.0 if remaining is None else min(remaining, 1.0))))
                 self.in_flight -= 1
             except queue.Empty:
                 results += self.poll()  # notices a worker that died
@@ -216,6 +239,18 @@ class ProcessFitWorker(FitWorker):
 
     def alive(self) -> bool:
         return self._process.poll() is None
+
+    def death(self) -> str:
+        code = self._process.poll()
+        if code is None:
+            return "fit worker stopped answering"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"fit worker process {self._process.pid} was killed by {name} during the fit"
+        return f"fit worker process {self._process.pid} exited with status {code} during the fit"
 
     def _finished(self) -> bool:
         return not self._reader.is_alive()

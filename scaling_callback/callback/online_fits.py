@@ -45,15 +45,19 @@ class OnlineFits:
         self.worker: FitWorker | None = None
         self.latest: dict[str, Any] | None = None
         self.last_cpu = 0.0
+        self.restarts = 0  # workers started again after one died
 
     @property
     def busy(self) -> bool:
         return self.worker is not None and self.worker.busy
 
     def start_worker(self) -> None:
-        """Start the worker now (e.g. without a budget, so that its imports overlap training)."""
+        """Start the worker now (e.g. without a budget, so that its imports overlap training); a dead one is replaced."""
         if self.worker is None:
             self.worker = self._make_worker()
+        elif not self.worker.busy and not self.worker.alive():  # killed (OOM killer, a signal): the next fit restarts it
+            self.worker = self._make_worker()
+            self.restarts += 1
 
     def expected_cpu(self) -> float:
         """CPU seconds the next fit should cost: the last one's, or the first-fit guess."""
@@ -98,6 +102,8 @@ class OnlineFits:
             self.worker.close()
 
     def _accept(self, result: dict[str, Any]) -> dict[str, Any]:
+        if result.get("worker_died"):  # no fit happened: neither a cost to learn from nor a latest fit
+            return result
         self.last_cpu = float(result.get("cpu_seconds", 0.0))
         self.budget.charge(self.last_cpu + self.worker.take_startup_cpu())
         if self.latest is None or result.get("step", -1) >= self.latest.get("step", -1):

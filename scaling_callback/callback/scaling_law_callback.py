@@ -293,7 +293,11 @@ class ScalingLawCallback(Callback):
             self._fits.close()  # a final fit still running completes in the background and is stored
         if self._writer is not None:
             self._writer.close()
-            if self._writer.errors:
+            lost = self._writer.unwritten_points
+            if lost:
+                rank_zero_warn(f"ScalingLawCallback: {lost} of run {self._run!r}'s points were not stored "
+                               f"({len(self._writer.errors)} store writes failed; first: {self._writer.errors[0]})")
+            elif self._writer.errors:
                 rank_zero_warn(f"ScalingLawCallback: {len(self._writer.errors)} store writes failed; first: {self._writer.errors[0]}")
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
@@ -386,6 +390,10 @@ class ScalingLawCallback(Callback):
     def _on_fit_result(self, result: dict[str, Any]) -> None:
         if result.get("status", "").startswith("failed"):
             log.info("ScalingLawCallback: fit at step %s %s", result.get("step"), result["status"])
+        if result.get("worker_died") and self._writer is not None and result.get("step", -1) >= 0:
+            # the worker stores its fits itself; one that died cannot say so: record the failed fit here
+            self._writer.submit(SweepStore.add_fit, self._run, {**result, "law": self.law,
+                                                                "record": {"worker": "died during the fit; restarted for the next one"}})
         if result.get("decision") is not None:  # the worker asked the policy right after the fit
             step = int(result["step"])
             record = None if self._writer is None else lambda d: self._writer.submit(

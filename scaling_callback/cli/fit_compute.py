@@ -55,8 +55,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--target-flops must be positive, got {args.target_flops}")
     frame = _read(args.points)
     columns = {"params": args.params_col, "tokens": args.tokens_col, "flops": args.flops_col, "loss": args.loss_col}
-    values = {role: _positive_column(frame, column) for role, column in columns.items() if column}
-    runs = _run_labels(frame, args.run_col) if args.run_col else None
+    try:
+        if frame.empty:
+            raise InputError("no rows")
+        values = {role: _positive_column(frame, column) for role, column in columns.items() if column}
+        runs = _run_labels(frame, args.run_col) if args.run_col else None
+    except InputError as error:
+        raise InputError(f"{args.points}: {error}") from None
 
     law = ComputeOptimalLaw(delta=args.delta, tie_exponents=args.tie_exponents, fixed_E=args.fixed_E,
                             n_best_starts=args.starts, n_convention=args.n_convention)
@@ -76,12 +81,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read(path: str) -> pd.DataFrame:
+    from scaling_callback.files import check_table_file
+
+    check_table_file(path)
     try:
         return pd.read_csv(path)
     except FileNotFoundError:
         raise InputError(f"no such file: {path}") from None
     except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise InputError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
+        raise InputError(f"cannot read {path}: {(str(error).splitlines() or [type(error).__name__])[0]}") from None
 
 
 def _positive_column(frame: pd.DataFrame, column: str) -> np.ndarray:

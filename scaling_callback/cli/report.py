@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.dir}: no such folder")
     store = args.store
     if store and "://" not in store:
-        store = f"sqlite:///{Path(store).resolve()}"
+        store = f"sqlite:///{Path(store).absolute()}"
     with ReportProgress(sys.stderr) as progress:
         summary = write_report(
             args.dir,

@@ -6,11 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
 from scaling_callback.cli.options import describe_frontier
 from scaling_callback.errors import InputError
-from scaling_callback.sweep.config import load_config
+from scaling_callback.sweep.config import load_config, read_config_mapping
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,8 +23,10 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
-    raw = yaml.safe_load(Path(args.config).read_text()) or {}
+    raw = read_config_mapping(args.config)
     out_dir = Path(args.out or Path("runs") / config.name)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: is a file, expected the sweep's output folder")
     from scaling_callback.sweep.runner import run_sweep
 
     try:

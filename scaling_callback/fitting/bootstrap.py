@@ -125,6 +125,8 @@ def bootstrap_compute_optimal(
         raise InputError("bootstrap needs a fitted ComputeOptimalLaw (call fit first)")
     if law.status_ == "failed":
         raise InputError("cannot bootstrap a failed fit (no start reached a finite objective)")
+    if law.status_ == "degenerate":
+        raise InputError("cannot bootstrap a degenerate fit (its parameters are not finite)")
     if n_resamples < 2:
         raise InputError(f"n_resamples must be at least 2, got {n_resamples!r}")
     if not 0.0 < level < 1.0:

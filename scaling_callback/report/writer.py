@@ -66,18 +66,18 @@ def _build(
 ) -> tuple[dict, dict, Path]:
     from scaling_callback.store import SweepStore
 
-    progress(STAGES[0], 0, 1)
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: is a file, expected the sweep's output folder")
     url = store_url or _default_store(out_dir)
-    store = SweepStore(url)
+    store = SweepStore(url, create=False)
     try:
         sweep = sweep or _only_sweep(store, out_dir)
         runs = store.runs(sweep)
         if runs.empty:
             raise InputError(f"{out_dir}: sweep {sweep!r} has no runs yet")
-        runs["max_steps"] = [
-            int((c or {}).get("max_steps") or m or 0) for c, m in zip(runs["config"], runs["max_steps"])
-        ]
+        progress(STAGES[0], 0, 1)  # after the checks, so bad input is one line with no progress before it
+        runs["max_steps"] = [int((c or {}).get("max_steps") or m or 0) for c, m in zip(runs["config"], runs["max_steps"])]
         curves = {name: store.points(name) for name in runs["name"]}
         fits = {name: stored_forecast(store, name) for name in runs["name"]}
         schedules = {name: store.planned_schedule(name) for name in runs["name"]}
@@ -120,6 +120,8 @@ def _build(
 
 def _default_store(out_dir: Path) -> str:
     path = out_dir / "sweep.sqlite"
+    if not out_dir.exists():
+        raise InputError(f"{out_dir}: no such folder")
     if not path.exists():
         raise InputError(f"{out_dir}: no sweep.sqlite here (pass --store URL for another store)")
     return f"sqlite:///{path.resolve()}"

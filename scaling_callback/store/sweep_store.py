@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from scaling_callback.errors import InputError
 from scaling_callback.store import tables as t
 from scaling_callback.store.engine import READONLY, is_memory, make_engine, normalise_url
-from scaling_callback.store.schema import check_schema, migrate
+from scaling_callback.store.schema import check_schema, current_version, migrate
 from scaling_callback.store.sql_values import (POINT_KEYS, jsonable, plain_number, postgres_insert_points, sqlite_insert_points,
                                                upsert, with_times)
 from scaling_callback.store.tables import POINT_COLUMNS
@@ -44,20 +44,37 @@ class SweepStore:
 
     Args:
         url_or_path: a SQLite file path (created with WAL journaling) or any SQLAlchemy URL.
+        create: create the store when the database is empty (writers). Readers pass False: a
+            missing file, a file that is not SQLite, or a database without the store's tables is
+            an :class:`InputError` naming it, and nothing is created.
     """
 
-    def __init__(self, url_or_path: str | Path) -> None:
+    def __init__(self, url_or_path: str | Path, *, create: bool = True) -> None:
         self.url = normalise_url(url_or_path)
+        if not create:
+            _check_existing(self.url)
         self._engine = make_engine(self.url)
         self._run_ids: dict[str, int] = {}
         # in-memory SQLite is one connection shared by all threads: take turns on it
         self._lock = threading.RLock() if is_memory(self.url) else nullcontext()
-        self._create_schema()
+        try:
+            self._create_schema(create)
+        except BaseException:
+            self._engine.dispose()
+            raise
 
-    def _create_schema(self) -> None:
+    def _create_schema(self, create: bool = True) -> None:
         """Create or migrate the tables (see :mod:`schema`); one cheap read when they are current (every run opens the store)."""
-        with self._read() as conn:
-            current = check_schema(conn)
+        try:
+            with self._read() as conn:
+                current = check_schema(conn)
+                empty = not current and current_version(conn) is None
+        except InputError:
+            raise
+        except DatabaseError as error:  # e.g. "file is not a database", a corrupt page
+            raise InputError(f"store {self.url}: cannot be read ({_first_line(error.orig or error)})") from None
+        if empty and not create:
+            raise InputError(f"store {self.url}: holds no scaling-callback tables (not a sweep store)")
         if not current:
             with self._write() as conn:
                 migrate(conn)
@@ -401,3 +418,33 @@ def _check_name(kind: str, name: str) -> None:
 def _check_status(status: str) -> None:
     if status not in RUN_STATUSES:
         raise InputError(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
+
+
+def _first_line(error: object) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _check_existing(url: str) -> None:
+    """For readers: a SQLite store must already exist as a SQLite file (nothing is created)."""
+    from sqlalchemy.engine import make_url
+
+    from scaling_callback.files import check_sqlite_file
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = check_sqlite_file(parsed.database)
+    # read-only look at the table names first: opening through the engine sets WAL mode, a write
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as error:
+        raise InputError(f"{path}: cannot be read as a SQLite database ({_first_line(error)})") from None
+    missing = sorted({"sweeps", "runs", "points"} - names)
+    if missing:
+        raise InputError(f"{path}: not a scaling-callback store (no {', '.join(missing)} table"
+                         f"{'s' if len(missing) > 1 else ''})")

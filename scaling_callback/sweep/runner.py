@@ -50,6 +50,10 @@ def plan_runs(config: SweepConfig, raw_config: dict, out_dir: Path, resume: bool
     build_run(config, runs[0])  # the factory and its arguments work before anything is written
     costs = run_costs(config)
     cost = {r.name: (costs[r.name], r.seed) for r in runs}
+    if config.store and "://" not in config.store and Path(config.store).exists():
+        from scaling_callback.files import check_sqlite_file
+
+        check_sqlite_file(config.store)  # before the output folder is made
     out_dir.mkdir(parents=True, exist_ok=True)
     store = SweepStore(store_url(config, out_dir))
     try:
