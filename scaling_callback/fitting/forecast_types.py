@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from scaling_callback.errors import InputError
+from scaling_callback.laws.schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class RunCurve:
         budget: x of the planned end.
         lrs: LR of every optimizer step 1..T of the plan (recorded, then planned), or None.
         step_per_x: optimizer steps per unit of x when x is not the step (tokens, samples).
+        schedule: ``lrs`` as a :class:`Schedule` already built by the caller (saves rebuilding a long plan).
     """
 
     name: str
@@ -34,6 +36,7 @@ class RunCurve:
     budget: float
     lrs: np.ndarray | None = None
     step_per_x: float = 1.0
+    schedule: Schedule | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         x = np.asarray(self.x, dtype=float)

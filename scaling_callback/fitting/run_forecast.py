@@ -66,14 +66,14 @@ class _Design:
 
     def __init__(self, curve: RunCurve) -> None:
         self.has_schedule = curve.lrs is not None
-        self.schedule = Schedule.from_per_step(curve.lrs) if self.has_schedule else None
+        self.schedule = (curve.schedule or Schedule.from_per_step(curve.lrs)) if self.has_schedule else None
         self.x = np.zeros(0)
         self.decay = np.zeros((ALPHAS.size, 0))
         self.drop = np.zeros((SHAPES.shape[0], 0))
         self.budget = curve.budget
         self.step_per_x = curve.step_per_x
         if self.has_schedule:
-            ref = float(self.schedule.lr_sum[-1] + self.schedule.warmup_sum)
+            ref = float(self.schedule.final_lr_sum + self.schedule.warmup_sum)
         else:
             ref = float(curve.budget)
         self.ref = ref if ref > 0 else 1.0
@@ -154,7 +154,7 @@ class RunForecaster:
 
     # ------------------------------------------------------------------ core
     def _design(self, curve: RunCurve) -> _Design:
-        plan = None if curve.lrs is None else hash(curve.lrs.tobytes())
+        plan = None if curve.lrs is None else _plan_key(curve.lrs)
         key = (curve.name, plan, float(curve.budget), float(curve.step_per_x))
         design = self._designs.get(key)
         if design is None:
@@ -203,6 +203,9 @@ class RunForecaster:
         sd = np.sqrt(np.maximum(total_var, MIN_SD**2))
         z = float(ndtri(0.5 + self.level / 2.0))
         end = float(mean[-1])
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(sd))):
+            self.status_ = "failed: the forecast is not finite (a degenerate curve or plan)"
+            return
         evidence = {
             "points": int(n), "x_now": now, "drop_term": source if with_drop else "none",
             "donors": list(prior.donors) if prior is not None else [], "noise": noise,
@@ -256,6 +259,12 @@ class RunForecaster:
             "uncertainty": "kappa^2 * grid-mixture variance + observation noise^2 + (tau * |change still ahead|)^2, "
                            "kappa and tau from the sweep's backtests",
         }
+
+
+def _plan_key(lrs: np.ndarray) -> tuple:
+    """A cheap key of a plan: its length and a hash of 4096 of its LRs (hashing 10⁷ LRs each check would dominate)."""
+    stride = max(lrs.size // 4096, 1)
+    return lrs.size, hash(lrs[::stride].tobytes()), float(lrs[-1]) if lrs.size else 0.0
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,7 @@ def backtest(forecaster: RunForecaster, curve: RunCurve, prior: SweepPrior | Non
         keep = curve.x <= fraction * curve.budget
         if keep.sum() < 4:
             continue
-        prefix = RunCurve(curve.name, curve.x[keep], curve.loss[keep], curve.budget, curve.lrs, curve.step_per_x)
+        prefix = RunCurve(curve.name, curve.x[keep], curve.loss[keep], curve.budget, curve.lrs, curve.step_per_x, curve.schedule)
         forecast = forecaster.fit(prefix, prior).forecast_
         if forecast is None:
             continue

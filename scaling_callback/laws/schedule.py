@@ -136,11 +136,14 @@ class Schedule:
         """LR decreases summed (rises do not count) up to absolute ``steps``, as a fraction of the peak LR.
 
         What identifies a drop term: the MPL's loss drop is B times LR decreases (Luo et al. 2025, eq. 2).
+        From the schedule's pieces (:meth:`change_runs`), so its cost does not grow with the step count.
         """
-        previous = np.concatenate([[self.peak_lr], self.lrs[:-1]])
-        fallen = np.concatenate([[0.0], np.cumsum(np.maximum(previous - self.lrs, 0.0))]) / self.peak_lr
-        index = np.clip(np.asarray(steps, dtype=np.int64) - self.warmup_steps, 0, len(self.lrs))
-        return fallen[index]
+        t = np.clip(np.asarray(steps, dtype=np.int64) - self.warmup_steps, 0, self.n_steps)
+        first_k, counts, drops = self.change_runs()
+        falling = drops > 0
+        first_k, counts, drops = first_k[falling], counts[falling], drops[falling]
+        seen = np.clip(t[..., None] - first_k + 1, 0, counts)  # steps of each run at or before t
+        return (seen * drops).sum(axis=-1) / self.peak_lr
 
     def truncated(self, total_steps: int) -> "Schedule":
         """The same schedule ending at absolute step ``total_steps``."""
