@@ -11,12 +11,13 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from optuna_worker_script import make_pruner  # noqa: E402
-from scaling_callback.integrations.optuna import OptunaReporter  # noqa: E402
-from scaling_callback.errors import InputError  # noqa: E402
-from scaling_callback.stopping import make_policy  # noqa: E402
-from scaling_callback.stopping.optuna_pruner import DECISION_ATTR  # noqa: E402
-from scaling_callback.store import SweepStore  # noqa: E402
+from optuna_worker_script import make_pruner
+
+from scaling_callback.errors import InputError
+from scaling_callback.integrations.optuna import OptunaReporter
+from scaling_callback.stopping import make_policy
+from scaling_callback.stopping.optuna_pruner import DECISION_ATTR
+from scaling_callback.store import SweepStore
 
 WIDTHS = [64, 4, 32, 8, 16, 4, 64, 8, 16]  # enqueued: every process gets a mix of good and bad widths
 N_PROCESSES = 3

@@ -12,12 +12,13 @@ import yaml
 
 ray = pytest.importorskip("ray")
 
-from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve  # noqa: E402
-from scaling_callback.cli import main  # noqa: E402
-from scaling_callback.errors import InputError  # noqa: E402
-from scaling_callback.integrations.ray import PolicyScheduler  # noqa: E402
-from scaling_callback.stopping import make_policy  # noqa: E402
-from scaling_callback.store import SweepStore  # noqa: E402
+from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve
+
+from scaling_callback.cli import main
+from scaling_callback.errors import InputError
+from scaling_callback.integrations.ray import PolicyScheduler
+from scaling_callback.stopping import make_policy
+from scaling_callback.store import SweepStore
 
 TESTS = Path(__file__).resolve().parent
 TINY = {

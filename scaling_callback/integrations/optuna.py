@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["OptunaReporter", "run_name"]
 
 
-def run_name(trial: "optuna.trial.BaseTrial") -> str:
+def run_name(trial: optuna.trial.BaseTrial) -> str:
     """The store's name for a trial's run: the name :class:`PolicyPruner` gives it (``trial-<number>``)."""
     return f"trial-{trial.number}"
 
@@ -56,7 +56,7 @@ class OptunaReporter(pl.Callback):
     reported. After ``trainer.fit``, :meth:`raise_if_pruned` ends the objective the Optuna way.
     """
 
-    def __init__(self, trial: "optuna.trial.Trial", report_every_n_steps: int = 10) -> None:
+    def __init__(self, trial: optuna.trial.Trial, report_every_n_steps: int = 10) -> None:
         if int(report_every_n_steps) != report_every_n_steps or report_every_n_steps < 1:
             raise InputError(f"report_every_n_steps must be a positive integer, got {report_every_n_steps!r}")
         self.trial = trial
@@ -82,7 +82,7 @@ class OptunaReporter(pl.Callback):
             self.pruned_at, self.reason = step, _reason(self.trial)
             trainer.should_stop = True
 
-    def raise_if_pruned(self, store: "SweepStore | str | Path | None" = None, run: str | None = None) -> None:
+    def raise_if_pruned(self, store: SweepStore | str | Path | None = None, run: str | None = None) -> None:
         """If the trial was pruned: mark its run stopped in ``store`` with the pruner's reason, then raise ``TrialPruned``."""
         if self.pruned_at is None:
             return
@@ -98,13 +98,13 @@ class OptunaReporter(pl.Callback):
         raise optuna.TrialPruned(self.reason)
 
 
-def _pruner_name(trial: "optuna.trial.Trial") -> str:
+def _pruner_name(trial: optuna.trial.Trial) -> str:
     pruner = trial.study.pruner
     policy = getattr(pruner, "policy", None)
     return f"{type(pruner).__name__}:{getattr(policy, 'name', type(policy).__name__)}" if policy is not None else type(pruner).__name__
 
 
-def _reason(trial: "optuna.trial.Trial") -> str:
+def _reason(trial: optuna.trial.Trial) -> str:
     """The pruner's reason for the stop (a :class:`PolicyPruner` keeps its decisions), else its name."""
     decisions = getattr(trial.study.pruner, "decisions", None)
     decision = decisions.get(trial.number) if isinstance(decisions, dict) else None

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import lightning.pytorch as pl
 import numpy as np
@@ -67,7 +68,7 @@ class PolicyScheduler(FIFOScheduler):
         budget: float | Callable[[dict], float] | None = None,
         lr_schedule: Callable[[dict], np.ndarray] | None = None,
         compute_per_x: Callable[[dict], float] | None = None,
-        run_name: Callable[["Trial"], str] | None = None,
+        run_name: Callable[[Trial], str] | None = None,
         store: str | None = None,
     ) -> None:
         super().__init__()
@@ -96,13 +97,13 @@ class PolicyScheduler(FIFOScheduler):
             self._mode = mode
         return True
 
-    def on_trial_add(self, tune_controller: Any, trial: "Trial") -> None:
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
         name = self.name_of(trial)
         self._curves.setdefault(name, ([], []))
         self._status[name] = "running"
         self._configs[name] = dict(trial.config)
 
-    def on_trial_result(self, tune_controller: Any, trial: "Trial", result: dict) -> str:
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
         if self._metric is None:
             raise InputError("PolicyScheduler needs metric: the name of the reported loss")
         name = self.name_of(trial)
@@ -125,15 +126,15 @@ class PolicyScheduler(FIFOScheduler):
             self._record_stop(name, int(xs[-1]) if xs else 0, decision)
         return TrialScheduler.STOP
 
-    def on_trial_complete(self, tune_controller: Any, trial: "Trial", result: dict) -> None:
+    def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict) -> None:
         name = self.name_of(trial)
         if self._status.get(name) != "stopped":
             self._status[name] = "finished"
 
-    def on_trial_error(self, tune_controller: Any, trial: "Trial") -> None:
+    def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
         self._status[self.name_of(trial)] = "failed"
 
-    def on_trial_remove(self, tune_controller: Any, trial: "Trial") -> None:
+    def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
         name = self.name_of(trial)
         if self._status.get(name) == "running":
             self._status[name] = "failed"
@@ -142,7 +143,7 @@ class PolicyScheduler(FIFOScheduler):
         counts = {s: list(self._status.values()).count(s) for s in ("running", "finished", "stopped")}
         return f"PolicyScheduler({getattr(self.policy, 'name', type(self.policy).__name__)}): {counts}"
 
-    def name_of(self, trial: "Trial") -> str:
+    def name_of(self, trial: Trial) -> str:
         """The run name of a trial (see ``run_name``)."""
         if self._run_name is not None:
             return str(self._run_name(trial))
@@ -237,8 +238,8 @@ def sweep_trainable(raw_config: dict, out_dir: str | Path, store_url: str, resum
     return train_one_run
 
 
-def run_sweep_on_ray(config: "SweepConfig", raw_config: dict, out_dir: Path, workers: int | None = None,
-                     resume: bool = False, address: str | None = None, stream: TextIO | None = None) -> "SweepOutcome":
+def run_sweep_on_ray(config: SweepConfig, raw_config: dict, out_dir: Path, workers: int | None = None,
+                     resume: bool = False, address: str | None = None, stream: TextIO | None = None) -> SweepOutcome:
     """Train every run of the grid not yet done as a Ray Tune trial; the same plan and outcome as the local runner.
 
     Without ``address`` a local Ray instance with ``workers`` CPUs is started (and stopped at the end);
@@ -301,13 +302,13 @@ class _RunLines(tune.Callback):
     def __setstate__(self, state: dict) -> None:
         self.stream = sys.stdout
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: "Trial", **info: Any) -> None:
+    def on_trial_complete(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         result = trial.last_result or {}
         status = result.get("status") or "done"
         extra = f" at step {result.get('stop_step')}: {result.get('stop_reason')}" if status == "stopped" else ""
         self.stream.write(f"run {trial.config['run']['name']} {status}{extra}\n")
         self.stream.flush()
 
-    def on_trial_error(self, iteration: int, trials: list, trial: "Trial", **info: Any) -> None:
+    def on_trial_error(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         self.stream.write(f"run {trial.config['run']['name']} failed (resume with --resume)\n")
         self.stream.flush()

@@ -20,10 +20,22 @@ after taking the lock, so exactly one migrates.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from importlib import metadata as package_metadata
-from typing import Callable
 
-from sqlalchemy import Column, Connection, Float, Integer, MetaData, String, Table, insert, inspect, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    inspect,
+    select,
+    text,
+)
 
 from scaling_callback.errors import InputError
 from scaling_callback.store import tables as t
