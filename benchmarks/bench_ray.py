@@ -9,9 +9,9 @@ the FLOPs of all runs to their end), whether the best run reached its end, and t
 best completed run ((its final loss − the best final loss) / the best final loss), over ``--orders``
 trial orders (the file's, then shuffled ones: who stops whom depends on who runs first).
 
-Part ``sweep``: one 16-run sweep config (tiny LM: 2 widths × 2 token budgets × 2 peak LRs × 2 seeds,
-law policy) run by the local runner and by ``--backend ray``, 2 workers each: wall time, the runs,
-which were stopped, and the frontier exponent with its interval.
+Part ``sweep``: one 16-run sweep config (tiny LM: 4 widths × 4 token budgets, law policy with the
+frontier objective) run by the local runner and by ``--backend ray``, 2 workers each: wall time,
+the runs, which were stopped, and the frontier exponent with its interval.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_ray.py [--part scheduler|sweep|both] [--orders 2]
 """
@@ -114,11 +114,12 @@ def run_scheduler_part(orders: int) -> None:
 SWEEP_CONFIG = {
     "name": "bench16",
     "model": {"factory": "tiny_lm", "args": {"vocab_size": 32, "seq_len": 16, "batch_size": 8}},
-    "grid": {"sizes": [{"d_model": 8, "n_layers": 1}, {"d_model": 24, "n_layers": 1}], "tokens": [25600, 51200],
-             "schedules": ["cosine"], "peak_lrs": [0.01, 0.001], "seeds": [0, 1]},
-    "optimizer": {"warmup_steps": 10},
+    "grid": {"sizes": [{"d_model": 8, "n_layers": 1}, {"d_model": 16, "n_layers": 1}, {"d_model": 24, "n_layers": 1},
+                       {"d_model": 32, "n_layers": 1}],
+             "tokens": [6400, 12800, 25600, 51200], "schedules": ["cosine"]},  # 16 (N, D) points for the frontier
+    "optimizer": {"peak_lr": 0.01, "warmup_steps": 10},
     "callback": {"fit_every_n_steps": 25, "max_fit_fraction": 1.0, "fit_niceness": 0},
-    "stopping": {"policy": "law", "confirmations": 1, "n_startup_runs": 2},
+    "stopping": {"policy": "law", "objective": "frontier", "confirmations": 1, "n_startup_runs": 3},
     "frontier": {"bootstrap": 100},
     "workers": 2,
     "checkpoint_every_n_steps": 100,
@@ -146,7 +147,7 @@ def run_sweep_part() -> None:
                              "stopped": dict(zip(runs.name[runs.status == "stopped"], runs.stop_step[runs.status == "stopped"])),
                              "frontier": summary["frontier"], "compute_saved": summary["compute_saved"]}
     local, on_ray = outcomes["local"], outcomes["ray"]
-    print(f"\n16-run sweep (tiny LM, law policy), 2 workers on {os.cpu_count()} cores")
+    print(f"\n16-run sweep (tiny LM, 4 widths x 4 budgets, law policy), 2 workers on {os.cpu_count()} cores")
     for backend, o in outcomes.items():
         front = o["frontier"]
         a = f"{front['a']:.3f} {front['a_ci']}" if front["a"] is not None else "no fit"

@@ -213,9 +213,13 @@ def sweep_trainable(raw_config: dict, out_dir: str | Path, store_url: str, resum
     ``report_every_n_steps`` (default: the config's ``callback.fit_every_n_steps``) and, at its end,
     the run's status, stop step and reason from the store.
     """
+    from scaling_callback.store.engine import is_memory, normalise_url
     from scaling_callback.sweep.config import parse_config
 
     config = parse_config(raw_config)
+    store_url = normalise_url(store_url)  # a relative path means the driver's folder, not the trial's
+    if is_memory(store_url):
+        raise InputError("sweep_trainable: an in-memory store cannot be shared with Ray workers; give a file or a URL")
     every = report_every_n_steps or config.callback.fit_every_n_steps
     out = str(Path(out_dir).resolve())
 
