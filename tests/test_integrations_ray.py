@@ -12,6 +12,7 @@ import yaml
 
 ray = pytest.importorskip("ray")
 
+from conftest import PG_URL_VARIABLE, postgres_url
 from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve
 
 from scaling_callback.cli import main
@@ -49,15 +50,37 @@ def local_ray():
         os.environ["PYTHONPATH"] = previous
 
 
-LEVELS = [3.0, 3.5, 3.1, 3.4]
+LEVELS = [3.0, 3.5, 3.4]
+EVERY = 8  # a report every 8 logged points (320 steps): few enough law-policy judgements for a test
 
 
 def _replay_curve(config: dict) -> None:
     from ray import tune
 
     curve = synthetic_curve("constant", noise=0.001, seed=config["seed"], params=TRUE_MPL | {"L0": config["level"]})
-    for step, loss in zip(curve.steps[::4], curve.loss[::4]):  # a report every 160 steps
+    for step, loss in zip(curve.steps[::EVERY], curve.loss[::EVERY]):
         tune.report({"loss": float(loss), "step": int(step)})
+
+
+def _sequential_stops(levels: list[float]) -> dict[float, int]:
+    """The last step of each trial when a fresh law policy judges every report, trials run one after another."""
+    from scaling_callback.stopping import RunView, SweepView
+
+    policy, done, last = make_policy("law"), [], {}
+    lrs = per_step_lrs("constant")
+    for level in levels:
+        curve = synthetic_curve("constant", noise=0.001, seed=0, params=TRUE_MPL | {"L0": level})
+        steps, losses = curve.steps[::EVERY].astype(float), curve.loss[::EVERY].astype(float)
+        status = "finished"
+        for i in range(1, len(steps) + 1):
+            run = RunView(f"level{level}", steps[:i], losses[:i], TOTAL, "running", lrs)
+            if policy.decide(run, SweepView(tuple(done) + (run,))).stop:
+                status = "stopped"
+                break
+        last[level] = int(steps[i - 1])
+        budget = TOTAL if status == "stopped" else max(TOTAL, steps[i - 1])
+        done.append(RunView(f"level{level}", steps[:i], losses[:i], budget, status, lrs))
+    return last
 
 
 @pytest.mark.slow
@@ -73,11 +96,12 @@ def test_the_policy_scheduler_stops_worse_trials_and_records_why(local_ray, tmp_
                        run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), verbose=0))
     results = {r.config["level"]: r for r in tuner.fit()}
     last = {level: r.metrics["step"] for level, r in results.items()}
-    end = int(synthetic_curve("constant").steps[::4][-1])
+    end = int(synthetic_curve("constant").steps[::EVERY][-1])
     assert last[3.0] == end  # the best trial runs to its end
     assert last[3.5] < end and last[3.4] < end  # clearly worse ones are stopped early
     stop = scheduler.decisions["level3.5"]
     assert stop.stop and stop.reason and stop.probability < 0.05
+    assert last == _sequential_stops(LEVELS)  # exactly what the policy decides on the same curves, one trial at a time
     recorded = SweepStore(store)
     row = recorded.get_run("level3.5")
     assert row["status"] == "stopped" and row["stop_reason"] == stop.reason and row["stop_step"] == last[3.5]
@@ -108,13 +132,18 @@ def _outcome(store_url: str) -> dict:
 
 
 @pytest.mark.slow
-def test_a_ray_sweep_gives_the_local_runners_runs_curves_and_report(local_ray, tmp_path, store_url):
+def test_a_ray_sweep_gives_the_local_runners_runs_curves_and_report(local_ray, tmp_path, request):
     """Same config, same seeds: the same runs with the same curves, and the same report, whoever places the runs.
+
+    The Ray side writes to PostgreSQL when a server is configured (always in CI), else to a SQLite file
+    (one backend, not both: this is the suite's longest test).
 
     Stops are compared in benchmarks/bench_ray.py: the callback judges in its fit worker, so on runs this
     short a stop lands (or not, before the run ends) when the worker catches up, on either backend.
     """
     config = TINY | {"stopping": {"policy": "none"}, "workers": 2}
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    store_url = postgres_url(request) if os.environ.get(PG_URL_VARIABLE) or in_ci else f"sqlite:///{tmp_path / 'ray.sqlite'}"
     local_store = f"sqlite:///{tmp_path / 'local.sqlite'}"
     assert main(["sweep", str(_write(tmp_path / "local.yaml", config | {"store": local_store})), "--out", str(tmp_path / "local")]) == 0
     assert main(["sweep", str(_write(tmp_path / "ray.yaml", config | {"store": store_url})), "--out", str(tmp_path / "ray"),
