@@ -24,10 +24,11 @@ from pathlib import Path
 
 def write_run(url: str, run: str, points: int, batch: int, start: "multiprocessing.synchronize.Event") -> tuple[str, float, list[str]]:
     from scaling_callback.store import SweepStore
+from scaling_callback.store.writer import BatchedWriter
 
     store = SweepStore(url)
     store.register_run(run, sweep="concurrency", config={"process": run})
-    writer = store.writer()
+    writer = BatchedWriter(store)
     start.wait()
     began = time.perf_counter()
     for first in range(1, points + 1, batch):

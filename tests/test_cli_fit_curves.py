@@ -84,3 +84,52 @@ def test_too_few_usable_points_is_named(tmp_path, capsys):
 
 def test_bad_prefix_is_named(files, capsys):
     assert "--prefix must be in (0, 1], got 1.5" in _error(capsys, ["--fit", str(files["cosine"]), "--prefix", "1.5"])
+
+
+def _fit_json(capsys, args):
+    assert main(["fit-curves", "--warmup-steps", str(WARMUP), *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_curve_in_fit_and_predict_is_used_once(files, capsys):
+    both = ["--fit", str(files["constant"]), str(files["two_stage"]), "--predict", str(files["two_stage"])]
+    once = _fit_json(capsys, [*both, "--prefix", "0.5"])
+    alone = _fit_json(capsys, ["--fit", str(files["constant"]), "--predict", str(files["two_stage"]), "--prefix", "0.5"])
+    assert once["n_points"] == alone["n_points"] == 96 + 48  # the prefix only, not the whole curve and its prefix
+    assert once["params"] == pytest.approx(alone["params"], rel=1e-9)
+    assert once["warnings"] and once["predictions"][0]["in_sample"] is False
+    whole = _fit_json(capsys, both)
+    assert whole["n_points"] == 2 * 96 and whole["predictions"][0]["in_sample"] is True
+
+
+def test_table_explains_columns_and_bound_warnings(files, capsys):
+    assert main(["fit-curves", "--law", "opl", "--warmup-steps", str(WARMUP), "--fit", str(files["constant"]),
+                 "--predict", str(files["cosine"])]) == 0
+    out = capsys.readouterr().out
+    assert "predE" in out and "columns:" in out and "worstE" in out
+    from scaling_callback.cli.fit_curves import _bound_warnings
+
+    assert _bound_warnings({"beta": 1 - 1e-3, "alpha": 0.5, "L0": 2.0}) == [
+        "beta = 0.999 sits on its upper bound: not determined by these curves"]
+
+
+def test_lightning_and_tensorboard_logs_give_the_fit_of_our_csv(tmp_path, capsys):
+    from tests.lightning_logs_factory import EVERY, STEPS, train
+    from tests.lightning_logs_factory import WARMUP as RUN_WARMUP
+
+    pytest.importorskip("tbparse")
+    logs = train(tmp_path)
+    assert main(["export", str(logs["store"]), "--all", "--output", str(tmp_path / "export.csv")]) == 0
+    points = pd.read_csv(tmp_path / "export.csv")
+    ours = points[points["step"] % EVERY == 0][["step", "lr", "loss"]]  # the rows the loggers saw, in our CSV format
+    ours.to_csv(tmp_path / "ours.csv", index=False)
+    common = ["--warmup-steps", str(RUN_WARMUP)]
+    reference = _fit_json(capsys, [*common, "--fit", str(tmp_path / "ours.csv"), "--predict", str(tmp_path / "ours.csv")])
+    from_csv = _fit_json(capsys, [*common, "--from", "lightning-csv", "--fit", str(logs["csv"])])
+    from_tb = _fit_json(capsys, [*common, "--from", "tensorboard", "--fit", str(logs["tb"]), "--predict", str(logs["tb"])])
+    assert reference["status"] == "ok" and reference["n_points"] == (STEPS - RUN_WARMUP) // EVERY + 1
+    assert from_csv["n_points"] == from_tb["n_points"] == reference["n_points"]
+    assert from_csv["params"] == pytest.approx(reference["params"], rel=1e-6)
+    # float32 events: the same curve up to 1e-7, so the same predictions (poorly identified parameters may move)
+    for key in ("final_pred", "mae", "rmse"):
+        assert from_tb["predictions"][0][key] == pytest.approx(reference["predictions"][0][key], rel=1e-3, abs=1e-6)

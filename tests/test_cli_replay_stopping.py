@@ -53,7 +53,7 @@ def test_groups_are_separate_sweeps_and_the_top_level_sums_them(tmp_path, capsys
     path = tmp_path / "curves.csv"
     pd.concat([sweep_frame("constant", "g1"), sweep_frame("constant", "g2")]).to_csv(path, index=False)
     code, out, _ = run_cli(capsys, str(path), "--run-col", "name", "--x-col", "step", "--loss-col", "loss",
-                           "--group-col", "group", "--policy", "median", "fixed", "--workers", "2", "--json")
+                           "--group-col", "group", "--policy", "median", "fixed", "--parallel-runs", "2", "--json")
     record = json.loads(out)
     assert code == 0 and set(record["groups"]) == {"g1", "g2"}
     for name in ("median", "fixed"):
@@ -72,7 +72,7 @@ def test_without_lr_column_the_law_policy_uses_the_power_law_and_prints_a_table(
     path = tmp_path / "curves.csv"
     frame.to_csv(path, index=False)
     code, out, _ = run_cli(capsys, str(path), "--run-col", "run", "--x-col", "tokens", "--loss-col", "loss",
-                           "--policy", "law", "median", "--shuffle", "3")
+                           "--policy", "law", "median", "--seed", "3")
     assert code == 0
     assert "best run a" in out and "law" in out and "median" in out
 
@@ -82,7 +82,7 @@ def test_without_lr_column_the_law_policy_uses_the_power_law_and_prints_a_table(
     (lambda f: f.assign(loss=f["loss"].astype(object).where(f.index != 3, "oops")), [], "non-numeric"),
     (lambda f: f.assign(loss=-f["loss"]), [], "losses must be positive"),
     (lambda f: f, ["--group-col", "nope"], "missing column 'nope'"),
-    (lambda f: f, ["--workers", "0"], "--workers"),
+    (lambda f: f, ["--parallel-runs", "0"], "--parallel-runs"),
     (lambda f: f, ["--threshold", "1.5"], "--threshold"),
 ])
 def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, capsys, mutate, args, message):
@@ -96,3 +96,29 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, capsys, mutate, ar
 def test_a_missing_file_is_named(tmp_path, capsys):
     code, _, err = run_cli(capsys, str(tmp_path / "none.csv"), "--run-col", "r", "--x-col", "x", "--loss-col", "l")
     assert code == 2 and "none.csv: no such file" in err
+
+
+def test_wandb_history_with_detected_columns_replays_as_the_long_csv(tmp_path, capsys):
+    frame = sweep_frame("constant", every=8)
+    frame.to_csv(tmp_path / "long.csv", index=False)
+    history = pd.DataFrame({"run": frame["name"], "trainer/global_step": frame["step"] - 1,  # WandbLogger's steps
+                            "train/loss": frame["loss"], "lr-AdamW": frame["lr"], "_runtime": 1.0})
+    history.to_csv(tmp_path / "history.csv", index=False)
+    base = ["--policy", "asha", "median", "--json"]
+    code, out, _ = run_cli(capsys, str(tmp_path / "long.csv"), "--run-col", "name", *base)
+    code_w, out_w, _ = run_cli(capsys, str(tmp_path / "history.csv"), "--from", "wandb", *base)
+    assert code == code_w == 0
+    def decisions(text):
+        return {name: {k: v for k, v in r.items() if k != "seconds"} for name, r in json.loads(text)["policies"].items()}
+
+    assert decisions(out) == decisions(out_w)
+
+
+def test_lr_col_none_uses_the_power_law_and_bad_logs_exit_2(tmp_path, capsys):
+    path = tmp_path / "curves.csv"
+    sweep_frame("constant", every=8).to_csv(path, index=False)
+    code, _, _ = run_cli(capsys, str(path), "--run-col", "name", "--lr-col", "none", "--policy", "median")
+    assert code == 0
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(capsys, str(tmp_path / "empty"), "--from", "lightning-csv")
+    assert code == 2 and "no metrics.csv" in err and len(err.strip().splitlines()) == 1

@@ -26,11 +26,18 @@ def test_one_call_per_due_point_with_predictions_once_fitted():
     logger = Logger()
     last = log_points([logger], _points(10), None, lambda p: p.step % 5 == 0)
     assert last == 10 and [s for s, _ in logger.calls] == [5, 10]
-    assert logger.calls[0][1] == {"scaling/flops": 500.0, "scaling/lr_sum": 0.5}
+    assert logger.calls[0][1] == {"scaling/loss": 1.0, "scaling/lr": 0.1, "scaling/lr_sum": 0.5, "scaling/flops": 500.0,
+                                  "scaling/samples": 40.0}
     fit = {"pred_final_loss": 2.0, "pred_final_low": 1.9, "pred_final_high": math.nan}
     log_points([logger], _points(3), fit, lambda p: p.step == 3)
-    assert set(logger.calls[-1][1]) == {"scaling/flops", "scaling/lr_sum", "scaling/pred_final_loss",
-                                        "scaling/pred_final_low", "scaling/pred_final_high"}
+    assert set(logger.calls[-1][1]) == {"scaling/loss", "scaling/lr", "scaling/lr_sum", "scaling/flops", "scaling/samples",
+                                        "scaling/pred_final_loss", "scaling/pred_final_low", "scaling/pred_final_high"}
+
+
+def test_tokens_are_logged_when_counted():
+    logger = Logger()
+    log_points([logger], [Point(1, 8, 1024, 100.0, 0.1, 0.1, 2.0)], None, lambda p: True)
+    assert logger.calls[0][1]["scaling/tokens"] == 1024.0
 
 
 def test_validation_values_and_run_names():

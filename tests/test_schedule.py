@@ -66,3 +66,10 @@ def test_steps_outside_schedule_are_named():
     schedule = Schedule.from_per_step(per_step_lrs("constant"), WARMUP)
     with pytest.raises(InputError, match="outside the schedule"):
         schedule.post_warmup_steps(np.array([schedule.total_steps + 1]))
+
+
+def test_decrease_until_counts_lr_decreases_as_a_fraction_of_the_peak():
+    lrs = np.concatenate([np.linspace(0.1, 1.0, 10), np.full(10, 1.0), np.linspace(0.9, 0.1, 9), np.full(3, 0.5)])
+    schedule = Schedule.from_per_step(lrs)
+    assert schedule.warmup_steps == 10
+    assert schedule.decrease_until(np.array([10, 20, 29, 32])) == pytest.approx([0.0, 0.0, 0.9, 0.9])  # rises ignored

@@ -49,11 +49,11 @@ def test_an_older_store_is_migrated_and_keeps_every_row(store_url, old_version):
     assert store.latest_fit("r0")["pred_final_loss"] == 2.5
     assert store.decisions("r0").reason.tolist() == ["keep"]
     assert store.runs("old").status.tolist() == ["finished"]
-    store.register_run("r1", sweep="old")  # the migrated store takes new writes, drop members included
-    from scaling_callback.store.drop_members import load_drop_members, save_drop_member
-
-    save_drop_member(store, "r0", {"gain": 0.1})
-    assert load_drop_members(store, "old") == {"r0": {"gain": 0.1}}
+    store.register_run("r1", sweep="old")  # the migrated store takes new writes, forecasts and their decisions included
+    fit_id = store.add_fit("r1", {"step": 4, "status": "ok", "forecast": {"loss": 2.4}})
+    store.add_decision("r1", 4, False, kind="continue", fit_id=fit_id)
+    assert store.latest_fit("r1")["forecast"] == {"loss": 2.4} and store.decisions("r1").fit_id.tolist() == [fit_id]
+    assert store.latest_fit("r0")["forecast"] is None  # old rows have none
     store.close()
     SweepStore(store_url).close()  # opening again applies nothing more
     assert [v for v, _ in _versions(store_url)] == list(range(old_version, SCHEMA_VERSION + 1))

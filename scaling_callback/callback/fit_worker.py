@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 from scaling_callback.callback.fit_job import FitRequest, run_fit
 from scaling_callback.callback.stopping import judge_in_worker
+from scaling_callback.fitting.sweep_forecaster import SweepForecaster
 from scaling_callback.store.engine import is_memory
 
 _LIVE_WORKERS: list["FitWorker"] = []
@@ -149,9 +150,9 @@ class ThreadFitWorker(FitWorker):
         self._requests.put(request)
 
     def _loop(self) -> None:
-        policies: dict[str, Any] = {}
+        state = WorkerState()
         while (request := self._requests.get()) is not None:
-            self._results.put(serve(request, self._store, policies, clock=time.thread_time))
+            self._results.put(serve(request, self._store, state, clock=time.thread_time))
 
     def close(self) -> None:
         self._requests.put(None)
@@ -226,13 +227,28 @@ class ProcessFitWorker(FitWorker):
             pass
 
 
-def serve(request: FitRequest, store: Any, policies: dict[str, Any], clock: Callable[[], float] = time.process_time) -> dict[str, Any]:
+class WorkerState:
+    """What a worker keeps between requests: each run's policy and each sweep's forecaster."""
+
+    def __init__(self) -> None:
+        self.policies: dict[str, Any] = {}
+        self.forecasters: dict[str | None, SweepForecaster] = {}
+
+    def forecaster(self, sweep: str | None) -> SweepForecaster:
+        if sweep not in self.forecasters:
+            self.forecasters[sweep] = SweepForecaster()
+        return self.forecasters[sweep]
+
+
+def serve(request: FitRequest, store: Any, state: WorkerState, clock: Callable[[], float] = time.process_time) -> dict[str, Any]:
     """One request in a worker: the fit, then (when asked) the early-stopping judgement. Never raises."""
-    result = run_fit(request, store, clock=clock)
+    forecaster = state.forecaster(request.sweep)
+    result = run_fit(request, store, forecaster, clock=clock)
     try:
-        judge_in_worker(request, result, store, policies)
+        judge_in_worker(request, result, store, state.policies, forecaster)
     except Exception as error:  # noqa: BLE001 - judging is advice; a failure is a no-stop decision
-        result["decision"] = {"stop": False, "probability": float("nan"), "reason": f"policy error: {type(error).__name__}: {error}"}
+        result["decision"] = {"stop": False, "kind": "no-forecast", "probability": float("nan"),
+                              "reason": f"policy error: {type(error).__name__}: {error}", "fit_id": result.get("fit_id")}
     return result
 
 
@@ -279,7 +295,6 @@ def _serve(store_url: str | None, niceness: int = NICENESS) -> None:
         os.nice(niceness)
     except (AttributeError, OSError):
         pass
-    from scaling_callback.fitting.curve_fitter import CurveFitter  # noqa: F401 - import once, before the first fit
 
     store = None
     if store_url:
@@ -289,7 +304,7 @@ def _serve(store_url: str | None, niceness: int = NICENESS) -> None:
     pickle.dump({"ready": True, "startup_cpu": time.process_time()}, out)
     out.flush()
     stdin = sys.stdin.buffer
-    policies: dict[str, Any] = {}
+    state = WorkerState()
     while True:
         try:
             request = pickle.load(stdin)
@@ -297,7 +312,7 @@ def _serve(store_url: str | None, niceness: int = NICENESS) -> None:
             return
         if request is None:
             return
-        result = serve(request, store, policies)
+        result = serve(request, store, state)
         try:
             pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
             out.flush()

@@ -44,6 +44,27 @@ def plan_schedule(trainer: Trainer, optimizer: torch.optim.Optimizer | None, tot
                     steps_scheduler_after=rule)
 
 
+def optimization_note(automatic: bool, n_optimizers: int, lr_group: int) -> str | None:
+    """What the callback records when it cannot follow Lightning's automatic loop with one optimizer, else None.
+
+    Lightning's ``global_step`` counts ``optimizer.step()`` calls of every optimizer, and a scheduler
+    is stepped by Lightning only under automatic optimization.
+    """
+    if automatic and n_optimizers <= 1:
+        return None
+    parts = []
+    if not automatic:
+        parts.append("manual optimization: a point is recorded per training batch at trainer.global_step, the loss "
+                     "is outputs['loss'] as returned (no accumulation scaling), and the planned LR schedule is the "
+                     "first scheduler stepped as configured (Lightning does not step it for you: the plan is right "
+                     "only if you call scheduler.step() at that cadence)")
+    if n_optimizers > 1:
+        parts.append(f"{n_optimizers} optimizers: global_step advances once per optimizer.step() of each, so steps "
+                     f"are recorded {n_optimizers} apart (e.g. {n_optimizers}, {2 * n_optimizers}, ...); the LR recorded "
+                     f"and planned is that of the first optimizer's param group {lr_group}")
+    return "ScalingLawCallback: " + "; ".join(parts) + "."
+
+
 def validation_values(metrics: Mapping[str, Any], wanted: str | list[str]) -> dict[str, float]:
     """Scalar metrics to record after validation; ``"auto"`` picks names containing both "val" and "loss"."""
     if wanted == "auto":
@@ -66,13 +87,21 @@ def generated_run_name(sweep: str | None) -> str:
 
 
 def log_points(loggers: Sequence[Any], points: Sequence[Point], fit: Mapping[str, Any] | None, due: Any) -> int:
-    """One ``log_metrics`` call per point ``due(point)`` accepts: ``scaling/flops``, ``scaling/lr_sum`` and, once a fit
-    exists, ``scaling/pred_final_loss/low/high``. Returns the last logged step (0 if none)."""
+    """One ``log_metrics`` call per point ``due(point)`` accepts: ``scaling/loss``, ``scaling/lr``, ``scaling/lr_sum``,
+    ``scaling/flops``, ``scaling/samples``, ``scaling/tokens`` (when counted) and, once a fit exists,
+    ``scaling/pred_final_loss/low/high``. Returns the last logged step (0 if none).
+
+    Why the step's own loss and LR: with them on one row, a logger's file alone (a ``CSVLogger``'s
+    ``metrics.csv``, a TensorBoard directory) is enough to fit the run later (``scaling_callback.io``).
+    """
     last = 0
     for point in points:
         if not due(point):
             continue
-        metrics = {"scaling/flops": point.flops, "scaling/lr_sum": point.lr_sum}
+        metrics = {"scaling/loss": point.loss, "scaling/lr": point.lr, "scaling/lr_sum": point.lr_sum,
+                   "scaling/flops": point.flops, "scaling/samples": float(point.samples)}
+        if point.tokens is not None:
+            metrics["scaling/tokens"] = float(point.tokens)
         if fit is not None:
             metrics |= {f"scaling/{key}": float(fit.get(key, math.nan)) for key in PREDICTIONS}
         for logger in loggers:

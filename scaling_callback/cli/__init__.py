@@ -2,7 +2,8 @@
 
 Each subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int``. An
 :class:`~scaling_callback.errors.InputError` raised by ``run`` becomes a one-line message on
-stderr and exit status 2.
+stderr and exit status 2. Options shared by several subcommands are defined once in
+:mod:`scaling_callback.cli.options` (the vocabulary), and every ``--help`` shows the defaults.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 import sys
 from typing import Sequence
 
+from scaling_callback.cli.options import HelpFormatter
 from scaling_callback.errors import InputError
 
 # name -> (module, one-line help)
@@ -20,7 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("scaling_callback.cli.sweep", "train a grid of runs from a YAML config, fit laws online, write the report"),
     "report": ("scaling_callback.cli.report", "write a sweep's report (plots, summary.json, summary.md) from its store"),
     "fit-compute": ("scaling_callback.cli.fit_compute", "fit Chinchilla's L(N, D) across runs: compute-optimal frontier with bootstrap intervals"),
+    "fit-loss-to-loss": ("scaling_callback.cli.fit_loss_to_loss", "predict one loss from another (train->test, train->train) with offsets from compute laws"),
     "reproduce": ("scaling_callback.cli.reproduce", "fit exponents of solvable random-feature models and compare them with theory"),
+    "export": ("scaling_callback.cli.export", "write a store's runs (or one sweep or run) in the long format, CSV or Parquet"),
     "replay-stopping": ("scaling_callback.cli.replay_stopping", "replay recorded curves under early-stopping policies (law, median, ASHA, fixed budget)"),
 }
 
@@ -44,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     name = args_list[0]
     module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"scaling-callback {name}", description=COMMANDS[name][1])
+    parser = argparse.ArgumentParser(prog=f"scaling-callback {name}", description=COMMANDS[name][1],
+                                     formatter_class=HelpFormatter)
     module.add_arguments(parser)
     args = parser.parse_args(args_list[1:])
     try:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import yaml
 
+from scaling_callback.cli.options import describe_frontier
 from scaling_callback.errors import InputError
 from scaling_callback.sweep.config import load_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="sweep YAML (see configs/quickstart.yaml)")
-    parser.add_argument("--out", default=None, help="output folder (default runs/<sweep name>)")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: the config's)")
+    parser.add_argument("--out", default=None, help="output folder (default: runs/<sweep name>)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N", help="worker processes, one run each (default: the config's workers)")
     parser.add_argument("--resume", action="store_true", help="skip finished runs, resume interrupted ones")
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
@@ -48,14 +50,15 @@ def run(args: argparse.Namespace) -> int:
     for name, error in outcome.failed.items():
         print(f"run {name} failed: {error}")
     if not args.no_report:
+        from scaling_callback.progress import ReportProgress
         from scaling_callback.report.writer import write_report
         from scaling_callback.sweep.runner import store_url
 
-        summary = write_report(out_dir, store_url(config, out_dir), config.name, bootstrap=config.frontier.bootstrap,
-                               n_convention=config.frontier.n_convention, target_flops=config.frontier.target_flops or None,
-                               tie_exponents=config.frontier.tie_exponents)
-        front = summary["frontier"]
-        a = f"{front['a']:.3f} {front['a_ci']}" if front["a"] is not None else "no fit"
+        with ReportProgress(sys.stderr) as progress:
+            summary = write_report(out_dir, store_url(config, out_dir), config.name, bootstrap=config.frontier.bootstrap,
+                                   n_convention=config.frontier.n_convention,
+                                   target_flops=config.frontier.target_flops or None,
+                                   tie_exponents=config.frontier.tie_exponents, progress=progress.update)
         print(f"report: {out_dir / 'report'} | runs {summary['runs']}, stopped {summary['stopped']}, "
-              f"compute saved {summary['compute_saved']:.1%}, frontier a = {a}")
+              f"compute saved {summary['compute_saved']:.1%}, {describe_frontier(summary)}")
     return 1 if outcome.failed else 0

@@ -42,19 +42,32 @@ def _logit(p: float) -> float:
 
 
 class LossToLossLaw:
-    """Shifted power law between two losses of the same models."""
+    """Shifted power law between two losses of the same models.
 
-    def __init__(self, *, delta: float = DEFAULT_DELTA, n_best_starts: int = 4, optimizer: str = "L-BFGS-B") -> None:
+    Args:
+        E0, E1: the two irreducible losses, fixed (as the paper takes them: each from its own compute
+            fit, see :mod:`scaling_callback.fitting.loss_to_loss_compute`); then only K and κ are
+            fitted. None (both): all four are fitted, the offsets kept below the lowest losses.
+    """
+
+    def __init__(self, *, delta: float = DEFAULT_DELTA, n_best_starts: int = 4, optimizer: str = "L-BFGS-B",
+                 E0: float | None = None, E1: float | None = None) -> None:
         self.delta = delta
         self.n_best_starts = n_best_starts
         self.optimizer = optimizer
+        self.E0 = E0
+        self.E1 = E1
 
     def fit(self, loss0: Sequence[float], loss1: Sequence[float], *, pairing: str = "same models") -> "LossToLossLaw":
         """Fit L1 as a function of L0 over paired points (same model, or models paired by compute)."""
         started = time.perf_counter()
-        l0, l1 = _positive_pair(loss0, loss1)
         if self.optimizer not in TIGHT_OPTIONS:
             raise InputError(f"optimizer must be one of {sorted(TIGHT_OPTIONS)}, got {self.optimizer!r}")
+        if (self.E0 is None) != (self.E1 is None):
+            raise InputError(f"give both offsets E0 and E1 or neither, got E0={self.E0!r}, E1={self.E1!r}")
+        if self.E0 is not None:
+            return self._fit_fixed_offsets(loss0, loss1, pairing, started)
+        l0, l1 = _positive_pair(loss0, loss1)
         self._l0, self._log_l1 = l0, np.log(l1)
         self._m0, self._m1 = float(l0.min()), float(l1.min())
         starts = self._starts(l0, l1)
@@ -84,6 +97,44 @@ class LossToLossLaw:
                          "optimizer": self.optimizer, "tolerances": TIGHT_OPTIONS[self.optimizer], "gradients": "analytic",
                          "constraints": "K, kappa > 0; 0 < E0 < min L0; 0 < E1 < min L1",
                          "starts_scored": int(len(starts)), "starts_optimized": int(len(chosen)), "points_used": self.n_points_}
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _fit_fixed_offsets(self, loss0: Sequence[float], loss1: Sequence[float], pairing: str, started: float) -> "LossToLossLaw":
+        """K and κ with E0, E1 given: a log-log regression start, then the summed Huber on log L1, tightly."""
+        l0, l1 = _positive_pair(loss0, loss1, min_points=2)
+        E0, E1 = float(self.E0), float(self.E1)
+        for name, offset, values in (("E0", E0, l0), ("E1", E1, l1)):
+            if not (np.isfinite(offset) and 0 <= offset < values.min()):
+                raise InputError(f"{name} = {offset!r} must be finite, >= 0 and below the lowest loss it offsets ({values.min():.6g})")
+        log_gap0, log_l1 = np.log(l0 - E0), np.log(l1)
+        slope, intercept = np.polyfit(log_gap0, np.log(l1 - E1), 1) if np.ptp(log_gap0) > 0 else (1.0, 0.0)
+        start = np.array([intercept, np.log(max(slope, 1e-3))])
+
+        def objective(free: np.ndarray) -> tuple[float, np.ndarray]:
+            K, kappa = np.exp(free)
+            power = np.exp(kappa * log_gap0)
+            prediction = K * power + E1
+            value, psi = huber(np.log(prediction) - log_l1, self.delta)
+            d_log_k = K * power / prediction
+            return value, np.array([psi @ d_log_k, psi @ (d_log_k * kappa * log_gap0)])
+
+        result = minimize_from_starts(objective, start[None, :], self.optimizer)
+        best = result.best
+        self.warnings_ = []
+        self.K_, self.kappa_ = (float(v) for v in np.exp(best.x))
+        self.E0_, self.E1_, self.objective_ = E0, E1, float(best.fun)
+        tolerance = 1e-6 * self.delta * l0.size
+        self.converged_ = bool(best.grad_norm <= tolerance)
+        self.status_ = "converged" if self.converged_ else "not_converged"
+        if not self.converged_:
+            self.warnings_.append(f"optimizer did not converge: max |gradient| = {best.grad_norm:.3g} ({best.message})")
+        self._m0, self._m1 = float(l0.min()), float(l1.min())
+        self.n_points_ = int(l0.size)
+        self.choices_ = {"form": FORM, "pairing": pairing, "loss": "Huber on log L1 residuals, summed", "delta": self.delta,
+                         "optimizer": self.optimizer, "tolerances": TIGHT_OPTIONS[self.optimizer], "gradients": "analytic",
+                         "offsets": "E0, E1 given (fixed); K, kappa fitted", "constraints": "K, kappa > 0",
+                         "starts": "least squares of log(L1 - E1) on log(L0 - E0)", "points_used": self.n_points_}
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -118,8 +169,13 @@ class LossToLossLaw:
         return np.array(starts)
 
     def predict(self, loss0: Sequence[float]) -> np.ndarray:
-        """L1 predicted from L0 (NaN where L0 ≤ E0)."""
-        return shifted_power_law(np.asarray(loss0, dtype=float), self.K_, self.kappa_, self.E0_, self.E1_)
+        """L1 predicted from L0; where L0 ≤ E0 (see :meth:`below_E0`) the law's floor E1, its limit as L0 → E0."""
+        values = np.asarray(loss0, dtype=float)
+        return np.where(self.below_E0(values), self.E1_, shifted_power_law(values, self.K_, self.kappa_, self.E0_, self.E1_))
+
+    def below_E0(self, loss0: Sequence[float]) -> np.ndarray:
+        """Where a loss to map lies at or below E0, outside the law's domain."""
+        return np.asarray(loss0, dtype=float) <= self.E0_
 
     def to_dict(self) -> dict:
         """JSON-ready parameters, status, warnings and choices."""

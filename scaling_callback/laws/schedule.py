@@ -48,6 +48,16 @@ class Schedule:
         """S1(t) for t = 0..T (post-warmup sums; index 0 is 0)."""
         return np.concatenate([[0.0], np.cumsum(self.lrs)])
 
+    def decrease_until(self, steps: np.ndarray | int) -> np.ndarray:
+        """LR decreases summed (rises do not count) up to absolute ``steps``, as a fraction of the peak LR.
+
+        What identifies a drop term: the MPL's loss drop is B times LR decreases (Luo et al. 2025, eq. 2).
+        """
+        previous = np.concatenate([[self.peak_lr], self.lrs[:-1]])
+        fallen = np.concatenate([[0.0], np.cumsum(np.maximum(previous - self.lrs, 0.0))]) / self.peak_lr
+        index = np.clip(np.asarray(steps, dtype=np.int64) - self.warmup_steps, 0, len(self.lrs))
+        return fallen[index]
+
     def truncated(self, total_steps: int) -> "Schedule":
         """The same schedule ending at absolute step ``total_steps``."""
         return Schedule(self.lrs[: max(total_steps - self.warmup_steps, 0)], self.peak_lr, self.warmup_sum, self.warmup_steps)

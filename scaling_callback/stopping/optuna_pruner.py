@@ -37,7 +37,8 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 
 from scaling_callback.errors import InputError
 from scaling_callback.stopping.law_policy import LawPolicy
-from scaling_callback.stopping.policy import Decision, RunView, StoppingPolicy, SweepView
+from scaling_callback.stopping.policy import StoppingPolicy
+from scaling_callback.stopping.views import Decision, RunView, SweepView
 
 STATES = {TrialState.COMPLETE: "finished", TrialState.PRUNED: "stopped", TrialState.RUNNING: "running"}
 DECISION_ATTR = "scaling_callback.decision"

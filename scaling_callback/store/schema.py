@@ -10,6 +10,8 @@ Versions:
     1. sweeps, runs, schedules, points, evals, fits, decisions (first release, no version table).
     2. drop_members: what finished runs' LR decays bought, kept for later runs (no version table).
     3. scaling_callback_schema: this table (one row per version applied, with when and by which release).
+    4. fits.forecast (the forecast each fit made), decisions.kind and decisions.fit_id (the fit whose
+       forecast a decision used); drop_members is no longer written (its rows stay).
 
 Stores of versions 1 and 2 carry no version table; their version is read from the tables present.
 Several processes may open an old store at once (every run of a sweep opens it): SQLite serialises
@@ -20,27 +22,15 @@ after taking the lock, so exactly one migrates.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from importlib import metadata as package_metadata
+from typing import Callable
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    insert,
-    inspect,
-    select,
-    text,
-)
+from sqlalchemy import JSON, Column, Connection, Float, Integer, MetaData, String, Table, insert, inspect, select, text
 
 from scaling_callback.errors import InputError
 from scaling_callback.store import tables as t
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 VERSION_TABLE = "scaling_callback_schema"
 # Any fixed 64-bit key serves; this one spells "scal" in ASCII so a DBA reading pg_locks can tell whose it is.
 _PG_LOCK_KEY = 0x7363616C
@@ -53,6 +43,15 @@ schema_versions = Table(
     Column("applied_at", Float, nullable=False),
     Column("library_version", String(64)),
     Column("description", String(255)),
+)
+
+# Version 2's table, no longer written since version 4 (kept so that migrating a version-1 store stays the same steps).
+_drop_members = Table(
+    "drop_members",
+    _version_metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("member", JSON),
+    Column("created_at", Float, nullable=False),
 )
 
 # Tables (and the columns every one of them had) that make up version 1; later versions add to them.
@@ -87,9 +86,20 @@ def _create(*tables: Table) -> Callable[[Connection], None]:
 
 
 # MIGRATIONS[v] turns a version-v store into a version-(v+1) one; each is additive (old rows stay).
+def _add_forecast_references(conn: Connection) -> None:
+    """Version 3 → 4: the forecast of each fit, and the kind and fit of each decision (new columns, NULL in old rows)."""
+    dialect = conn.dialect
+    for table, column, kind in (("fits", "forecast", JSON()), ("decisions", "kind", String(32)),
+                                ("decisions", "fit_id", Integer())):
+        present = {c["name"] for c in inspect(conn).get_columns(table)}
+        if column not in present:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind.compile(dialect=dialect)}"))
+
+
 MIGRATIONS: dict[int, tuple[str, Callable[[Connection], None]]] = {
-    1: ("add drop_members", _create(t.drop_members)),
+    1: ("add drop_members", _create(_drop_members)),
     2: ("add the schema version table", _create(schema_versions)),
+    3: ("add fits.forecast, decisions.kind and decisions.fit_id", _add_forecast_references),
 }
 
 

@@ -6,8 +6,8 @@ Example:
     >>> store.add_points("lr3e-4", [{"step": 1, "samples": 32, "flops": 1e9, "lr": 3e-4, "lr_sum": 3e-4, "loss": 4.1}])
     >>> store.points("lr3e-4")  # DataFrame: step, samples, tokens, flops, lr, lr_sum, loss
 
-Writes happen in short transactions; :meth:`writer` gives a background :class:`BatchedWriter` so a
-training loop only enqueues. NaN losses are stored as NULL and read back as NaN.
+Writes happen in short transactions; a background :class:`~scaling_callback.store.writer.BatchedWriter` over a store lets a
+training loop only enqueue. NaN losses are stored as NULL and read back as NaN.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 
 from scaling_callback.errors import InputError
 from scaling_callback.store import tables as t
-from scaling_callback.store.drop_members import load_drop_priors
 from scaling_callback.store.engine import READONLY, is_memory, make_engine, normalise_url
 from scaling_callback.store.schema import check_schema, migrate
 from scaling_callback.store.sql_values import (POINT_KEYS, jsonable, plain_number, postgres_insert_points, sqlite_insert_points,
@@ -34,12 +33,10 @@ from scaling_callback.store.tables import POINT_COLUMNS
 if TYPE_CHECKING:
     import pandas as pd
 
-    from scaling_callback.store.writer import BatchedWriter
-
 
 RUN_STATUSES = ("running", "finished", "stopped", "interrupted", "failed")  # interrupted: Ctrl-C, resumable
 _FIT_COLUMNS = ("step", "final", "law", "status", "drop_term", "pred_final_loss", "pred_final_low",
-                "pred_final_high", "n_points", "cpu_seconds", "params", "drop_params", "record")
+                "pred_final_high", "n_points", "cpu_seconds", "params", "drop_params", "record", "forecast")
 
 
 class SweepStore:
@@ -74,13 +71,6 @@ class SweepStore:
         """Release the connection pool."""
         self._engine.dispose()
 
-    def writer(self, **kwargs: Any) -> "BatchedWriter":
-        """A background writer over this store: ``writer.submit(SweepStore.add_fit, run, fit)`` (see :class:`BatchedWriter`)."""
-        from scaling_callback.store.writer import BatchedWriter
-
-        return BatchedWriter(self, **kwargs)
-
-    # ------------------------------------------------------------------ sweeps
     def create_sweep(self, name: str, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Create sweep ``name`` or return the existing one (its config is kept)."""
         _check_name("sweep", name)
@@ -317,21 +307,28 @@ class SweepStore:
         return self._frame(query)
 
     # -------------------------------------------------------------------- fits
-    def add_fit(self, run: str, fit: Mapping[str, Any]) -> None:
-        """Store one fit of the run: ``step`` and ``status`` are required; see ``fits()`` for the columns."""
+    def add_fit(self, run: str, fit: Mapping[str, Any]) -> int:
+        """Store one fit of the run and return its id: ``step`` and ``status`` are required; see ``fits()``."""
         if "step" not in fit or "status" not in fit:
             raise InputError(f"a fit of run {run!r} needs 'step' and 'status', got keys {sorted(fit)}")
         values = {c: jsonable(fit.get(c)) for c in _FIT_COLUMNS}
         values["final"] = bool(values["final"])
         run_id = self._run_id(run)
         with self._write() as conn:
-            conn.execute(insert(t.fits).values(run_id=run_id, created_at=time.time(), **values))
+            inserted = conn.execute(insert(t.fits).values(run_id=run_id, created_at=time.time(), **values))
+        return int(inserted.inserted_primary_key[0])
 
     def fits(self, run: str) -> "pd.DataFrame":
         """The run's fits in the order they were stored."""
-        columns = [t.fits.c[c] for c in _FIT_COLUMNS] + [t.fits.c.created_at]
+        columns = [t.fits.c.id] + [t.fits.c[c] for c in _FIT_COLUMNS] + [t.fits.c.created_at]
         query = select(*columns).where(t.fits.c.run_id == self._run_id(run)).order_by(t.fits.c.id)
         return with_times(self._frame(query))
+
+    def fit(self, fit_id: int) -> dict[str, Any] | None:
+        """The stored fit with this id (as ``latest_fit`` returns it), or None."""
+        with self._read() as conn:
+            row = conn.execute(select(t.fits).where(t.fits.c.id == int(fit_id))).mappings().first()
+        return dict(row) if row else None
 
     def latest_fit(self, run: str, *, ok_only: bool = False) -> dict[str, Any] | None:
         """The run's most recently stored fit (the latest successful one with ``ok_only``), or None."""
@@ -343,24 +340,23 @@ class SweepStore:
             row = conn.execute(query).mappings().first()
         return dict(row) if row else None
 
-    def drop_priors(self, sweep: str, *, law: str = "mpl", exclude_run: str | None = None) -> list[dict[str, Any]]:
-        """Fitted drop-term parameters of the sweep's finished runs: see :func:`drop_members.load_drop_priors`."""
-        return load_drop_priors(self, sweep, law, exclude_run)
-
     # --------------------------------------------------------------- decisions
     def add_decision(self, run: str, step: int, stop: bool, *, probability: float | None = None,
-                     reason: str = "", policy: str | None = None) -> None:
-        """Record a stopping policy's decision about the run at ``step``."""
+                     reason: str = "", policy: str | None = None, kind: str | None = None,
+                     fit_id: int | None = None) -> None:
+        """Record a stopping policy's decision about the run at ``step`` (``fit_id``: the fit whose forecast it used)."""
         run_id = self._run_id(run)
         with self._write() as conn:
             conn.execute(insert(t.decisions).values(
                 run_id=run_id, step=int(step), stop=bool(stop), probability=plain_number(probability),
-                reason=reason, policy=policy, created_at=time.time()))
+                reason=reason, policy=policy, kind=kind, fit_id=None if fit_id is None else int(fit_id),
+                created_at=time.time()))
 
     def decisions(self, run: str | None = None) -> "pd.DataFrame":
-        """Stopping decisions (of one run, or all): ``run, step, policy, stop, probability, reason, created_at``."""
+        """Stopping decisions (of one run, or all): ``run, step, policy, stop, kind, probability, reason, fit_id, created_at``."""
         query = (select(t.runs.c.name.label("run"), t.decisions.c.step, t.decisions.c.policy, t.decisions.c.stop,
-                        t.decisions.c.probability, t.decisions.c.reason, t.decisions.c.created_at)
+                        t.decisions.c.kind, t.decisions.c.probability, t.decisions.c.reason, t.decisions.c.fit_id,
+                        t.decisions.c.created_at)
                  .select_from(t.decisions.join(t.runs, t.runs.c.id == t.decisions.c.run_id)).order_by(t.decisions.c.id))
         if run is not None:
             query = query.where(t.decisions.c.run_id == self._run_id(run))

@@ -215,8 +215,8 @@ def _check_values(config: SweepConfig) -> None:
             raise InputError(f"config key '{key}': must be >= 1, got {value}")
     if config.optimizer.peak_lr <= 0:
         raise InputError(f"config key 'optimizer.peak_lr': must be positive, got {config.optimizer.peak_lr}")
-    if config.frontier.n_convention not in ("total", "non_embedding"):
-        raise InputError(f"config key 'frontier.n_convention': must be total or non_embedding, got {config.frontier.n_convention!r}")
+    if config.frontier.n_convention not in ("total", "non-embedding"):
+        raise InputError(f"config key 'frontier.n_convention': must be total or non-embedding, got {config.frontier.n_convention!r}")
     if config.frontier.bootstrap < 0:
         raise InputError(f"config key 'frontier.bootstrap': must be >= 0, got {config.frontier.bootstrap}")
     for i, flops in enumerate(config.frontier.target_flops):

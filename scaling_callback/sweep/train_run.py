@@ -16,7 +16,7 @@ from pathlib import Path
 
 from scaling_callback.sweep.config import SweepConfig, parse_config
 from scaling_callback.sweep.runs import RunSpec, build_run
-from scaling_callback.sweep.stopping_setup import make_policy
+from scaling_callback.sweep.stopping_setup import policy_from_config
 
 LAST_CHECKPOINT = "last.ckpt"
 
@@ -66,7 +66,7 @@ def train_run(raw_config: dict, run: RunSpec, out_dir: str, store_url: str, resu
         run_name=run.name,
         sweep=config.name,
         fit_every_n_steps=config.callback.fit_every_n_steps,
-        early_stopping=make_policy(config.stopping),
+        early_stopping=policy_from_config(config.stopping),
         law=config.callback.law,
         config=run.config() | {"max_steps": setup.max_steps, "tokens_per_step": setup.tokens_per_step},
         max_fit_fraction=config.callback.max_fit_fraction,
