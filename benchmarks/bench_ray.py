@@ -67,9 +67,15 @@ def run_scheduler_part(orders: int) -> None:
             tune.report({"loss": float(loss), "step": int(step), "flops": float(flops)})
 
     schedulers = {
-        "PolicyScheduler(law)": lambda: PolicyScheduler(make_policy("law"), metric="loss", mode="min", time_attr="step",
-                                                        budget=budget, lr_schedule=lambda c: lrs[c["run"]],
-                                                        run_name=lambda trial: trial.config["run"]),
+        "PolicyScheduler(law)": lambda: PolicyScheduler(
+            make_policy("law"),
+            metric="loss",
+            mode="min",
+            time_attr="step",
+            budget=budget,
+            lr_schedule=lambda c: lrs[c["run"]],
+            run_name=lambda trial: trial.config["run"],
+        ),
         "Ray ASHAScheduler": lambda: ASHAScheduler(time_attr="step", metric="loss", mode="min", max_t=budget),
         "FIFO (no stops)": lambda: FIFOScheduler(),
     }
@@ -93,30 +99,56 @@ def run_scheduler_part(orders: int) -> None:
                 last = {r.config["run"]: r.metrics for r in results}
                 used = sum(m["flops"] for m in last.values()) / total_flops
                 completed = {name: m["loss"] for name, m in last.items() if m["step"] >= budget}
-                regret = (min(completed.values()) - finals[best_name]) / finals[best_name] if completed else float("nan")
-                rows.append({"order": order, "scheduler": label, "compute used": used, "stopped": len(last) - len(completed),
-                             "best kept": best_name in completed, "regret": regret, "wall s": wall})
+                regret = (
+                    (min(completed.values()) - finals[best_name]) / finals[best_name] if completed else float("nan")
+                )
+                rows.append(
+                    {
+                        "order": order,
+                        "scheduler": label,
+                        "compute used": used,
+                        "stopped": len(last) - len(completed),
+                        "best kept": best_name in completed,
+                        "regret": regret,
+                        "wall s": wall,
+                    }
+                )
     finally:
         ray.shutdown()
     table = pd.DataFrame(rows)
-    print(f"{len(curves)} recorded runs (stopping_sweep.csv main), 4 trials at a time on {os.cpu_count()} cores, "
-          f"{orders} orders; best run {best_name} (final {finals[best_name]:.4f})")
+    print(
+        f"{len(curves)} recorded runs (stopping_sweep.csv main), 4 trials at a time on {os.cpu_count()} cores, "
+        f"{orders} orders; best run {best_name} (final {finals[best_name]:.4f})"
+    )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     summary = table.groupby("scheduler", sort=False).agg(
-        compute_used=("compute used", "mean"), best_kept=("best kept", "mean"), mean_regret=("regret", "mean"),
-        worst_regret=("regret", "max"), stopped=("stopped", "mean"))
+        compute_used=("compute used", "mean"),
+        best_kept=("best kept", "mean"),
+        mean_regret=("regret", "mean"),
+        worst_regret=("regret", "max"),
+        stopped=("stopped", "mean"),
+    )
     print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
     law, asha = summary.loc["PolicyScheduler(law)"], summary.loc["Ray ASHAScheduler"]
-    print(f"compute used law / ASHA: {law.compute_used / asha.compute_used:.2f}; "
-          f"worst regret law {law.worst_regret:.4f} vs ASHA {asha.worst_regret:.4f}")
+    print(
+        f"compute used law / ASHA: {law.compute_used / asha.compute_used:.2f}; "
+        f"worst regret law {law.worst_regret:.4f} vs ASHA {asha.worst_regret:.4f}"
+    )
 
 
 SWEEP_CONFIG = {
     "name": "bench16",
     "model": {"factory": "tiny_lm", "args": {"vocab_size": 32, "seq_len": 16, "batch_size": 8}},
-    "grid": {"sizes": [{"d_model": 8, "n_layers": 1}, {"d_model": 16, "n_layers": 1}, {"d_model": 24, "n_layers": 1},
-                       {"d_model": 32, "n_layers": 1}],
-             "tokens": [6400, 12800, 25600, 51200], "schedules": ["cosine"]},  # 16 (N, D) points for the frontier
+    "grid": {
+        "sizes": [
+            {"d_model": 8, "n_layers": 1},
+            {"d_model": 16, "n_layers": 1},
+            {"d_model": 24, "n_layers": 1},
+            {"d_model": 32, "n_layers": 1},
+        ],
+        "tokens": [6400, 12800, 25600, 51200],
+        "schedules": ["cosine"],
+    },  # 16 (N, D) points for the frontier
     "optimizer": {"peak_lr": 0.01, "warmup_steps": 10},
     "callback": {"fit_every_n_steps": 25, "max_fit_fraction": 1.0, "fit_niceness": 0},
     "stopping": {"policy": "law", "objective": "frontier", "confirmations": 1, "n_startup_runs": 3},
@@ -143,18 +175,28 @@ def run_sweep_part() -> None:
         runs = store.runs("bench16")
         store.close()
         summary = json.loads((out / "report" / "summary.json").read_text())
-        outcomes[backend] = {"code": code, "wall": wall, "runs": set(runs.name),
-                             "stopped": dict(zip(runs.name[runs.status == "stopped"], runs.stop_step[runs.status == "stopped"])),
-                             "frontier": summary["frontier"], "compute_saved": summary["compute_saved"]}
+        outcomes[backend] = {
+            "code": code,
+            "wall": wall,
+            "runs": set(runs.name),
+            "stopped": dict(zip(runs.name[runs.status == "stopped"], runs.stop_step[runs.status == "stopped"])),
+            "frontier": summary["frontier"],
+            "compute_saved": summary["compute_saved"],
+        }
     local, on_ray = outcomes["local"], outcomes["ray"]
     print(f"\n16-run sweep (tiny LM, 4 widths x 4 budgets, law policy), 2 workers on {os.cpu_count()} cores")
     for backend, o in outcomes.items():
         front = o["frontier"]
         a = f"{front['a']:.3f} {front['a_ci']}" if front["a"] is not None else "no fit"
-        print(f"{backend:>6}: exit {o['code']}, wall {o['wall']:.1f} s, runs {len(o['runs'])}, stopped {len(o['stopped'])} "
-              f"({sorted(o['stopped'])}), compute saved {o['compute_saved']:.1%}, frontier a = {a}")
-    print(f"wall ray / local: {on_ray['wall'] / local['wall']:.2f}; same runs: {local['runs'] == on_ray['runs']}; "
-          f"same stopped runs: {set(local['stopped']) == set(on_ray['stopped'])}")
+        print(
+            f"{backend:>6}: exit {o['code']}, wall {o['wall']:.1f} s, runs {len(o['runs'])}, "
+            f"stopped {len(o['stopped'])} ({sorted(o['stopped'])}), compute saved {o['compute_saved']:.1%}, "
+            f"frontier a = {a}"
+        )
+    print(
+        f"wall ray / local: {on_ray['wall'] / local['wall']:.2f}; same runs: {local['runs'] == on_ray['runs']}; "
+        f"same stopped runs: {set(local['stopped']) == set(on_ray['stopped'])}"
+    )
     fronts = [local["frontier"], on_ray["frontier"]]
     if all(f["a"] is not None for f in fronts):
         agree = all(other["a_ci"][0] <= one["a"] <= other["a_ci"][1] for one, other in (fronts, fronts[::-1]))

@@ -12,21 +12,25 @@ import yaml
 
 ray = pytest.importorskip("ray")
 
-from conftest import PG_URL_VARIABLE, postgres_url
-from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve
+from conftest import PG_URL_VARIABLE, postgres_url  # noqa: E402
+from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve  # noqa: E402
 
-from scaling_callback.cli import main
-from scaling_callback.errors import InputError
-from scaling_callback.integrations.ray import PolicyScheduler
-from scaling_callback.stopping import make_policy
-from scaling_callback.store import SweepStore
+from scaling_callback.cli import main  # noqa: E402
+from scaling_callback.errors import InputError  # noqa: E402
+from scaling_callback.integrations.ray import PolicyScheduler  # noqa: E402
+from scaling_callback.stopping import make_policy  # noqa: E402
+from scaling_callback.store import SweepStore  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 TINY = {
     "name": "tiny",
     "model": {"factory": "tiny_lm", "args": {"vocab_size": 16, "seq_len": 8, "batch_size": 4}},
-    "grid": {"sizes": [{"d_model": 8, "n_layers": 1}, {"d_model": 16, "n_layers": 1}], "tokens": [2560],
-             "schedules": ["cosine"], "peak_lrs": [0.01, 0.0003]},  # the low-LR runs fall clearly behind
+    "grid": {
+        "sizes": [{"d_model": 8, "n_layers": 1}, {"d_model": 16, "n_layers": 1}],
+        "tokens": [2560],
+        "schedules": ["cosine"],
+        "peak_lrs": [0.01, 0.0003],
+    },  # the low-LR runs fall clearly behind
     "optimizer": {"peak_lr": 0.01, "warmup_steps": 4},
     "callback": {"fit_every_n_steps": 10},
     "stopping": {"policy": "median", "n_startup_runs": 1, "interval_steps": 10, "confirmations": 1},
@@ -88,12 +92,21 @@ def test_the_policy_scheduler_stops_worse_trials_and_records_why(local_ray, tmp_
     from ray import tune
 
     store = f"sqlite:///{tmp_path / 'tune.sqlite'}"
-    scheduler = PolicyScheduler(make_policy("law"), metric="loss", time_attr="step", budget=TOTAL,
-                                lr_schedule=lambda config: per_step_lrs("constant"), store=store,
-                                run_name=lambda trial: f"level{trial.config['level']}")
-    tuner = tune.Tuner(_replay_curve, param_space={"level": tune.grid_search(LEVELS), "seed": 0},
-                       tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=1),
-                       run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), verbose=0))
+    scheduler = PolicyScheduler(
+        make_policy("law"),
+        metric="loss",
+        time_attr="step",
+        budget=TOTAL,
+        lr_schedule=lambda config: per_step_lrs("constant"),
+        store=store,
+        run_name=lambda trial: f"level{trial.config['level']}",
+    )
+    tuner = tune.Tuner(
+        _replay_curve,
+        param_space={"level": tune.grid_search(LEVELS), "seed": 0},
+        tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=1),
+        run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), verbose=0),
+    )
     results = {r.config["level"]: r for r in tuner.fit()}
     last = {level: r.metrics["step"] for level, r in results.items()}
     end = int(synthetic_curve("constant").steps[::EVERY][-1])
@@ -143,11 +156,34 @@ def test_a_ray_sweep_gives_the_local_runners_runs_curves_and_report(local_ray, t
     """
     config = TINY | {"stopping": {"policy": "none"}, "workers": 2}
     in_ci = os.environ.get("CI", "").lower() == "true"
-    store_url = postgres_url(request) if os.environ.get(PG_URL_VARIABLE) or in_ci else f"sqlite:///{tmp_path / 'ray.sqlite'}"
+    store_url = (
+        postgres_url(request) if os.environ.get(PG_URL_VARIABLE) or in_ci else f"sqlite:///{tmp_path / 'ray.sqlite'}"
+    )
     local_store = f"sqlite:///{tmp_path / 'local.sqlite'}"
-    assert main(["sweep", str(_write(tmp_path / "local.yaml", config | {"store": local_store})), "--out", str(tmp_path / "local")]) == 0
-    assert main(["sweep", str(_write(tmp_path / "ray.yaml", config | {"store": store_url})), "--out", str(tmp_path / "ray"),
-                 "--backend", "ray"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(_write(tmp_path / "local.yaml", config | {"store": local_store})),
+                "--out",
+                str(tmp_path / "local"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "sweep",
+                str(_write(tmp_path / "ray.yaml", config | {"store": store_url})),
+                "--out",
+                str(tmp_path / "ray"),
+                "--backend",
+                "ray",
+            ]
+        )
+        == 0
+    )
     local, on_ray = _outcome(local_store), _outcome(store_url)
     assert sorted(local["runs"]) == sorted(on_ray["runs"]) and len(local["runs"]) == 4
     assert local["runs"] == on_ray["runs"]  # statuses and stop steps
@@ -155,7 +191,9 @@ def test_a_ray_sweep_gives_the_local_runners_runs_curves_and_report(local_ray, t
         assert points["step"].tolist() == list(range(1, 81)), name
         assert on_ray["points"][name]["step"].tolist() == list(range(1, 81)), name  # gapless
         for column in ("flops", "lr", "lr_sum", "loss"):
-            np.testing.assert_allclose(on_ray["points"][name][column], points[column], rtol=1e-6, err_msg=f"{name} {column}")
+            np.testing.assert_allclose(
+                on_ray["points"][name][column], points[column], rtol=1e-6, err_msg=f"{name} {column}"
+            )
     summaries = [json.loads((tmp_path / side / "report" / "summary.json").read_text()) for side in ("local", "ray")]
     for key in ("runs", "finished", "stopped", "compute_saved"):
         assert summaries[0][key] == summaries[1][key], key
@@ -170,12 +208,20 @@ def test_a_ray_sweep_gives_the_local_runners_runs_curves_and_report(local_ray, t
 @pytest.mark.slow
 def test_a_killed_trial_process_resumes_gapless(local_ray, tmp_path):
     marker = tmp_path / "killed.pid"
-    config = TINY | {"model": {"factory": "ray_kill_factory:build",
-                               "args": TINY["model"]["args"] | {"marker": str(marker), "kill_at": 25}},
-                     "grid": TINY["grid"] | {"tokens": [1280], "peak_lrs": []}, "stopping": {"policy": "none"}, "workers": 2}
+    config = TINY | {
+        "model": {
+            "factory": "ray_kill_factory:build",
+            "args": TINY["model"]["args"] | {"marker": str(marker), "kill_at": 25},
+        },
+        "grid": TINY["grid"] | {"tokens": [1280], "peak_lrs": []},
+        "stopping": {"policy": "none"},
+        "workers": 2,
+    }
     path = _write(tmp_path / "sweep.yaml", config)
     out = tmp_path / "out"
-    assert main(["sweep", str(path), "--out", str(out), "--backend", "ray", "--no-report"]) == 1  # the killed run failed
+    assert (
+        main(["sweep", str(path), "--out", str(out), "--backend", "ray", "--no-report"]) == 1
+    )  # the killed run failed
     assert marker.exists()
     store = SweepStore(out / "sweep.sqlite")
     killed = store.runs("tiny").set_index("name")

@@ -31,7 +31,9 @@ import lightning.pytorch as pl
 try:
     import optuna
 except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError("scaling_callback.integrations.optuna needs optuna: pip install 'scaling-callback[optuna]'") from error
+    raise ImportError(
+        "scaling_callback.integrations.optuna needs optuna: pip install 'scaling-callback[optuna]'"
+    ) from error
 
 from scaling_callback.errors import InputError
 
@@ -65,8 +67,9 @@ class OptunaReporter(pl.Callback):
         self.reason: str | None = None
         self._last_step = -1
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         step = trainer.global_step
         if step == self._last_step or step % self.report_every_n_steps or self.pruned_at is not None:
             return
@@ -83,7 +86,7 @@ class OptunaReporter(pl.Callback):
             trainer.should_stop = True
 
     def raise_if_pruned(self, store: SweepStore | str | Path | None = None, run: str | None = None) -> None:
-        """If the trial was pruned: mark its run stopped in ``store`` with the pruner's reason, then raise ``TrialPruned``."""
+        """If pruned: mark the run stopped in ``store`` with the pruner's reason, then raise ``TrialPruned``."""
         if self.pruned_at is None:
             return
         if store is not None:
@@ -101,7 +104,11 @@ class OptunaReporter(pl.Callback):
 def _pruner_name(trial: optuna.trial.Trial) -> str:
     pruner = trial.study.pruner
     policy = getattr(pruner, "policy", None)
-    return f"{type(pruner).__name__}:{getattr(policy, 'name', type(policy).__name__)}" if policy is not None else type(pruner).__name__
+    return (
+        f"{type(pruner).__name__}:{getattr(policy, 'name', type(policy).__name__)}"
+        if policy is not None
+        else type(pruner).__name__
+    )
 
 
 def _reason(trial: optuna.trial.Trial) -> str:

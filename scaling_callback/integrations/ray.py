@@ -26,7 +26,9 @@ try:
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError("scaling_callback.integrations.ray needs Ray Tune: pip install 'scaling-callback[ray]'") from error
+    raise ImportError(
+        "scaling_callback.integrations.ray needs Ray Tune: pip install 'scaling-callback[ray]'"
+    ) from error
 
 from scaling_callback.errors import InputError
 from scaling_callback.stopping import Decision, RunView, SweepView, make_policy
@@ -73,7 +75,9 @@ class PolicyScheduler(FIFOScheduler):
     ) -> None:
         super().__init__()
         if budget is None:
-            raise InputError("PolicyScheduler needs budget: x of a trial's planned end (a number or a function of its config)")
+            raise InputError(
+                "PolicyScheduler needs budget: x of a trial's planned end (a number or a function of its config)"
+            )
         if not callable(budget) and not (isinstance(budget, (int, float)) and budget > 0):
             raise InputError(f"budget must be a positive number or a function of the config, got {budget!r}")
         _check_mode(mode)
@@ -116,7 +120,9 @@ class PolicyScheduler(FIFOScheduler):
             losses.append(loss)
         self._configs.setdefault(name, dict(trial.config))
         run = self._view(name, "running")
-        others = tuple(self._view(n, s) for n, s in self._status.items() if n != name and s != "failed" and self._curves[n][0])
+        others = tuple(
+            self._view(n, s) for n, s in self._status.items() if n != name and s != "failed" and self._curves[n][0]
+        )
         decision = self.policy.decide(run, SweepView(others + (run,)))
         self.decisions[name] = decision
         if not decision.stop:
@@ -158,7 +164,9 @@ class PolicyScheduler(FIFOScheduler):
             budget = max(budget, xs[-1])
         lrs = None if self.lr_schedule is None else np.asarray(self.lr_schedule(config), dtype=float)
         per_x = 1.0 if self.compute_per_x is None else float(self.compute_per_x(config))
-        return RunView(name, np.asarray(xs), np.asarray(losses), budget, "running" if status == "running" else status, lrs, per_x)
+        return RunView(
+            name, np.asarray(xs), np.asarray(losses), budget, "running" if status == "running" else status, lrs, per_x
+        )
 
     def _record_stop(self, name: str, step: int, decision: Decision) -> None:
         """The trial's actor is ended by Tune, so the scheduler (on the driver) records the stop; never raises."""
@@ -169,12 +177,18 @@ class PolicyScheduler(FIFOScheduler):
             try:
                 if store.get_run(name) is None:
                     store.register_run(name, config=self._configs.get(name))
-                store.add_decision(name, step, True, probability=decision.probability, reason=decision.reason,
-                                   policy=getattr(self.policy, "name", type(self.policy).__name__))
+                store.add_decision(
+                    name,
+                    step,
+                    True,
+                    probability=decision.probability,
+                    reason=decision.reason,
+                    policy=getattr(self.policy, "name", type(self.policy).__name__),
+                )
                 store.mark_stopped(name, step, decision.reason)
             finally:
                 store.close()
-        except Exception as error:  # noqa: BLE001 - a store that fails must not take the sweep down
+        except Exception as error:
             print(f"PolicyScheduler: could not record the stop of {name} in {self.store}: {error}", file=sys.stderr)
 
 
@@ -192,8 +206,9 @@ class TuneReporter(pl.Callback):
         self.every_n_steps = int(every_n_steps)
         self._last_step = -1
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         step = trainer.global_step
         if step == self._last_step or step % self.every_n_steps:
             return
@@ -204,8 +219,9 @@ class TuneReporter(pl.Callback):
             tune.report({"loss": value, "step": step})
 
 
-def sweep_trainable(raw_config: dict, out_dir: str | Path, store_url: str, resume: bool = False,
-                    report_every_n_steps: int | None = None) -> Callable[[dict], None]:
+def sweep_trainable(
+    raw_config: dict, out_dir: str | Path, store_url: str, resume: bool = False, report_every_n_steps: int | None = None
+) -> Callable[[dict], None]:
     """A Tune function trainable training ``config["run"]`` (a :class:`RunSpec` as a dict) of the sweep.
 
     The run writes to ``store_url`` (every node must reach it: PostgreSQL for several machines) and
@@ -236,14 +252,27 @@ def sweep_trainable(raw_config: dict, out_dir: str | Path, store_url: str, resum
             last = store.last_step(run.name)
         finally:
             store.close()
-        tune.report({"step": last, "status": row.get("status"), "stop_step": row.get("stop_step"),
-                     "stop_reason": row.get("stop_reason") or ""})
+        tune.report(
+            {
+                "step": last,
+                "status": row.get("status"),
+                "stop_step": row.get("stop_step"),
+                "stop_reason": row.get("stop_reason") or "",
+            }
+        )
 
     return train_one_run
 
 
-def run_sweep_on_ray(config: SweepConfig, raw_config: dict, out_dir: Path, workers: int | None = None,
-                     resume: bool = False, address: str | None = None, stream: TextIO | None = None) -> SweepOutcome:
+def run_sweep_on_ray(
+    config: SweepConfig,
+    raw_config: dict,
+    out_dir: Path,
+    workers: int | None = None,
+    resume: bool = False,
+    address: str | None = None,
+    stream: TextIO | None = None,
+) -> SweepOutcome:
     """Train every run of the grid not yet done as a Ray Tune trial; the same plan and outcome as the local runner.
 
     Without ``address`` a local Ray instance with ``workers`` CPUs is started (and stopped at the end);
@@ -259,10 +288,14 @@ def run_sweep_on_ray(config: SweepConfig, raw_config: dict, out_dir: Path, worke
     out_dir = Path(out_dir).resolve()
     url = normalise_url(store_url(config, out_dir))
     if is_memory(url):
-        raise InputError("config key 'store': an in-memory store cannot be shared with Ray workers; give a file or a URL")
+        raise InputError(
+            "config key 'store': an in-memory store cannot be shared with Ray workers; give a file or a URL"
+        )
     if address and url.startswith("sqlite"):
-        stream.write("note: the store is a SQLite file; on several machines every node must see that file "
-                     "(a PostgreSQL URL is the safe choice, see docs/cluster.md)\n")
+        stream.write(
+            "note: the store is a SQLite file; on several machines every node must see that file "
+            "(a PostgreSQL URL is the safe choice, see docs/cluster.md)\n"
+        )
     todo, skipped = plan_runs(config, raw_config, out_dir, resume)
     if not todo:
         return SweepOutcome([], skipped, {})
@@ -277,8 +310,13 @@ def run_sweep_on_ray(config: SweepConfig, raw_config: dict, out_dir: Path, worke
             trainable,
             param_space={"run": tune.grid_search([run.config() for run in todo])},
             tune_config=tune.TuneConfig(max_concurrent_trials=n_workers, reuse_actors=False),
-            run_config=tune.RunConfig(name=config.name, storage_path=str(out_dir / "ray_results"), verbose=0,
-                                      callbacks=[_RunLines(stream)], failure_config=tune.FailureConfig(max_failures=0)),
+            run_config=tune.RunConfig(
+                name=config.name,
+                storage_path=str(out_dir / "ray_results"),
+                verbose=0,
+                callbacks=[_RunLines(stream)],
+                failure_config=tune.FailureConfig(max_failures=0),
+            ),
         )
         grid = tuner.fit()
     finally:
