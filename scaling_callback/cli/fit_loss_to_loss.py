@@ -80,8 +80,8 @@ def _numbers(part: pd.DataFrame, column: str | None, where: str) -> np.ndarray |
     if column is None:
         return None
     values = pd.to_numeric(part[column], errors="coerce").to_numpy(dtype=float)
-    text = part[column].astype(str).str.strip().to_numpy()
-    bad = np.flatnonzero(np.isnan(values) & (text != "nan") & (text != "") | np.isinf(values) | (values <= 0))
+    empty = part[column].isna().to_numpy()  # an empty cell: this row lacks the value (another sweep's row)
+    bad = np.flatnonzero((np.isnan(values) & ~empty) | np.isinf(values) | (values <= 0))
     if bad.size:
         raise InputError(f"{where}: column {column!r} must hold positive numbers; row {int(part.index[bad[0]]) + 2} has {part[column].iloc[bad[0]]!r}")
     return values

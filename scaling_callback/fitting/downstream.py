@@ -12,7 +12,8 @@ metric is fitted against compute directly with a broken power law (Caballero et 
 The reported interval is predictive: a bootstrap over points (or ``groups``: runs) refits both
 stages, and each draw moves the target's loss and its metric by Gaussian scatter of the size of
 that resample's stage-1 and stage-2 residuals, so it covers the scatter one trained and evaluated target model
-shows (seed-to-seed loss and benchmark sampling noise), not only the mean.
+shows (seed-to-seed loss and benchmark sampling noise), not only the mean. With ~10 models the
+percentiles are read at Hesterberg's expanded levels (:mod:`.small_sample`).
 
 Example:
     >>> fit = DownstreamLaw(chance=0.25).fit(flops, loss, accuracy)
@@ -33,6 +34,7 @@ from scaling_callback.fitting.broken_power import BrokenPowerLaw
 from scaling_callback.fitting.inputs import positive_pair
 from scaling_callback.fitting.loss_to_loss_compute import frontier
 from scaling_callback.fitting.power_law import PowerLawFit
+from scaling_callback.fitting.small_sample import expanded_tails
 from scaling_callback.laws.downstream import SIGMOID_PARAMS, sigmoid_link, sigmoid_link_gradient
 
 LINKS = ("auto", "sigmoid", "bnsl")
@@ -256,7 +258,8 @@ class DownstreamLaw:
             "link_rule": (f"auto: bnsl when the middle third (by loss) lies beyond both outer thirds, one-sided Welch p < {MONOTONE_P}"
                           if self.link == "auto" else "given"),
             "chance": self.chance, "ceiling_bound": metric_ceiling(m) if np.isfinite(metric_ceiling(m)) else None,
-            "interval": f"predictive, percentile {self.level:.0%} of {len(stage1.draws_)} bootstrap refits of both stages, "
+            "interval": f"predictive, expanded percentile (Hesterberg 2015, n - p dof) {self.level:.0%} of {len(stage1.draws_)} "
+                        "bootstrap refits of both stages, "
                         "each with Gaussian target scatter: the resample's stage-1 (log loss) and stage-2 (metric) residual SD, n - p dof",
             "bootstrap_unit": stage1.unit_, "seed": stage1.random_state,
             "bootstrap_failed": len(stage1.draws_) - len(self._draws),
@@ -312,8 +315,12 @@ class DownstreamLaw:
         if len(self._draws) < 2:
             return np.full((c.size, 2), np.nan)
         values = np.array([self._metric(law, link, c, shift) + noise for law, link, shift, noise in self._draws])
-        tail = 50.0 * (1.0 - self.level)
-        return np.percentile(values, [tail, 100.0 - tail], axis=0).T
+        return np.percentile(values, expanded_tails(self.level, self.n_points_, self._n_link_params()), axis=0).T
+
+    def _n_link_params(self) -> int:
+        if self.link_ == "sigmoid":
+            return 3 if self.chance is not None else 4
+        return len(self.params_)
 
     def to_dict(self) -> dict:
         """JSON-ready stages, status, warnings and choices."""
