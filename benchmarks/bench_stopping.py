@@ -14,8 +14,8 @@ Groups: ``main`` (27 runs: widths × LRs × cosine/WSD/constant; the best run is
 ~16th before its decay), ``crossing`` (8 runs whose early leaders end worst), ``main, doubling grid``
 (main logged at 6 points per run, at budget/32 … budget) and ``240 runs`` (multi-power-law runs of
 random size, LR and schedule). With the MPL paper's curves beside the project
-(../shared/reference/mpl_curves), a sweep of their 9 real curves (3 sizes × 3 schedules) is replayed
-as a held-out check. Next to the project's own baselines, Optuna's real pruners (Median, Percentile,
+(../shared/reference/mpl_curves), their 9 real curves (3 sizes × 3 schedules) are replayed as held-out
+checks: all sizes in one sweep (with and without the LR column) and one sweep per size. Next to the project's own baselines, Optuna's real pruners (Median, Percentile,
 SuccessiveHalving, Hyperband, Patient, Wilcoxon) are driven through ask / report / should_prune / tell
 in the same replay (:mod:`scaling_callback.stopping.optuna_replay`).
 
@@ -72,7 +72,12 @@ def load_groups() -> dict[str, list]:
     groups = {g: runs_from_frame(frame[frame.group == g], "run", "step", "loss", "lr", "flops") for g in ("main", "crossing")}
     if MPL_CURVES.is_dir():
         parts = [pd.read_csv(p).assign(run=f"{p.parent.name}/{p.stem}") for p in sorted(MPL_CURVES.glob("*/*.csv"))]
-        groups["mpl-paper (real)"] = runs_from_frame(pd.concat(parts), "run", "step", "loss", "lr", warmup_steps=MPL_WARMUP)
+        real = pd.concat(parts)
+        groups["mpl-paper (real)"] = runs_from_frame(real, "run", "step", "loss", "lr", warmup_steps=MPL_WARMUP)
+        groups["mpl-paper (real), no LR"] = runs_from_frame(real, "run", "step", "loss")
+        for size in ("25M", "100M", "400M"):
+            one = real[real.run.str.startswith(f"{size}/")]
+            groups[f"mpl-paper {size} (real)"] = runs_from_frame(one, "run", "step", "loss", "lr", warmup_steps=MPL_WARMUP)
     groups["main, doubling grid"] = [doubling(r) for r in groups["main"]]
     groups["240 runs"] = many_runs(240)
     return groups
