@@ -28,11 +28,10 @@ import time
 import warnings
 from pathlib import Path
 
+import lightning.pytorch as pl
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-
-import lightning.pytorch as pl
 
 from scaling_callback import ScalingLawCallback, SweepStore
 from scaling_callback.store.writer import BatchedWriter
@@ -72,8 +71,15 @@ def data(n: int = 8192) -> DataLoader:
     return DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, generator=generator)
 
 
-HOOKS = ("on_train_start", "on_train_batch_start", "on_before_optimizer_step", "on_train_batch_end", "on_train_end",
-         "state_dict", "teardown")
+HOOKS = (
+    "on_train_start",
+    "on_train_batch_start",
+    "on_before_optimizer_step",
+    "on_train_batch_end",
+    "on_train_end",
+    "state_dict",
+    "teardown",
+)
 
 
 def time_hooks(callback: ScalingLawCallback) -> dict[str, float]:
@@ -111,6 +117,7 @@ def count_writer_cpu() -> None:
                 return method(self, *args)
             finally:
                 WRITER_CPU["seconds"] += time.thread_time() - started
+
         return wrapper
 
     BatchedWriter._run, BatchedWriter._open = timed(run), timed(open_)
@@ -141,8 +148,14 @@ def train_once(steps: int, callback: ScalingLawCallback | None) -> tuple[float, 
     """Wall seconds, training-thread CPU seconds and process CPU seconds (all its threads) spent in ``trainer.fit``."""
     torch.manual_seed(0)
     trainer = pl.Trainer(
-        max_steps=steps, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[callback] if callback else [],
+        max_steps=steps,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[callback] if callback else [],
     )
     model, loader = TinyMLP(steps), data()
     started, thread_started, process_started = time.perf_counter(), time.thread_time(), time.process_time()
@@ -224,33 +237,50 @@ def paired(workdir: Path, steps: int, runs: int) -> None:
     """Per-step overhead from paired windows within runs, plus one-time costs spread over the run."""
     ratios, one_time, run_seconds = [], [], []
     for run in range(runs):
-        inner = ScalingLawCallback(store=workdir / "paired.sqlite", run_name=f"paired-{run}", sweep="bench", fit_every_n_steps=100)
+        inner = ScalingLawCallback(
+            store=workdir / "paired.sqlite", run_name=f"paired-{run}", sweep="bench", fit_every_n_steps=100
+        )
         toggled = Toggled(inner)
         wall, _, _ = train_once(steps, toggled)
         inner.wait_for_fits(300)
         ratios += toggled.pair_ratios()
         one_time.append(sum(toggled.one_time.values()))
         run_seconds.append(wall)
-        print(f"paired run {run + 1}: " + ", ".join(f"{r:.3f}" for r in toggled.pair_ratios())
-              + "; one-time " + ", ".join(f"{k} {1e3 * v:.1f} ms" for k, v in toggled.one_time.items()), flush=True)
+        print(
+            f"paired run {run + 1}: "
+            + ", ".join(f"{r:.3f}" for r in toggled.pair_ratios())
+            + "; one-time "
+            + ", ".join(f"{k} {1e3 * v:.1f} ms" for k, v in toggled.one_time.items()),
+            flush=True,
+        )
     ratios.sort()
     quartiles = statistics.quantiles(ratios, n=4)
     per_step = statistics.median(ratios) - 1
     spread = statistics.median(one_time) / statistics.median(run_seconds)
-    print(f"\npaired windows ({len(ratios)} pairs of 100-step windows, default callback, process worker): per-step overhead "
-          f"{100 * per_step:+.2f} % (quartiles {100 * (quartiles[0] - 1):+.2f} to {100 * (quartiles[2] - 1):+.2f} %); "
-          f"one-time CPU {1e3 * statistics.median(one_time):.0f} ms = {100 * spread:.2f} % of a {steps}-step run; "
-          f"total {100 * (per_step + spread):+.2f} %")
+    print(
+        f"\npaired windows ({len(ratios)} pairs of 100-step windows, default callback, process worker): per-step overhead "
+        f"{100 * per_step:+.2f} % (quartiles {100 * (quartiles[0] - 1):+.2f} to {100 * (quartiles[2] - 1):+.2f} %); "
+        f"one-time CPU {1e3 * statistics.median(one_time):.0f} ms = {100 * spread:.2f} % of a {steps}-step run; "
+        f"total {100 * (per_step + spread):+.2f} %"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--torch-threads", type=int, default=1, help="intra-op threads (a tiny MLP gains nothing from more)")
+    parser.add_argument(
+        "--torch-threads", type=int, default=1, help="intra-op threads (a tiny MLP gains nothing from more)"
+    )
     parser.add_argument("--paired-runs", type=int, default=3, help="runs of the paired-window measurement (0: skip)")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), metavar="NAME",
-                        help=f"variants to compare with 'without' (default: all of {', '.join(VARIANTS)})")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        choices=list(VARIANTS),
+        metavar="NAME",
+        help=f"variants to compare with 'without' (default: all of {', '.join(VARIANTS)})",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads)
     warnings.filterwarnings("ignore")
@@ -272,14 +302,18 @@ def main() -> None:
     train_once(200, None)  # warm caches and imports outside the measurement
     train_once(200, ScalingLawCallback(store=workdir / "warm.sqlite", fit_every_n_steps=None))
     for repeat in range(args.repeats):
-        order = names[repeat % len(names):] + names[: repeat % len(names)]
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]
         for name in order:
             callback, hooks = None, None
             if VARIANTS[name] == "empty":
                 callback = pl.Callback()
             elif VARIANTS[name] is not None:
-                callback = ScalingLawCallback(store=workdir / "bench.sqlite", run_name=f"{name}-{repeat}", sweep="bench",
-                                              **{"fit_every_n_steps": 100, **VARIANTS[name]})
+                callback = ScalingLawCallback(
+                    store=workdir / "bench.sqlite",
+                    run_name=f"{name}-{repeat}",
+                    sweep="bench",
+                    **{"fit_every_n_steps": 100, **VARIANTS[name]},
+                )
                 hooks = time_hooks(callback)
             WRITER_CPU["seconds"] = 0.0
             wall, thread_cpu, all_threads_cpu = train_once(args.steps, callback)
@@ -296,16 +330,24 @@ def main() -> None:
                 online_fits[name].append(int((~fits.final).sum()) if len(fits) else 0)
         print(f"repeat {repeat + 1}: " + ", ".join(f"{v} {times[v][-1]:.2f}s" for v in names), flush=True)
     base, base_cpu = statistics.median(times["without"]), statistics.median(cpu["without"])
-    print(f"\n{args.steps} steps, tiny MLP on CPU, torch threads={torch.get_num_threads()}, "
-          f"median of {args.repeats} interleaved repeats; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"without callback: wall {base:.3f} s ({base / args.steps * 1e3:.3f} ms/step), training-thread CPU {base_cpu:.3f} s")
-    print("wall / process CPU: medians of per-repeat ratios to the run without the callback (min-max in brackets);\n"
-          f"callback CPU: training-thread CPU inside the callback's hooks (less the timer's own {overhead * 1e6:.2f} us per "
-          "call) plus the store-writer thread's CPU, as a fraction of the training thread's CPU without the callback")
+    print(
+        f"\n{args.steps} steps, tiny MLP on CPU, torch threads={torch.get_num_threads()}, "
+        f"median of {args.repeats} interleaved repeats; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    print(
+        f"without callback: wall {base:.3f} s ({base / args.steps * 1e3:.3f} ms/step), training-thread CPU {base_cpu:.3f} s"
+    )
+    print(
+        "wall / process CPU: medians of per-repeat ratios to the run without the callback (min-max in brackets);\n"
+        f"callback CPU: training-thread CPU inside the callback's hooks (less the timer's own {overhead * 1e6:.2f} us per "
+        "call) plus the store-writer thread's CPU, as a fraction of the training thread's CPU without the callback"
+    )
     for name in names[1:]:
         if not in_hooks[name]:  # the empty callback: Lightning's own cost of one more callback
-            print(f"{name:>20}: wall {statistics.median(t / b for t, b in zip(times[name], times['without'])):.4f}, "
-                  f"training-thread CPU {statistics.median(t / b for t, b in zip(cpu[name], cpu['without'])):.4f}")
+            print(
+                f"{name:>20}: wall {statistics.median(t / b for t, b in zip(times[name], times['without'])):.4f}, "
+                f"training-thread CPU {statistics.median(t / b for t, b in zip(cpu[name], cpu['without'])):.4f}"
+            )
             continue
         wall_ratio = statistics.median(t / b for t, b in zip(times[name], times["without"]))
         process_ratio = statistics.median(t / b for t, b in zip(process_cpu[name], process_cpu["without"]))
@@ -313,10 +355,12 @@ def main() -> None:
         writer = statistics.median(w / base_cpu for w in in_writer[name])
         per_step = statistics.median(in_hooks[name]) * 1e6 / args.steps
         spread = [t / b for t, b in zip(times[name], times["without"])]
-        print(f"{name:>20}: wall {wall_ratio:.4f} [{min(spread):.2f}-{max(spread):.2f}], process CPU {process_ratio:.4f}, "
-              f"callback CPU {100 * (hooks + writer):.2f} % (hooks {100 * hooks:.2f} % = {per_step:.1f} us/step, "
-              f"writer {100 * writer:.2f} %); online fits per run {statistics.median(online_fits[name]):.0f}, "
-              f"final fit waited {waited[name]}/{args.repeats}, fitting CPU/wall {100 * statistics.median(fractions[name]):.1f} %")
+        print(
+            f"{name:>20}: wall {wall_ratio:.4f} [{min(spread):.2f}-{max(spread):.2f}], process CPU {process_ratio:.4f}, "
+            f"callback CPU {100 * (hooks + writer):.2f} % (hooks {100 * hooks:.2f} % = {per_step:.1f} us/step, "
+            f"writer {100 * writer:.2f} %); online fits per run {statistics.median(online_fits[name]):.0f}, "
+            f"final fit waited {waited[name]}/{args.repeats}, fitting CPU/wall {100 * statistics.median(fractions[name]):.1f} %"
+        )
     if args.paired_runs:
         paired(workdir, args.steps, args.paired_runs)
 

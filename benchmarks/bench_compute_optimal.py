@@ -49,8 +49,10 @@ def speed_section(resamples: int) -> None:
         law = fit(sweep)
         seconds.append(time.perf_counter() - started)
     print(f"\n## Chinchilla-like sweep: {law.n_points_} points, noise {CHINCHILLA_LIKE_NOISE:.3f} (log loss)")
-    print(f"point fit: {statistics.median(seconds):.3f} s (median of 3; target <= 2 s); status {law.status_}; "
-          f"warnings {law.warnings_ or 'none'}")
+    print(
+        f"point fit: {statistics.median(seconds):.3f} s (median of 3; target <= 2 s); status {law.status_}; "
+        f"warnings {law.warnings_ or 'none'}"
+    )
     print("| quantity | truth | fit |")
     print("|---|---|---|")
     for name in ("E", "A", "B", "alpha", "beta"):
@@ -63,14 +65,20 @@ def speed_section(resamples: int) -> None:
     for jobs in (1, 2):
         boot = bootstrap_compute_optimal(law, n_resamples=resamples, seed=0, n_jobs=jobs, target_flops=[1e22])
         low, high = boot.ci()["a"]
-        print(f"| {jobs} | {boot.seconds:.1f} | {boot.se()['a']:.4f} | [{low:.4f}, {high:.4f}] | {boot.n_failed} | {boot.n_not_converged} |")
+        print(
+            f"| {jobs} | {boot.seconds:.1f} | {boot.se()['a']:.4f} | [{low:.4f}, {high:.4f}] | {boot.n_failed} | {boot.n_not_converged} |"
+        )
     auto = bootstrap_compute_optimal(law, n_resamples=resamples, seed=0, target_flops=[1e22])
-    print(f"| auto ({auto.choices['workers']}) | {auto.seconds:.1f} | {auto.se()['a']:.4f} | | {auto.n_failed} | {auto.n_not_converged} |")
+    print(
+        f"| auto ({auto.choices['workers']}) | {auto.seconds:.1f} | {auto.se()['a']:.4f} | | {auto.n_failed} | {auto.n_not_converged} |"
+    )
 
 
 def recovery_section(sizes: list[int], replicates: int, resamples: int) -> None:
-    print(f"\n## Recovery of a = {TRUE_A:.4f}: {replicates} synthetic sweeps per size, {resamples} resamples each, "
-          f"noise {CHINCHILLA_LIKE_NOISE:.3f}")
+    print(
+        f"\n## Recovery of a = {TRUE_A:.4f}: {replicates} synthetic sweeps per size, {resamples} resamples each, "
+        f"noise {CHINCHILLA_LIKE_NOISE:.3f}"
+    )
     print("| runs | bias of a | RMSE of a | mean SE(a) | coverage of 95% CI | median fit s | median bootstrap s |")
     print("|---|---|---|---|---|---|---|")
     for n_runs in sizes:
@@ -86,22 +94,34 @@ def recovery_section(sizes: list[int], replicates: int, resamples: int) -> None:
             fit_seconds.append(law.fit_seconds_)
             boot_seconds.append(boot.seconds)
         errors = np.array(estimates) - TRUE_A
-        print(f"| {n_runs} | {errors.mean():+.4f} | {np.sqrt(np.mean(errors ** 2)):.4f} | {np.mean(ses):.4f} | "
-              f"{np.mean(covered):.0%} ({sum(covered)}/{replicates}) | {np.median(fit_seconds):.2f} | {np.median(boot_seconds):.1f} |")
+        print(
+            f"| {n_runs} | {errors.mean():+.4f} | {np.sqrt(np.mean(errors**2)):.4f} | {np.mean(ses):.4f} | "
+            f"{np.mean(covered):.0%} ({sum(covered)}/{replicates}) | {np.median(fit_seconds):.2f} | {np.median(boot_seconds):.1f} |"
+        )
 
 
 def approaches_section(replicates: int) -> None:
-    rows: dict[str, list[float]] = {"approach 3 (parametric L(N, D))": [], "approach 2 (IsoFLOP parabolas)": [],
-                                    "approach 1 (envelope of 14 training curves)": []}
+    rows: dict[str, list[float]] = {
+        "approach 3 (parametric L(N, D))": [],
+        "approach 2 (IsoFLOP parabolas)": [],
+        "approach 1 (envelope of 14 training curves)": [],
+    }
     for seed in range(replicates):
         sweep = isoflop_sweep(240, noise=CHINCHILLA_LIKE_NOISE, seed=seed)
-        curves = training_curves(np.geomspace(4e7, 1.6e10, 14), max_tokens=6e11, n_checkpoints=40, noise=0.003, seed=seed)
-        values = (fit(sweep).a_, IsoFlopFit().fit(sweep["params"], sweep["flops"], sweep["loss"]).a_,
-                  EnvelopeFit().fit(curves["params"], curves["flops"], curves["loss"], curves["run"]).a_)
+        curves = training_curves(
+            np.geomspace(4e7, 1.6e10, 14), max_tokens=6e11, n_checkpoints=40, noise=0.003, seed=seed
+        )
+        values = (
+            fit(sweep).a_,
+            IsoFlopFit().fit(sweep["params"], sweep["flops"], sweep["loss"]).a_,
+            EnvelopeFit().fit(curves["params"], curves["flops"], curves["loss"], curves["run"]).a_,
+        )
         for name, a in zip(rows, values):
             rows[name].append(a)
-    print(f"\n## Three approaches side by side (true a = {TRUE_A:.4f}; {replicates} seeds; 240 IsoFLOP points with noise "
-          f"{CHINCHILLA_LIKE_NOISE}; curves with noise 0.003)")
+    print(
+        f"\n## Three approaches side by side (true a = {TRUE_A:.4f}; {replicates} seeds; 240 IsoFLOP points with noise "
+        f"{CHINCHILLA_LIKE_NOISE}; curves with noise 0.003)"
+    )
     print("| approach | mean a | sd of a over seeds |")
     print("|---|---|---|")
     for name, values in rows.items():
@@ -121,11 +141,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer resamples and replicates (about a minute)")
     parser.add_argument("--replicates", type=int, default=20, help="synthetic sweeps per size in the recovery table")
-    parser.add_argument("--resamples", type=int, default=150, help="bootstrap resamples per sweep in the recovery table")
+    parser.add_argument(
+        "--resamples", type=int, default=150, help="bootstrap resamples per sweep in the recovery table"
+    )
     args = parser.parse_args()
     resamples = 200 if args.quick else 1000
-    print(f"# bench_compute_optimal ({'quick' if args.quick else 'full'}); python {platform.python_version()}, "
-          f"numpy {np.__version__}, scipy {scipy.__version__}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    print(
+        f"# bench_compute_optimal ({'quick' if args.quick else 'full'}); python {platform.python_version()}, "
+        f"numpy {np.__version__}, scipy {scipy.__version__}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
+    )
     print(f"start: {load()}")
     started = time.perf_counter()
     speed_section(resamples)

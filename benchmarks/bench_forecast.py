@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_stopping import GROUPS, many_runs  # noqa: E402
+from bench_stopping import GROUPS, many_runs
 
-from scaling_callback.fitting.forecast_types import RunCurve  # noqa: E402
-from scaling_callback.fitting.sweep_forecaster import SweepForecaster  # noqa: E402
-from scaling_callback.stopping import LawPolicy, replay  # noqa: E402
+from scaling_callback.fitting.forecast_types import RunCurve
+from scaling_callback.fitting.sweep_forecaster import SweepForecaster
+from scaling_callback.stopping import LawPolicy, replay
 
 FRACTIONS = (0.1, 0.25, 0.5, 0.75, 0.9)
 
@@ -46,15 +46,24 @@ def coverage(name: str, runs: list) -> None:
             if forecast is None:
                 continue
             truth = float(run.loss[-1])
-            rows.append((fraction, (truth - forecast.loss) / forecast.sd, forecast.low <= truth <= forecast.high,
-                         abs(truth - forecast.loss) / truth, forecast.sd / truth))
+            rows.append(
+                (
+                    fraction,
+                    (truth - forecast.loss) / forecast.sd,
+                    forecast.low <= truth <= forecast.high,
+                    abs(truth - forecast.loss) / truth,
+                    forecast.sd / truth,
+                )
+            )
     table = np.array(rows, dtype=float)
     for fraction in FRACTIONS:
         part = table[table[:, 0] == fraction]
         if part.size == 0:
             continue
-        print(f"| {name} | {fraction:.0%} | {len(part)} | {part[:, 2].mean():.0%} | {part[:, 1].mean():+.2f} | "
-              f"{part[:, 1].std():.2f} | {part[:, 3].mean():.2%} | {part[:, 4].mean():.2%} |")
+        print(
+            f"| {name} | {fraction:.0%} | {len(part)} | {part[:, 2].mean():.0%} | {part[:, 1].mean():+.2f} | "
+            f"{part[:, 1].std():.2f} | {part[:, 3].mean():.2%} | {part[:, 4].mean():.2%} |"
+        )
 
 
 def scaling(sizes: list[int]) -> None:
@@ -66,14 +75,19 @@ def scaling(sizes: list[int]) -> None:
         started = time.perf_counter()
         result = replay(runs, policy, workers=4)
         seconds = time.perf_counter() - started
-        print(f"| {size} | {result.n_decisions} | {policy.forecaster.n_fits / result.n_decisions:.2f} | "
-              f"{1e3 * seconds / result.n_decisions:.1f} | {seconds:.1f} |", flush=True)
+        print(
+            f"| {size} | {result.n_decisions} | {policy.forecaster.n_fits / result.n_decisions:.2f} | "
+            f"{1e3 * seconds / result.n_decisions:.1f} | {seconds:.1f} |",
+            flush=True,
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scaling", action="store_true", help="measure the cost of a check as the sweep grows")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 30, 100, 250, 500], help="sweep sizes for --scaling")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[10, 30, 100, 250, 500], help="sweep sizes for --scaling"
+    )
     args = parser.parse_args()
     if args.scaling:
         scaling(args.sizes)

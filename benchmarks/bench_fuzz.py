@@ -50,7 +50,9 @@ def _curve_chunk(task: tuple[str, int, int, int, int]) -> list:
         if index < start:
             continue
         measure = index % memory_every == 0 or case.total_steps >= 10**7
-        outcomes.append(call_with_contract(target, case.label, lambda c=case: forecast(c), numbers, measure_memory=measure))
+        outcomes.append(
+            call_with_contract(target, case.label, lambda c=case: forecast(c), numbers, measure_memory=measure)
+        )
     return outcomes
 
 
@@ -62,8 +64,11 @@ def _sweep_chunk(task: tuple[str, int, int, int, int]) -> list:
     for index, case in enumerate(sweep_cases(stop, seed)):
         if index < start:
             continue
-        outcomes.append(call_with_contract(target, case.label, lambda c=case: fit(c), numbers,
-                                           measure_memory=index % memory_every == 0))
+        outcomes.append(
+            call_with_contract(
+                target, case.label, lambda c=case: fit(c), numbers, measure_memory=index % memory_every == 0
+            )
+        )
     return outcomes
 
 
@@ -102,7 +107,11 @@ def _cli_rows() -> list[dict]:
             files = _bad_files(root / "bad")
             (root / "bad" / "out").mkdir()
             for command, build in COMMANDS.items():
-                rows.append(_cli_row(command, [(kind, build(path), root / "bad") for kind, path in files.items()], _run, _snapshot))
+                rows.append(
+                    _cli_row(
+                        command, [(kind, build(path), root / "bad") for kind, path in files.items()], _run, _snapshot
+                    )
+                )
             configs = []
             for case, (text, _) in BAD_CONFIGS.items():
                 folder_ = root / "configs" / case.replace(" ", "_")
@@ -118,8 +127,17 @@ def _cli_rows() -> list[dict]:
 
 
 def _cli_row(command: str, cases: list, run, snapshot) -> dict:
-    row = {"target": f"CLI {command}", "cases": 0, "exit 2, one line": 0, "tracebacks": 0, "exit 0": 0, "other exit": 0,
-           "wrote": 0, "max_s": 0.0, "failures": []}
+    row = {
+        "target": f"CLI {command}",
+        "cases": 0,
+        "exit 2, one line": 0,
+        "tracebacks": 0,
+        "exit 0": 0,
+        "other exit": 0,
+        "wrote": 0,
+        "max_s": 0.0,
+        "failures": [],
+    }
     for kind, argv, root in cases:
         before = snapshot(root)
         started = time.perf_counter()
@@ -145,14 +163,21 @@ def _cli_row(command: str, cases: list, run, snapshot) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--curves", type=int, default=1000, help="fuzzed curves per per-run target (issue: 10000)")
-    parser.add_argument("--full-fit-curves", type=int, default=None,
-                        help="curves for the full-fit targets (default: --curves)")
+    parser.add_argument(
+        "--full-fit-curves", type=int, default=None, help="curves for the full-fit targets (default: --curves)"
+    )
     parser.add_argument("--sweeps", type=int, default=500, help="fuzzed inputs into the L(N, D) fitter (issue: 2000)")
-    parser.add_argument("--other-sweeps", type=int, default=None,
-                        help="fuzzed inputs into the other cross-run targets (default: --sweeps)")
+    parser.add_argument(
+        "--other-sweeps",
+        type=int,
+        default=None,
+        help="fuzzed inputs into the other cross-run targets (default: --sweeps)",
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--workers", type=int, default=1, help="processes (each case still runs on one core)")
-    parser.add_argument("--memory-every", type=int, default=10, help="trace memory on every k-th case (and all huge schedules)")
+    parser.add_argument(
+        "--memory-every", type=int, default=10, help="trace memory on every k-th case (and all huge schedules)"
+    )
     parser.add_argument("--skip-cli", action="store_true")
     args = parser.parse_args()
     full = args.curves if args.full_fit_curves is None else args.full_fit_curves
@@ -160,11 +185,23 @@ def main() -> None:
     started = time.perf_counter()
     context = multiprocessing.get_context("fork")
     pool = context.Pool(args.workers) if args.workers > 1 else None
-    tallies = [_run_target(pool, "curve", CHEAP_CURVE_TARGET[0], args.curves, args.seed, args.workers, args.memory_every)]
+    tallies = [
+        _run_target(pool, "curve", CHEAP_CURVE_TARGET[0], args.curves, args.seed, args.workers, args.memory_every)
+    ]
     tallies += [_run_target(pool, "curve", t, full, args.seed, args.workers, args.memory_every) for t in CURVE_TARGETS]
     others = args.sweeps if args.other_sweeps is None else args.other_sweeps
-    tallies += [_run_target(pool, "sweep", t, args.sweeps if t.startswith("ComputeOptimalLaw") else others, args.seed,
-                            args.workers, args.memory_every) for t in SWEEP_TARGETS]
+    tallies += [
+        _run_target(
+            pool,
+            "sweep",
+            t,
+            args.sweeps if t.startswith("ComputeOptimalLaw") else others,
+            args.seed,
+            args.workers,
+            args.memory_every,
+        )
+        for t in SWEEP_TARGETS
+    ]
     if pool is not None:
         pool.close()
         pool.join()
@@ -175,10 +212,14 @@ def main() -> None:
     print("-" * len(header))
     for tally in tallies:
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(tally.statuses.items(), key=lambda kv: -kv[1])[:3])
-        others = sum(tally.statuses.values()) - sum(v for _, v in sorted(tally.statuses.items(), key=lambda kv: -kv[1])[:3])
+        others = sum(tally.statuses.values()) - sum(
+            v for _, v in sorted(tally.statuses.items(), key=lambda kv: -kv[1])[:3]
+        )
         statuses += f", other {others}" if others else ""
-        print(f"{tally.target:<38}{tally.cases:>7}  {statuses[:43]:<44}{tally.input_errors:>10}{tally.exceptions:>5}"
-              f"{tally.hangs:>5}{tally.broken:>7}{tally.max_seconds:>7.2f}{tally.max_bytes / 2**20:>9.1f}")
+        print(
+            f"{tally.target:<38}{tally.cases:>7}  {statuses[:43]:<44}{tally.input_errors:>10}{tally.exceptions:>5}"
+            f"{tally.hangs:>5}{tally.broken:>7}{tally.max_seconds:>7.2f}{tally.max_bytes / 2**20:>9.1f}"
+        )
     for tally in tallies:
         for failure in tally.failures[:5]:
             print(f"  {tally.target}: {failure.label}: {failure.kind}: {failure.detail[:160]}")
@@ -189,8 +230,10 @@ def main() -> None:
         print(head)
         print("-" * len(head))
         for row in rows:
-            print(f"{row['target']:<40}{row['cases']:>7}{row['exit 2, one line']:>16}{row['tracebacks']:>11}{row['exit 0']:>8}"
-                  f"{row['other exit']:>7}{row['wrote']:>7}{row['max_s']:>7.2f}")
+            print(
+                f"{row['target']:<40}{row['cases']:>7}{row['exit 2, one line']:>16}{row['tracebacks']:>11}{row['exit 0']:>8}"
+                f"{row['other exit']:>7}{row['wrote']:>7}{row['max_s']:>7.2f}"
+            )
         for row in rows:
             for failure in row["failures"][:5]:
                 print(f"  {row['target']}: {failure}")

@@ -35,7 +35,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling_callback.stopping import FixedBudgetPolicy, LawPolicy, MedianPolicy, RunView, SuccessiveHalvingPolicy, replay
+from scaling_callback.stopping import (
+    FixedBudgetPolicy,
+    LawPolicy,
+    MedianPolicy,
+    RunView,
+    SuccessiveHalvingPolicy,
+    replay,
+)
 from scaling_callback.stopping.optuna_replay import PRUNERS, OptunaPrunerPolicy
 from scaling_callback.stopping.recorded import runs_from_frame
 
@@ -69,7 +76,9 @@ def load_groups() -> dict[str, list]:
     if not SWEEP.exists():
         raise SystemExit(f"{SWEEP} is missing: run benchmarks/make_stopping_sweep.py first")
     frame = pd.read_csv(SWEEP)
-    groups = {g: runs_from_frame(frame[frame.group == g], "run", "step", "loss", "lr", "flops") for g in ("main", "crossing")}
+    groups = {
+        g: runs_from_frame(frame[frame.group == g], "run", "step", "loss", "lr", "flops") for g in ("main", "crossing")
+    }
     if MPL_CURVES.is_dir():
         parts = [pd.read_csv(p).assign(run=f"{p.parent.name}/{p.stem}") for p in sorted(MPL_CURVES.glob("*/*.csv"))]
         real = pd.concat(parts)
@@ -77,7 +86,9 @@ def load_groups() -> dict[str, list]:
         groups["mpl-paper (real), no LR"] = runs_from_frame(real, "run", "step", "loss")
         for size in ("25M", "100M", "400M"):
             one = real[real.run.str.startswith(f"{size}/")]
-            groups[f"mpl-paper {size} (real)"] = runs_from_frame(one, "run", "step", "loss", "lr", warmup_steps=MPL_WARMUP)
+            groups[f"mpl-paper {size} (real)"] = runs_from_frame(
+                one, "run", "step", "loss", "lr", warmup_steps=MPL_WARMUP
+            )
     groups["main, doubling grid"] = [doubling(r) for r in groups["main"]]
     groups["240 runs"] = many_runs(240)
     return groups
@@ -87,8 +98,17 @@ def doubling(run: RunView) -> RunView:
     """The run logged only at budget/32, /16, /8, /4, /2 and its end (6 points, as many published curves are)."""
     targets = run.budget / 2.0 ** np.arange(5, -1, -1)
     index = np.unique([int(np.argmin(np.abs(run.x - t))) for t in targets])
-    return RunView(run.name, run.x[index], run.loss[index], run.budget, run.status, run.lrs, run.compute_per_x,
-                   None, run.step_per_x)
+    return RunView(
+        run.name,
+        run.x[index],
+        run.loss[index],
+        run.budget,
+        run.status,
+        run.lrs,
+        run.compute_per_x,
+        None,
+        run.step_per_x,
+    )
 
 
 def many_runs(n: int, seed: int = 0) -> list[RunView]:
@@ -141,30 +161,51 @@ def compare_with_optuna(rows: pd.DataFrame) -> None:
         best = rivals.sort_values("saved", ascending=False).iloc[0] if len(rivals) else None
         name, saved = (best.policy, best.saved) if best is not None else ("none", 0.0)
         order = "file" if seed == 0 else f"random {seed}"
-        print(f"| {group} | {order} | {law.saved:.1%} | {'yes' if law.kept else 'no'} | {name} | {saved:.1%} | "
-              f"{'yes' if law.saved >= saved - 1e-12 else 'no'} |")
+        print(
+            f"| {group} | {order} | {law.saved:.1%} | {'yes' if law.kept else 'no'} | {name} | {saved:.1%} | "
+            f"{'yes' if law.saved >= saved - 1e-12 else 'no'} |"
+        )
     print()
 
 
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows.groupby(["group", "policy", "setting"], sort=False).agg(
-        saved=("saved", "mean"), kept=("kept", "mean"), regret=("regret", "mean"), worst=("regret", "max"),
-        seconds=("seconds", "mean")).reset_index()
+    return (
+        rows.groupby(["group", "policy", "setting"], sort=False)
+        .agg(
+            saved=("saved", "mean"),
+            kept=("kept", "mean"),
+            regret=("regret", "mean"),
+            worst=("regret", "max"),
+            seconds=("seconds", "mean"),
+        )
+        .reset_index()
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=6, help="start orders per sweep: the file's own, then random ones (default 6)")
+    parser.add_argument(
+        "--orders", type=int, default=6, help="start orders per sweep: the file's own, then random ones (default 6)"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="parallel replay processes (default 2)")
     parser.add_argument("--quick", action="store_true", help="default settings only (no baseline grids)")
     args = parser.parse_args()
     orders = args.orders
     started = time.perf_counter()
-    jobs = [(g, seed, name, -1, None) for g in GROUPS for seed in range(orders)
-            for name in ("law", "median", "asha", "fixed", *PRUNERS)]
+    jobs = [
+        (g, seed, name, -1, None)
+        for g in GROUPS
+        for seed in range(orders)
+        for name in ("law", "median", "asha", "fixed", *PRUNERS)
+    ]
     if not args.quick:
-        jobs += [(g, seed, name, i, s) for g in GROUPS for seed in range(orders)
-                 for name, grid in GRIDS.items() for i, s in enumerate(grid)]
+        jobs += [
+            (g, seed, name, i, s)
+            for g in GROUPS
+            for seed in range(orders)
+            for name, grid in GRIDS.items()
+            for i, s in enumerate(grid)
+        ]
     jobs.sort(key=lambda j: j[2] != "law")  # the slow ones first
     with ProcessPoolExecutor(args.jobs) as pool:
         raw = list(pool.map(one_replay, jobs))
@@ -172,17 +213,23 @@ def main() -> None:
     table = summarise(rows)
     defaults = table[table.setting == -1]
     compare_with_optuna(rows[rows.setting == -1])
-    print(f"Replays: 4 workers, {orders} start orders per sweep (the file's own and random ones), {len(raw)} replays, "
-          f"{time.perf_counter() - started:.0f} s wall\n")
+    print(
+        f"Replays: 4 workers, {orders} start orders per sweep (the file's own and random ones), {len(raw)} replays, "
+        f"{time.perf_counter() - started:.0f} s wall\n"
+    )
     print("Default settings (mean over orders; regret relative to the best final loss):\n")
     print("| sweep | policy | compute saved | best kept | mean regret | worst regret | s / replay |")
     print("|---|---|---|---|---|---|---|")
     for r in defaults.itertuples():
-        print(f"| {r.group} | {r.policy} | {r.saved:.1%} | {r.kept:.0%} | {r.regret:.2%} | {r.worst:.2%} | {r.seconds:.1f} |")
+        print(
+            f"| {r.group} | {r.policy} | {r.saved:.1%} | {r.kept:.0%} | {r.regret:.2%} | {r.worst:.2%} | {r.seconds:.1f} |"
+        )
     if args.quick:
         return
-    print("\nBaselines tuned to the law policy's regret (best setting whose worst regret is no higher and that "
-          "keeps the best run at least as often):\n")
+    print(
+        "\nBaselines tuned to the law policy's regret (best setting whose worst regret is no higher and that "
+        "keeps the best run at least as often):\n"
+    )
     print("| sweep | policy | setting | compute saved | best kept | worst regret | law saves |")
     print("|---|---|---|---|---|---|---|")
     for group in GROUPS:
@@ -195,7 +242,9 @@ def main() -> None:
                 continue
             best = ok.sort_values("saved", ascending=False).iloc[0]
             setting = ", ".join(f"{k}={v:g}" for k, v in grid[int(best.setting)].items())
-            print(f"| {group} | {name} | {setting} | {best.saved:.1%} | {best.kept:.0%} | {best.worst:.2%} | {law.saved:.1%} |")
+            print(
+                f"| {group} | {name} | {setting} | {best.saved:.1%} | {best.kept:.0%} | {best.worst:.2%} | {law.saved:.1%} |"
+            )
 
 
 GROUPS = load_groups()

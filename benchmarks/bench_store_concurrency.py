@@ -16,15 +16,17 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import uuid
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 
-def write_run(url: str, run: str, points: int, batch: int, start: "multiprocessing.synchronize.Event") -> tuple[str, float, list[str]]:
+def write_run(
+    url: str, run: str, points: int, batch: int, start: multiprocessing.synchronize.Event
+) -> tuple[str, float, list[str]]:
     from scaling_callback.store import SweepStore
-from scaling_callback.store.writer import BatchedWriter
+    from scaling_callback.store.writer import BatchedWriter
 
     store = SweepStore(url)
     store.register_run(run, sweep="concurrency", config={"process": run})
@@ -33,8 +35,13 @@ from scaling_callback.store.writer import BatchedWriter
     began = time.perf_counter()
     for first in range(1, points + 1, batch):
         last = min(first + batch - 1, points)
-        writer.add_points(run, [{"step": s, "samples": 32 * s, "flops": 1e9 * s, "lr": 1e-3, "lr_sum": 1e-3 * s, "loss": 2.0}
-                                for s in range(first, last + 1)])
+        writer.add_points(
+            run,
+            [
+                {"step": s, "samples": 32 * s, "flops": 1e9 * s, "lr": 1e-3, "lr_sum": 1e-3 * s, "loss": 2.0}
+                for s in range(first, last + 1)
+            ],
+        )
         if (first // batch) % 10 == 9:
             writer.submit(SweepStore.add_fit, run, {"step": last, "status": "ok", "law": "mpl", "pred_final_loss": 2.0})
             writer.submit(SweepStore.add_decision, run, last, False, reason="keep")
@@ -54,7 +61,10 @@ def run_load(url: str, args: argparse.Namespace) -> dict:
     with context.Manager() as manager:
         start = manager.Event()
         with context.Pool(args.processes) as pool:
-            jobs = [pool.apply_async(write_run, (url, f"run{i}", args.points, args.batch, start)) for i in range(args.processes)]
+            jobs = [
+                pool.apply_async(write_run, (url, f"run{i}", args.points, args.batch, start))
+                for i in range(args.processes)
+            ]
             time.sleep(1.0)
             began = time.perf_counter()
             start.set()
@@ -62,21 +72,41 @@ def run_load(url: str, args: argparse.Namespace) -> dict:
             wall = time.perf_counter() - began
     engine = create_engine(url)
     with engine.connect() as conn:
-        counts = {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() for t in ("runs", "points", "fits", "decisions")}
+        counts = {
+            t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() for t in ("runs", "points", "fits", "decisions")
+        }
         gapless = all(
-            tuple(conn.execute(text("SELECT COUNT(*), MIN(step), MAX(step) FROM points JOIN runs ON runs.id = points.run_id "
-                                    "WHERE runs.name = :name"), {"name": f"run{i}"}).one()) == (args.points, 1, args.points)
-            for i in range(args.processes))
+            tuple(
+                conn.execute(
+                    text(
+                        "SELECT COUNT(*), MIN(step), MAX(step) FROM points JOIN runs ON runs.id = points.run_id "
+                        "WHERE runs.name = :name"
+                    ),
+                    {"name": f"run{i}"},
+                ).one()
+            )
+            == (args.points, 1, args.points)
+            for i in range(args.processes)
+        )
         finished = conn.execute(text("SELECT COUNT(*) FROM runs WHERE status = 'finished'")).scalar()
     engine.dispose()
     expected = args.processes * args.points
     errors = [e for _, _, errs in results for e in errs]
-    return {"points": counts["points"], "lost": expected - counts["points"], "fits": counts["fits"],
-            "decisions": counts["decisions"], "finished": finished, "gapless": gapless, "errors": errors,
-            "wall": wall, "slowest": max(r[1] for r in results), "rate": expected / wall}
+    return {
+        "points": counts["points"],
+        "lost": expected - counts["points"],
+        "fits": counts["fits"],
+        "decisions": counts["decisions"],
+        "finished": finished,
+        "gapless": gapless,
+        "errors": errors,
+        "wall": wall,
+        "slowest": max(r[1] for r in results),
+        "rate": expected / wall,
+    }
 
 
-def postgres_schema(base: str) -> tuple[str, "callable"]:
+def postgres_schema(base: str) -> tuple[str, callable]:
     """A URL whose tables live in a fresh schema on ``base``'s database, and a function dropping it."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -100,10 +130,17 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--pg-url", default=os.environ.get("SCALING_CALLBACK_TEST_PG_URL"),
-                        help="PostgreSQL database to test in a fresh schema (default $SCALING_CALLBACK_TEST_PG_URL)")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("SCALING_CALLBACK_TEST_PG_URL"),
+        help="PostgreSQL database to test in a fresh schema (default $SCALING_CALLBACK_TEST_PG_URL)",
+    )
     args = parser.parse_args()
-    results = {"SQLite file (WAL)": run_load(f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench_store_')) / 'sweep.sqlite'}", args)}
+    results = {
+        "SQLite file (WAL)": run_load(
+            f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench_store_')) / 'sweep.sqlite'}", args
+        )
+    }
     if args.pg_url:
         url, drop = postgres_schema(args.pg_url)
         try:
@@ -114,13 +151,19 @@ def main() -> None:
         print("no PostgreSQL URL (--pg-url or SCALING_CALLBACK_TEST_PG_URL): SQLite only")
     expected = args.processes * args.points
     batches = -(-args.points // args.batch)
-    print(f"{args.processes} processes x {args.points} points in batches of {args.batch} "
-          f"(+1 fit and 1 decision per 10 batches), {os.cpu_count()} CPU cores")
-    print(f"{'store':<20}{'points stored':>16}{'lost':>6}{'errors':>8}{'fits':>8}{'finished':>10}{'gapless':>9}"
-          f"{'wall s':>9}{'points/s':>11}{'slowest s':>11}")
+    print(
+        f"{args.processes} processes x {args.points} points in batches of {args.batch} "
+        f"(+1 fit and 1 decision per 10 batches), {os.cpu_count()} CPU cores"
+    )
+    print(
+        f"{'store':<20}{'points stored':>16}{'lost':>6}{'errors':>8}{'fits':>8}{'finished':>10}{'gapless':>9}"
+        f"{'wall s':>9}{'points/s':>11}{'slowest s':>11}"
+    )
     for name, r in results.items():
-        print(f"{name:<20}{r['points']:>16}{r['lost']:>6}{len(r['errors']):>8}{r['fits']:>8}{r['finished']:>10}"
-              f"{str(r['gapless']):>9}{r['wall']:>9.1f}{r['rate']:>11,.0f}{r['slowest']:>11.1f}")
+        print(
+            f"{name:<20}{r['points']:>16}{r['lost']:>6}{len(r['errors']):>8}{r['fits']:>8}{r['finished']:>10}"
+            f"{r['gapless']!s:>9}{r['wall']:>9.1f}{r['rate']:>11,.0f}{r['slowest']:>11.1f}"
+        )
     if len(results) == 2:
         sqlite, postgres = results.values()
         print(f"PostgreSQL / SQLite points/s: {postgres['rate'] / sqlite['rate']:.2f}")

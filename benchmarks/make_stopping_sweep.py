@@ -37,8 +37,16 @@ LABEL_NOISE_VARIANCE = 1.0
 BATCH, STEPS, WARMUP, LOG_EVERY = 32, 4000, 80, 40
 EVAL_NOISE = 0.001  # relative SD of a logged loss
 MAIN = [(d, lr, kind) for d in (256, 512, 1024) for lr in (0.5, 1.5, 4.0) for kind in ("cosine", "wsd", "constant")]
-CROSSING = [(64, 0.5, "cosine"), (64, 0.5, "constant"), (128, 0.5, "cosine"), (128, 0.5, "constant"),
-            (1024, 0.1, "cosine"), (1024, 0.1, "constant"), (1024, 0.2, "cosine"), (1024, 0.2, "constant")]
+CROSSING = [
+    (64, 0.5, "cosine"),
+    (64, 0.5, "constant"),
+    (128, 0.5, "cosine"),
+    (128, 0.5, "constant"),
+    (1024, 0.1, "cosine"),
+    (1024, 0.1, "constant"),
+    (1024, 0.2, "cosine"),
+    (1024, 0.2, "constant"),
+]
 
 
 def sweep_frame() -> pd.DataFrame:
@@ -57,15 +65,31 @@ def sweep_frame() -> pd.DataFrame:
         for width, lr_mult, kind in configs:
             spec = ScheduleSpec(kind=kind, peak_lr=1.0, max_steps=STEPS, warmup_steps=WARMUP, final_lr_fraction=0.0)
             multipliers = np.array(lr_at(spec, STEPS))
-            expected = sgd_expected_loss([spectra[width]], checkpoints, batch_size=BATCH,
-                                         learning_rate=lr_mult * unit_lr, lr_multipliers=multipliers)[0]
+            expected = sgd_expected_loss(
+                [spectra[width]],
+                checkpoints,
+                batch_size=BATCH,
+                learning_rate=lr_mult * unit_lr,
+                lr_multipliers=multipliers,
+            )[0]
             observed = expected * np.exp(EVAL_NOISE * rng.standard_normal(expected.size))
-            frames.append(pd.DataFrame({
-                "group": group, "run": f"w{width}-lr{lr_mult:g}-{kind}", "width": width, "lr_mult": lr_mult,
-                "schedule": kind, "step": checkpoints, "samples": checkpoints * BATCH,
-                "flops": 6.0 * width * BATCH * checkpoints, "lr": lr_mult * unit_lr * multipliers[checkpoints - 1],
-                "loss": observed, "expected_loss": expected,
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "group": group,
+                        "run": f"w{width}-lr{lr_mult:g}-{kind}",
+                        "width": width,
+                        "lr_mult": lr_mult,
+                        "schedule": kind,
+                        "step": checkpoints,
+                        "samples": checkpoints * BATCH,
+                        "flops": 6.0 * width * BATCH * checkpoints,
+                        "lr": lr_mult * unit_lr * multipliers[checkpoints - 1],
+                        "loss": observed,
+                        "expected_loss": expected,
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 

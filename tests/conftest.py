@@ -22,9 +22,11 @@ def mpl_curves_dir() -> Path:
 
 # ---------------------------------------------------------------- store backends
 PG_URL_VARIABLE = "SCALING_CALLBACK_TEST_PG_URL"
-PG_HOW_TO = (f"PostgreSQL store tests need a server: start one (e.g. `initdb -D /tmp/pg && pg_ctl -D /tmp/pg "
-             f"-o '-c listen_addresses=127.0.0.1' start; createdb -h 127.0.0.1 sctest`) and set "
-             f"{PG_URL_VARIABLE}=postgresql+psycopg://postgres@127.0.0.1:5432/sctest (docs/cluster.md)")
+PG_HOW_TO = (
+    f"PostgreSQL store tests need a server: start one (e.g. `initdb -D /tmp/pg && pg_ctl -D /tmp/pg "
+    f"-o '-c listen_addresses=127.0.0.1' start; createdb -h 127.0.0.1 sctest`) and set "
+    f"{PG_URL_VARIABLE}=postgresql+psycopg://postgres@127.0.0.1:5432/sctest (docs/cluster.md)"
+)
 
 
 def postgres_url(request: pytest.FixtureRequest) -> str:

@@ -34,7 +34,9 @@ def per_step_lrs(kind: str, total: int = TOTAL, warmup: int = WARMUP) -> np.ndar
     return lrs
 
 
-def synthetic_curve(kind: str, noise: float = 0.0, seed: int = 0, law: str = "mpl", params: dict | None = None) -> Curve:
+def synthetic_curve(
+    kind: str, noise: float = 0.0, seed: int = 0, law: str = "mpl", params: dict | None = None
+) -> Curve:
     """A curve of ``law`` with ``params`` on schedule ``kind``, observed every EVERY steps, with log-normal noise."""
     schedule = Schedule.from_per_step(per_step_lrs(kind), WARMUP)
     steps = np.arange(WARMUP, TOTAL + 1, EVERY)

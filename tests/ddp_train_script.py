@@ -39,13 +39,20 @@ class Model(pl.LightningModule):
         x, y = batch
         loss = nn.functional.mse_loss(self.net(x).squeeze(-1), y)
         self.local_losses[self.global_step + 1] = loss.item()
-        time.sleep(self.step_seconds)  # a step long enough for a fit (and a policy's) to return before the run would end
+        time.sleep(
+            self.step_seconds
+        )  # a step long enough for a fit (and a policy's) to return before the run would end
         return loss
 
     def configure_optimizers(self):
         optimizer = torch.optim.SGD(self.parameters(), lr=0.01)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.1, MAX_STEPS), "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.1, MAX_STEPS),
+                "interval": "step",
+            },
+        }
 
 
 class StopOnceFitted(StoppingPolicy):
@@ -63,16 +70,37 @@ def main(out: Path, law: bool = False) -> None:
         x = x * torch.arange(1, 9) ** -0.75
     y = x.sum(1) + (0.3 * torch.randn(2048) if law else 0.0)
     policy = LawPolicy(warmup_fraction=0.05, interval_fraction=0.025) if law else StopOnceFitted()
-    callback = ScalingLawCallback(store=out / "s.sqlite", sweep="ddp", fit_every_n_steps=10, fit_worker="thread",
-                                  max_fit_fraction=None, early_stopping=policy, flush_every_n_steps=7)
-    trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_steps=MAX_STEPS, logger=False, callbacks=[callback],
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    callback = ScalingLawCallback(
+        store=out / "s.sqlite",
+        sweep="ddp",
+        fit_every_n_steps=10,
+        fit_worker="thread",
+        max_fit_fraction=None,
+        early_stopping=policy,
+        flush_every_n_steps=7,
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        max_steps=MAX_STEPS,
+        logger=False,
+        callbacks=[callback],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     model = Model(0.02 if law else 0.005)
     trainer.fit(model, DataLoader(TensorDataset(x, y), batch_size=BATCH))
     recorder = callback._recorder
     view = {
-        "rank": trainer.global_rank, "global_step": trainer.global_step, "run": callback.run,
-        "curve": {c: [None if v != v else v for v in recorder.column(c).tolist()] for c in ("step", "samples", "flops", "lr_sum", "loss")},
+        "rank": trainer.global_rank,
+        "global_step": trainer.global_step,
+        "run": callback.run,
+        "curve": {
+            c: [None if v != v else v for v in recorder.column(c).tolist()]
+            for c in ("step", "samples", "flops", "lr_sum", "loss")
+        },
         "local_losses": model.local_losses,
     }
     (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(view))

@@ -26,4 +26,6 @@ class StopAtStep(StoppingPolicy):
     def judge(self, run: RunView, sweep: SweepView) -> Decision:
         self.calls += 1
         stop = run.current_x >= self.step
-        return Decision(False, "unpromising" if stop else "continue", 0.01 if stop else 0.5, f"judged in process {os.getpid()}")
+        return Decision(
+            False, "unpromising" if stop else "continue", 0.01 if stop else 0.5, f"judged in process {os.getpid()}"
+        )

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from scaling_callback.errors import InputError
-from scaling_callback.stopping.asha import SuccessiveHalvingPolicy
 from scaling_callback.stopping import RunView, SweepView
+from scaling_callback.stopping.asha import SuccessiveHalvingPolicy
 
 X = np.arange(1.0, 101.0)
 
@@ -26,7 +26,10 @@ def test_rungs_follow_min_resource_times_eta_powers():
 
 
 def test_only_the_top_fraction_at_a_rung_continues():
-    others = tuple(run(f"o{i}", level, 10, "finished" if i % 2 else "stopped") for i, level in enumerate([1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6]))
+    others = tuple(
+        run(f"o{i}", level, 10, "finished" if i % 2 else "stopped")
+        for i, level in enumerate([1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6])
+    )
     policy = SuccessiveHalvingPolicy(min_resource=5.0, reduction_factor=4.0)
     best = run("best", 0.9, 5)
     assert not policy.decide(best, SweepView(others + (best,))).stop  # top 2 of 8 at rung 5
@@ -56,8 +59,10 @@ def test_each_rung_is_judged_once_and_sparse_logs_check_every_rung_crossed():
     assert "between rungs" in policy.decide(again, SweepView((leader, again))).reason
 
 
-@pytest.mark.parametrize("kwargs", [{"min_resource": 0}, {"min_resource": "never"}, {"reduction_factor": 1.5},
-                                    {"min_early_stopping_rate": -1}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"min_resource": 0}, {"min_resource": "never"}, {"reduction_factor": 1.5}, {"min_early_stopping_rate": -1}],
+)
 def test_rejects_bad_settings_by_name(kwargs):
     with pytest.raises(InputError, match=next(iter(kwargs))):
         SuccessiveHalvingPolicy(**kwargs)

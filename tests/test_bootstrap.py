@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -90,5 +91,7 @@ def test_warm_started_resamples_agree_with_refits_from_every_start(fitted):
 def test_progress_is_reported_up_to_the_total(fitted):
     _, law = fitted
     seen = []
-    bootstrap_compute_optimal(law, n_resamples=30, seed=0, n_jobs=1, progress=lambda done, total: seen.append((done, total)))
-    assert seen[0] == (0, 30) and seen[-1] == (30, 30) and all(b >= a for (a, _), (b, _) in zip(seen, seen[1:]))
+    bootstrap_compute_optimal(
+        law, n_resamples=30, seed=0, n_jobs=1, progress=lambda done, total: seen.append((done, total))
+    )
+    assert seen[0] == (0, 30) and seen[-1] == (30, 30) and all(b >= a for (a, _), (b, _) in itertools.pairwise(seen))

@@ -10,14 +10,31 @@ import pytest
 from scaling_callback.cli import main
 from scaling_callback.fitting.synthetic_sweeps import isoflop_sweep, training_curves
 
-CONTRACT_KEYS = {"E", "A", "B", "alpha", "beta", "a", "b", "fit_seconds", "converged", "warnings", "ci", "se",
-                 "frontier", "choices", "n_points"}
+CONTRACT_KEYS = {
+    "E",
+    "A",
+    "B",
+    "alpha",
+    "beta",
+    "a",
+    "b",
+    "fit_seconds",
+    "converged",
+    "warnings",
+    "ci",
+    "se",
+    "frontier",
+    "choices",
+    "n_points",
+}
 
 
 @pytest.fixture(scope="module")
 def points_csv(tmp_path_factory):
     path = tmp_path_factory.mktemp("points") / "points.csv"
-    isoflop_sweep(45, noise=0.008, seed=11).rename(columns={"params": "N", "tokens": "D", "flops": "C"}).to_csv(path, index=False)
+    isoflop_sweep(45, noise=0.008, seed=11).rename(columns={"params": "N", "tokens": "D", "flops": "C"}).to_csv(
+        path, index=False
+    )
     return path
 
 
@@ -27,8 +44,19 @@ def run_json(capsys, *args: str) -> dict:
 
 
 def test_json_contract_with_tokens(points_csv, capsys):
-    out = run_json(capsys, str(points_csv), "--params-col", "N", "--tokens-col", "D", "--loss-col", "loss",
-                   "--target-flops", "1e21", "1e23")
+    out = run_json(
+        capsys,
+        str(points_csv),
+        "--params-col",
+        "N",
+        "--tokens-col",
+        "D",
+        "--loss-col",
+        "loss",
+        "--target-flops",
+        "1e21",
+        "1e23",
+    )
     assert CONTRACT_KEYS <= set(out)
     assert out["n_points"] == 45 and out["converged"] is True and out["ci"] == {} and out["se"] == {}
     assert [row["flops"] for row in out["frontier"]] == [1e21, 1e23]
@@ -37,8 +65,24 @@ def test_json_contract_with_tokens(points_csv, capsys):
 
 
 def test_flops_column_derives_tokens_and_bootstrap_fills_intervals(points_csv, capsys):
-    out = run_json(capsys, str(points_csv), "--params-col", "N", "--flops-col", "C", "--loss-col", "loss",
-                   "--bootstrap", "12", "--seed", "3", "--run-col", "run", "--workers", "1")
+    out = run_json(
+        capsys,
+        str(points_csv),
+        "--params-col",
+        "N",
+        "--flops-col",
+        "C",
+        "--loss-col",
+        "loss",
+        "--bootstrap",
+        "12",
+        "--seed",
+        "3",
+        "--run-col",
+        "run",
+        "--workers",
+        "1",
+    )
     assert "D = C/(6*N)" in out["choices"]["flop_convention"]
     assert out["choices"]["frontier_budgets"] == "largest budget in the data"
     for name in ("E", "A", "B", "alpha", "beta", "a", "b"):
@@ -61,7 +105,23 @@ def test_variants_are_one_flag_away(points_csv, capsys):
 
 
 def test_text_output(points_csv, capsys):
-    assert main(["fit-compute", str(points_csv), "--params-col", "N", "--tokens-col", "D", "--loss-col", "loss", "--starts", "3"]) == 0
+    assert (
+        main(
+            [
+                "fit-compute",
+                str(points_csv),
+                "--params-col",
+                "N",
+                "--tokens-col",
+                "D",
+                "--loss-col",
+                "loss",
+                "--starts",
+                "3",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "compute-optimal fit (free)" in text and "N_opt" in text
 
@@ -69,11 +129,27 @@ def test_text_output(points_csv, capsys):
 @pytest.mark.parametrize(
     "rows, args, message",
     [
-        ("N,D,loss\n1e8,1e9,3.0\n", ["--params-col", "X", "--tokens-col", "D", "--loss-col", "loss"], "column 'X' not found"),
-        ("N,D,loss\n1e8,1e9,3.0\n-2,1e9,3.0\n", ["--params-col", "N", "--tokens-col", "D", "--loss-col", "loss"], "row 2 has -2"),
-        ("N,D,loss\n1e8,1e9,0\n", ["--params-col", "N", "--tokens-col", "D", "--loss-col", "loss"], "column 'loss' must hold positive"),
+        (
+            "N,D,loss\n1e8,1e9,3.0\n",
+            ["--params-col", "X", "--tokens-col", "D", "--loss-col", "loss"],
+            "column 'X' not found",
+        ),
+        (
+            "N,D,loss\n1e8,1e9,3.0\n-2,1e9,3.0\n",
+            ["--params-col", "N", "--tokens-col", "D", "--loss-col", "loss"],
+            "row 2 has -2",
+        ),
+        (
+            "N,D,loss\n1e8,1e9,0\n",
+            ["--params-col", "N", "--tokens-col", "D", "--loss-col", "loss"],
+            "column 'loss' must hold positive",
+        ),
         ("N,D,loss\n1e8,abc,3\n", ["--params-col", "N", "--tokens-col", "D", "--loss-col", "loss"], "'abc'"),
-        ("N,D,loss\n1e8,1e9,3\n2e8,1e9,2.9\n", ["--params-col", "N", "--tokens-col", "D", "--loss-col", "loss"], "2 points cannot determine 5"),
+        (
+            "N,D,loss\n1e8,1e9,3\n2e8,1e9,2.9\n",
+            ["--params-col", "N", "--tokens-col", "D", "--loss-col", "loss"],
+            "2 points cannot determine 5",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, rows, args, message):
@@ -93,14 +169,38 @@ def test_missing_file_and_bad_flags(tmp_path, capsys):
     assert main(["fit-compute", str(path), *args, "--bootstrap", "-1"]) == 2
     assert main(["fit-compute", str(path), *args, "--target-flops", "0"]) == 2
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit-compute", str(path), "--params-col", "N", "--tokens-col", "D", "--flops-col", "C", "--loss-col", "loss"])
+        main(
+            [
+                "fit-compute",
+                str(path),
+                "--params-col",
+                "N",
+                "--tokens-col",
+                "D",
+                "--flops-col",
+                "C",
+                "--loss-col",
+                "loss",
+            ]
+        )
     assert exit_info.value.code == 2
 
 
 def test_compare_on_training_curves_adds_approach_1(tmp_path, capsys):
     path = tmp_path / "curves.csv"
     training_curves(np.geomspace(4e7, 4e9, 8), max_tokens=2e11, n_checkpoints=12).to_csv(path, index=False)
-    out = run_json(capsys, str(path), "--params-col", "params", "--flops-col", "flops", "--loss-col", "loss",
-                   "--run-col", "run", "--compare")
+    out = run_json(
+        capsys,
+        str(path),
+        "--params-col",
+        "params",
+        "--flops-col",
+        "flops",
+        "--loss-col",
+        "loss",
+        "--run-col",
+        "run",
+        "--compare",
+    )
     envelope = out["approaches"][2]
     assert envelope["approach"].startswith("approach 1") and envelope["status"] == "ok" and 0.3 < envelope["a"] < 0.7

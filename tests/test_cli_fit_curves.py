@@ -23,17 +23,41 @@ def files(tmp_path):
 
 
 def test_json_contract_with_prefix(files, capsys):
-    code = main([
-        "fit-curves", "--law", "mpl", "--warmup-steps", str(WARMUP),
-        "--fit", str(files["constant"]), str(files["cosine"]), str(files["wsd"]),
-        "--predict", str(files["two_stage"]), "--prefix", "0.5", "--json",
-    ])
+    code = main(
+        [
+            "fit-curves",
+            "--law",
+            "mpl",
+            "--warmup-steps",
+            str(WARMUP),
+            "--fit",
+            str(files["constant"]),
+            str(files["cosine"]),
+            str(files["wsd"]),
+            "--predict",
+            str(files["two_stage"]),
+            "--prefix",
+            "0.5",
+            "--json",
+        ]
+    )
     assert code == 0
     record = json.loads(capsys.readouterr().out)
     assert {"law", "params", "fit_seconds", "converged", "choices", "predictions"} <= set(record)
     assert record["choices"]["prefix"] == 0.5 and record["choices"]["delta"] == 1e-3
     (prediction,) = record["predictions"]
-    assert set(prediction) >= {"file", "mae", "rmse", "r2", "pred_e", "worst_e", "final_true", "final_pred", "final_low", "final_high"}
+    assert set(prediction) >= {
+        "file",
+        "mae",
+        "rmse",
+        "r2",
+        "pred_e",
+        "worst_e",
+        "final_true",
+        "final_pred",
+        "final_low",
+        "final_high",
+    }
     assert prediction["points_scored"] == 96 - 48  # 96 rows, the first half joined the fit
     assert prediction["mae"] < 0.01
     assert prediction["final_low"] <= prediction["final_pred"] <= prediction["final_high"]
@@ -41,8 +65,19 @@ def test_json_contract_with_prefix(files, capsys):
 
 @pytest.mark.parametrize("law", ["opl", "lldl", "momentum"])
 def test_table_output_for_each_law(files, capsys, law):
-    code = main(["fit-curves", "--law", law, "--warmup-steps", str(WARMUP), "--fit", str(files["cosine"]),
-                 "--predict", str(files["wsd"])])
+    code = main(
+        [
+            "fit-curves",
+            "--law",
+            law,
+            "--warmup-steps",
+            str(WARMUP),
+            "--fit",
+            str(files["cosine"]),
+            "--predict",
+            str(files["wsd"]),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert f"law {law}" in out and "wsd.csv" in out
@@ -94,7 +129,9 @@ def _fit_json(capsys, args):
 def test_a_curve_in_fit_and_predict_is_used_once(files, capsys):
     both = ["--fit", str(files["constant"]), str(files["two_stage"]), "--predict", str(files["two_stage"])]
     once = _fit_json(capsys, [*both, "--prefix", "0.5"])
-    alone = _fit_json(capsys, ["--fit", str(files["constant"]), "--predict", str(files["two_stage"]), "--prefix", "0.5"])
+    alone = _fit_json(
+        capsys, ["--fit", str(files["constant"]), "--predict", str(files["two_stage"]), "--prefix", "0.5"]
+    )
     assert once["n_points"] == alone["n_points"] == 96 + 48  # the prefix only, not the whole curve and its prefix
     assert once["params"] == pytest.approx(alone["params"], rel=1e-9)
     assert once["warnings"] and once["predictions"][0]["in_sample"] is False
@@ -103,14 +140,29 @@ def test_a_curve_in_fit_and_predict_is_used_once(files, capsys):
 
 
 def test_table_explains_columns_and_bound_warnings(files, capsys):
-    assert main(["fit-curves", "--law", "opl", "--warmup-steps", str(WARMUP), "--fit", str(files["constant"]),
-                 "--predict", str(files["cosine"])]) == 0
+    assert (
+        main(
+            [
+                "fit-curves",
+                "--law",
+                "opl",
+                "--warmup-steps",
+                str(WARMUP),
+                "--fit",
+                str(files["constant"]),
+                "--predict",
+                str(files["cosine"]),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "predE" in out and "columns:" in out and "worstE" in out
     from scaling_callback.cli.fit_curves import _bound_warnings
 
     assert _bound_warnings({"beta": 1 - 1e-3, "alpha": 0.5, "L0": 2.0}) == [
-        "beta = 0.999 sits on its upper bound: not determined by these curves"]
+        "beta = 0.999 sits on its upper bound: not determined by these curves"
+    ]
 
 
 def test_lightning_and_tensorboard_logs_give_the_fit_of_our_csv(tmp_path, capsys):
@@ -124,9 +176,13 @@ def test_lightning_and_tensorboard_logs_give_the_fit_of_our_csv(tmp_path, capsys
     ours = points[points["step"] % EVERY == 0][["step", "lr", "loss"]]  # the rows the loggers saw, in our CSV format
     ours.to_csv(tmp_path / "ours.csv", index=False)
     common = ["--warmup-steps", str(RUN_WARMUP)]
-    reference = _fit_json(capsys, [*common, "--fit", str(tmp_path / "ours.csv"), "--predict", str(tmp_path / "ours.csv")])
+    reference = _fit_json(
+        capsys, [*common, "--fit", str(tmp_path / "ours.csv"), "--predict", str(tmp_path / "ours.csv")]
+    )
     from_csv = _fit_json(capsys, [*common, "--from", "lightning-csv", "--fit", str(logs["csv"])])
-    from_tb = _fit_json(capsys, [*common, "--from", "tensorboard", "--fit", str(logs["tb"]), "--predict", str(logs["tb"])])
+    from_tb = _fit_json(
+        capsys, [*common, "--from", "tensorboard", "--fit", str(logs["tb"]), "--predict", str(logs["tb"])]
+    )
     assert reference["status"] == "ok" and reference["n_points"] == (STEPS - RUN_WARMUP) // EVERY + 1
     assert from_csv["n_points"] == from_tb["n_points"] == reference["n_points"]
     assert from_csv["params"] == pytest.approx(reference["params"], rel=1e-6)

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from curve_factory import TRUE_MPL, per_step_lrs, synthetic_curve
+
 from scaling_callback.cli import main
 
 LEVELS = {"a": 3.0, "b": 3.4, "c": 3.2, "d": 3.6}
@@ -22,7 +22,9 @@ def sweep_frame(kind: str = "cosine", group: str = "g1", every: int = 4) -> pd.D
         curve = synthetic_curve(kind, noise=0.001, params=TRUE_MPL | {"L0": level})
         keep = np.arange(len(curve))[::-1][::every][::-1]
         for step, loss in zip(curve.steps[keep], curve.loss[keep]):
-            rows.append({"group": group, "name": f"{group}-{name}", "step": int(step), "lr": lrs[int(step) - 1], "loss": loss})
+            rows.append(
+                {"group": group, "name": f"{group}-{name}", "step": int(step), "lr": lrs[int(step) - 1], "loss": loss}
+            )
     return pd.DataFrame(rows)
 
 
@@ -35,8 +37,22 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
 def test_json_contract_of_one_sweep(tmp_path, capsys):
     path = tmp_path / "curves.csv"
     sweep_frame("constant", every=8).to_csv(path, index=False)
-    code, out, _ = run_cli(capsys, str(path), "--run-col", "name", "--x-col", "step", "--loss-col", "loss",
-                           "--lr-col", "lr", "--policy", "law", "asha", "--json")
+    code, out, _ = run_cli(
+        capsys,
+        str(path),
+        "--run-col",
+        "name",
+        "--x-col",
+        "step",
+        "--loss-col",
+        "loss",
+        "--lr-col",
+        "lr",
+        "--policy",
+        "law",
+        "asha",
+        "--json",
+    )
     assert code == 0
     record = json.loads(out)
     assert set(record) == {"policies"} and list(record["policies"]) == ["law", "asha"]
@@ -52,13 +68,31 @@ def test_json_contract_of_one_sweep(tmp_path, capsys):
 def test_groups_are_separate_sweeps_and_the_top_level_sums_them(tmp_path, capsys):
     path = tmp_path / "curves.csv"
     pd.concat([sweep_frame("constant", "g1"), sweep_frame("constant", "g2")]).to_csv(path, index=False)
-    code, out, _ = run_cli(capsys, str(path), "--run-col", "name", "--x-col", "step", "--loss-col", "loss",
-                           "--group-col", "group", "--policy", "median", "fixed", "--parallel-runs", "2", "--json")
+    code, out, _ = run_cli(
+        capsys,
+        str(path),
+        "--run-col",
+        "name",
+        "--x-col",
+        "step",
+        "--loss-col",
+        "loss",
+        "--group-col",
+        "group",
+        "--policy",
+        "median",
+        "fixed",
+        "--parallel-runs",
+        "2",
+        "--json",
+    )
     record = json.loads(out)
     assert code == 0 and set(record["groups"]) == {"g1", "g2"}
     for name in ("median", "fixed"):
         top, parts = record["policies"][name], [record["groups"][g]["policies"][name] for g in ("g1", "g2")]
-        assert top["compute_saved"] == pytest.approx(1 - sum(p["spent"] for p in parts) / sum(p["total"] for p in parts))
+        assert top["compute_saved"] == pytest.approx(
+            1 - sum(p["spent"] for p in parts) / sum(p["total"] for p in parts)
+        )
         assert top["best_kept"] == all(p["best_kept"] for p in parts)
         assert top["regret"] == max(p["regret"] for p in parts)
         assert all("group" in s for s in top["stopped"])
@@ -67,29 +101,51 @@ def test_groups_are_separate_sweeps_and_the_top_level_sums_them(tmp_path, capsys
 
 def test_without_lr_column_the_law_policy_uses_the_power_law_and_prints_a_table(tmp_path, capsys):
     x = np.arange(200, 2001, 200)
-    frame = pd.DataFrame([{"run": name, "tokens": t * 1000, "loss": level - 1.0 + 3.0 * (t / 100.0) ** -0.5}
-                          for name, level in LEVELS.items() for t in x])
+    frame = pd.DataFrame(
+        [
+            {"run": name, "tokens": t * 1000, "loss": level - 1.0 + 3.0 * (t / 100.0) ** -0.5}
+            for name, level in LEVELS.items()
+            for t in x
+        ]
+    )
     path = tmp_path / "curves.csv"
     frame.to_csv(path, index=False)
-    code, out, _ = run_cli(capsys, str(path), "--run-col", "run", "--x-col", "tokens", "--loss-col", "loss",
-                           "--policy", "law", "median", "--seed", "3")
+    code, out, _ = run_cli(
+        capsys,
+        str(path),
+        "--run-col",
+        "run",
+        "--x-col",
+        "tokens",
+        "--loss-col",
+        "loss",
+        "--policy",
+        "law",
+        "median",
+        "--seed",
+        "3",
+    )
     assert code == 0
     assert "best run a" in out and "law" in out and "median" in out
 
 
-@pytest.mark.parametrize("mutate, args, message", [
-    (lambda f: f.drop(columns=["loss"]), [], "missing column(s) loss"),
-    (lambda f: f.assign(loss=f["loss"].astype(object).where(f.index != 3, "oops")), [], "non-numeric"),
-    (lambda f: f.assign(loss=-f["loss"]), [], "losses must be positive"),
-    (lambda f: f, ["--group-col", "nope"], "missing column 'nope'"),
-    (lambda f: f, ["--parallel-runs", "0"], "--parallel-runs"),
-    (lambda f: f, ["--threshold", "1.5"], "--threshold"),
-])
+@pytest.mark.parametrize(
+    "mutate, args, message",
+    [
+        (lambda f: f.drop(columns=["loss"]), [], "missing column(s) loss"),
+        (lambda f: f.assign(loss=f["loss"].astype(object).where(f.index != 3, "oops")), [], "non-numeric"),
+        (lambda f: f.assign(loss=-f["loss"]), [], "losses must be positive"),
+        (lambda f: f, ["--group-col", "nope"], "missing column 'nope'"),
+        (lambda f: f, ["--parallel-runs", "0"], "--parallel-runs"),
+        (lambda f: f, ["--threshold", "1.5"], "--threshold"),
+    ],
+)
 def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, capsys, mutate, args, message):
     path = tmp_path / "curves.csv"
     mutate(sweep_frame()).to_csv(path, index=False)
-    code, out, err = run_cli(capsys, str(path), "--run-col", "name", "--x-col", "step", "--loss-col", "loss",
-                             "--policy", "median", *args)
+    code, out, err = run_cli(
+        capsys, str(path), "--run-col", "name", "--x-col", "step", "--loss-col", "loss", "--policy", "median", *args
+    )
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
 
 
@@ -101,15 +157,25 @@ def test_a_missing_file_is_named(tmp_path, capsys):
 def test_wandb_history_with_detected_columns_replays_as_the_long_csv(tmp_path, capsys):
     frame = sweep_frame("constant", every=8)
     frame.to_csv(tmp_path / "long.csv", index=False)
-    history = pd.DataFrame({"run": frame["name"], "trainer/global_step": frame["step"] - 1,  # WandbLogger's steps
-                            "train/loss": frame["loss"], "lr-AdamW": frame["lr"], "_runtime": 1.0})
+    history = pd.DataFrame(
+        {
+            "run": frame["name"],
+            "trainer/global_step": frame["step"] - 1,  # WandbLogger's steps
+            "train/loss": frame["loss"],
+            "lr-AdamW": frame["lr"],
+            "_runtime": 1.0,
+        }
+    )
     history.to_csv(tmp_path / "history.csv", index=False)
     base = ["--policy", "asha", "median", "--json"]
     code, out, _ = run_cli(capsys, str(tmp_path / "long.csv"), "--run-col", "name", *base)
     code_w, out_w, _ = run_cli(capsys, str(tmp_path / "history.csv"), "--from", "wandb", *base)
     assert code == code_w == 0
+
     def decisions(text):
-        return {name: {k: v for k, v in r.items() if k != "seconds"} for name, r in json.loads(text)["policies"].items()}
+        return {
+            name: {k: v for k, v in r.items() if k != "seconds"} for name, r in json.loads(text)["policies"].items()
+        }
 
     assert decisions(out) == decisions(out_w)
 

@@ -11,8 +11,16 @@ from scaling_callback.reproduce.exact_experiments import FrontierConfig, MRSConf
 from scaling_callback.reproduce.lightning_experiment import LightningConfig
 
 TINY = suite.SuiteConfig(
-    mrs=MRSConfig(low=16, high=64, latent_factor=8, seeds=3, n_bootstrap=20, double_descent_samples=16,
-                  double_descent_latent=128, plateau_latent=32),
+    mrs=MRSConfig(
+        low=16,
+        high=64,
+        latent_factor=8,
+        seeds=3,
+        n_bootstrap=20,
+        double_descent_samples=16,
+        double_descent_latent=128,
+        plateau_latent=32,
+    ),
     gradient_flow=FrontierConfig(low=8, high=64, v_factor=4, seeds=3, n_bootstrap=10),
     sgd=FrontierConfig(low=8, high=64, v_factor=4, seeds=3, n_bootstrap=10),
     lightning=LightningConfig(sizes=(4, 8, 16, 32, 64), v=128, batch_size=8, steps=200, n_bootstrap=20),

@@ -18,7 +18,11 @@ from scaling_callback.cli import main
 TINY = {
     "name": "tiny",
     "model": {"factory": "tiny_lm", "args": {"vocab_size": 16, "seq_len": 8, "batch_size": 4}},
-    "grid": {"sizes": [{"d_model": 8, "n_layers": 1}, {"d_model": 16, "n_layers": 1}], "tokens": [1280], "schedules": ["cosine"]},
+    "grid": {
+        "sizes": [{"d_model": 8, "n_layers": 1}, {"d_model": 16, "n_layers": 1}],
+        "tokens": [1280],
+        "schedules": ["cosine"],
+    },
     "optimizer": {"peak_lr": 0.01, "warmup_steps": 4},
     "callback": {"fit_every_n_steps": 10},
     "stopping": {"policy": "none"},
@@ -102,7 +106,9 @@ def test_resume_after_a_worker_is_killed(tmp_path):
     path = _write(tmp_path, config)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "scaling_callback", "sweep", str(path), "--out", str(out), "--no-report"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | {"OPENBLAS_NUM_THREADS": "1"})
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | {"OPENBLAS_NUM_THREADS": "1"}
+    )
     checkpoint = out / "checkpoints"
     deadline = time.time() + 240
     while time.time() < deadline and not any(checkpoint.glob("*/last.ckpt")):
@@ -131,8 +137,13 @@ def test_resume_after_ctrl_c(tmp_path):
     path = _write(tmp_path, config)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "scaling_callback", "sweep", str(path), "--out", str(out), "--no-report"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=os.environ | {"OPENBLAS_NUM_THREADS": "1"})
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"OPENBLAS_NUM_THREADS": "1"},
+    )
     checkpoint = out / "checkpoints"
     deadline = time.time() + 240
     while time.time() < deadline and not any(checkpoint.glob("*/last.ckpt")):

@@ -79,10 +79,33 @@ def test_flop_conventions(sweep, law):
 def test_results_as_dict_json_and_frame(law):
     out = law.to_dict(target_flops=[1e21, 1e23])
     json.dumps(out)
-    for key in ("E", "A", "B", "alpha", "beta", "a", "b", "fit_seconds", "converged", "warnings", "choices", "n_points"):
+    for key in (
+        "E",
+        "A",
+        "B",
+        "alpha",
+        "beta",
+        "a",
+        "b",
+        "fit_seconds",
+        "converged",
+        "warnings",
+        "choices",
+        "n_points",
+    ):
         assert key in out
-    for key in ("form", "loss", "delta", "optimizer", "tolerances", "start_grid", "starts_optimized", "points_used",
-                "n_convention", "flop_convention"):
+    for key in (
+        "form",
+        "loss",
+        "delta",
+        "optimizer",
+        "tolerances",
+        "start_grid",
+        "starts_optimized",
+        "points_used",
+        "n_convention",
+        "flop_convention",
+    ):
         assert key in out["choices"]
     assert [row["flops"] for row in out["frontier"]] == [1e21, 1e23]
     frame = law.to_frame()
@@ -106,7 +129,9 @@ def test_degenerate_data_warn_instead_of_crashing():
     law = ComputeOptimalLaw(n_best_starts=2).fit(sweep["params"], sweep["tokens"], sweep["loss"])
     assert law.status_ in ("converged", "not_converged")
     assert any("collinear" in w for w in law.warnings_)
-    same_size = ComputeOptimalLaw(n_best_starts=2).fit(np.full(8, 1e8), np.geomspace(1e9, 1e11, 8), np.linspace(3.5, 3.0, 8))
+    same_size = ComputeOptimalLaw(n_best_starts=2).fit(
+        np.full(8, 1e8), np.geomspace(1e9, 1e11, 8), np.linspace(3.5, 3.0, 8)
+    )
     assert same_size.warnings_ and same_size.status_ in ("converged", "not_converged")
 
 

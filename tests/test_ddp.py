@@ -18,7 +18,9 @@ SCRIPT = Path(__file__).with_name("ddp_train_script.py")
 
 def run_script(out: Path, *args: str) -> tuple[dict, dict]:
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    done = subprocess.run([sys.executable, str(SCRIPT), str(out), *args], env=env, timeout=240, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(out), *args], env=env, timeout=240, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     rank0, rank1 = (json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1))
     return rank0, rank1
@@ -53,7 +55,9 @@ def test_the_law_policy_stops_a_ddp_run_on_the_same_step_on_both_ranks(tmp_path)
     lrs = 0.01 * (1.0 - 0.9 * steps / 400)  # the script's LinearLR plan
     store.register_run("leader", sweep="ddp", max_steps=400)
     store.set_planned_schedule("leader", lrs)
-    store.add_points("leader", [{"step": int(s), "lr": float(lr), "loss": 0.01 + 0.2 / np.sqrt(s)} for s, lr in zip(steps, lrs)])
+    store.add_points(
+        "leader", [{"step": int(s), "lr": float(lr), "loss": 0.01 + 0.2 / np.sqrt(s)} for s, lr in zip(steps, lrs)]
+    )
     store.mark_finished("leader", 400)
     store.close()
 

@@ -58,7 +58,9 @@ def test_prefix_before_its_decay_takes_the_prior_of_finished_runs(tmp_path):
     for name in ("done", "done2"):
         store.register_run(name, sweep="s", max_steps=400)
         steps, loss = curve(lrs, 400)
-        store.add_points(name, [{"step": int(t), "loss": float(v)} for t, v in zip(steps, loss * (1.01 if name == "done2" else 1))])
+        store.add_points(
+            name, [{"step": int(t), "loss": float(v)} for t, v in zip(steps, loss * (1.01 if name == "done2" else 1))]
+        )
         store.set_planned_schedule(name, lrs)
         store.mark_finished(name, 400)
     store.register_run("new", sweep="s")

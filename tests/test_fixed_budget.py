@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from scaling_callback.errors import InputError
-from scaling_callback.stopping.fixed_budget import FixedBudgetPolicy
 from scaling_callback.stopping import RunView, SweepView
+from scaling_callback.stopping.fixed_budget import FixedBudgetPolicy
 
 X = np.arange(5.0, 201.0, 5.0)
 

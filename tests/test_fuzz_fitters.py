@@ -19,8 +19,8 @@ from scaling_callback.laws.schedule import Schedule
 from tests.fuzz_harness import (
     CHEAP_CURVE_TARGET,
     CURVE_TARGETS,
-    SWEEP_TARGETS,
     HANG_SECONDS,
+    SWEEP_TARGETS,
     curve_cases,
     forecaster_contract,
     sweep_cases,
@@ -83,7 +83,9 @@ def test_ten_thousand_curves_slow_tier():
     tally = forecaster_contract(forecast, curve_cases(10_000, seed=21), name, numbers, measure_memory=False)
     _assert_contract(tally)
     for target, (forecast, numbers) in CURVE_TARGETS.items():
-        _assert_contract(forecaster_contract(forecast, curve_cases(200, seed=22), target, numbers, measure_memory=False))
+        _assert_contract(
+            forecaster_contract(forecast, curve_cases(200, seed=22), target, numbers, measure_memory=False)
+        )
 
 
 @pytest.mark.slow
@@ -99,7 +101,11 @@ _piece = st.tuples(st.integers(1, 400), st.floats(0.0, 1.0), st.floats(0.0, 1.0)
 
 
 @settings(max_examples=150, deadline=None)
-@given(pieces=st.lists(_piece, min_size=1, max_size=6), n_points=st.integers(1, 12), blocks=st.sampled_from([None, 2, 7, 64]))
+@given(
+    pieces=st.lists(_piece, min_size=1, max_size=6),
+    n_points=st.integers(1, 12),
+    blocks=st.sampled_from([None, 2, 7, 64]),
+)
 def test_lr_terms_over_pieces_match_every_step_sums(pieces, n_points, blocks):
     lrs = np.concatenate([np.linspace(a, b, n) for n, a, b in pieces])
     schedule = Schedule(lrs, 1.0, 0.0)

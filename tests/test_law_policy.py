@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve
+
 from scaling_callback.errors import InputError
 from scaling_callback.stopping import LawPolicy, RunView, SweepView, make_policy, replay
 
 
-def view(name: str, kind: str, level: float, upto: int | None = None, status: str = "finished",
-         seed: int = 0, compute_per_x: float = 1.0) -> RunView:
+def view(
+    name: str,
+    kind: str,
+    level: float,
+    upto: int | None = None,
+    status: str = "finished",
+    seed: int = 0,
+    compute_per_x: float = 1.0,
+) -> RunView:
     """An MPL curve (logged every 40 steps from step 200) with L0 = ``level`` and 0.1 % noise."""
     curve = synthetic_curve(kind, noise=0.001, seed=seed, params=TRUE_MPL | {"L0": level})
     n = len(curve) if upto is None else upto
-    return RunView(name, curve.steps[1:n].astype(float), curve.loss[1:n], float(TOTAL), status,
-                   per_step_lrs(kind), compute_per_x)
+    return RunView(
+        name, curve.steps[1:n].astype(float), curve.loss[1:n], float(TOTAL), status, per_step_lrs(kind), compute_per_x
+    )
 
 
 def at_step(step: int) -> int:
@@ -78,14 +86,19 @@ def test_frontier_objective_compares_at_equal_planned_compute():
     big = view("big", "cosine", 2.9, compute_per_x=2.0)
     small = view("small", "cosine", 3.0, at_step(1600), "running")
     final = LawPolicy(warmup_fraction=0.1, confirmations=1).decide(small, SweepView((big, small)))
-    frontier = LawPolicy(warmup_fraction=0.1, confirmations=1, objective="frontier").decide(small, SweepView((big, small)))
+    frontier = LawPolicy(warmup_fraction=0.1, confirmations=1, objective="frontier").decide(
+        small, SweepView((big, small))
+    )
     assert final.stop and frontier.kind == "leader"
 
 
-@pytest.mark.parametrize("levels, stopped", [
-    ((3.0, 3.2, 3.4), {"L3.2": 1680.0, "L3.4": 1280.0}),
-    ((3.0, 3.01, 3.5), {"L3.5": 1120.0}),
-])
+@pytest.mark.parametrize(
+    "levels, stopped",
+    [
+        ((3.0, 3.2, 3.4), {"L3.2": 1680.0, "L3.4": 1280.0}),
+        ((3.0, 3.01, 3.5), {"L3.5": 1120.0}),
+    ],
+)
 def test_exact_stops_of_small_sweeps(levels, stopped):
     runs = [view(f"L{level:g}", "cosine", level, seed=i) for i, level in enumerate(levels)]
     result = replay(runs, LawPolicy(), workers=3)

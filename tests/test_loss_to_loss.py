@@ -50,7 +50,7 @@ def test_train_to_test_fits_one_law_per_validation_set():
 
 def test_pair_by_compute_and_train_to_train():
     flops = np.geomspace(1e18, 1e21, 25)
-    loss0 = 1.8 + 40.0 * flops ** -0.08
+    loss0 = 1.8 + 40.0 * flops**-0.08
     loss1 = shifted_power_law(loss0, **TRUE)
     shuffled = np.random.default_rng(1).permutation(flops.size)
     budgets, paired0, paired1 = pair_by_compute(flops[shuffled], loss0[shuffled], flops[:20], loss1[:20], n_points=10)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from scaling_callback.errors import InputError
-from scaling_callback.stopping.median import MedianPolicy
 from scaling_callback.stopping import RunView, SweepView
+from scaling_callback.stopping.median import MedianPolicy
 
 X = np.arange(10.0, 101.0, 10.0)
 
@@ -75,8 +75,10 @@ def test_no_stop_at_the_planned_end_or_for_runs_not_running():
     assert "finished" in policy.decide(finished[0], SweepView((finished[0],))).reason
 
 
-@pytest.mark.parametrize("kwargs", [{"n_startup_runs": -1}, {"confirmations": 0}, {"warmup_fraction": 1.0},
-                                    {"interval_steps": -1}, {"n_min_runs": 0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"n_startup_runs": -1}, {"confirmations": 0}, {"warmup_fraction": 1.0}, {"interval_steps": -1}, {"n_min_runs": 0}],
+)
 def test_rejects_bad_settings_by_name(kwargs):
     with pytest.raises(InputError, match=next(iter(kwargs))):
         MedianPolicy(**kwargs)
@@ -97,7 +99,11 @@ def test_store_views_give_running_rivals_curves(tmp_path):
     from scaling_callback.store import SweepStore
 
     store = SweepStore(tmp_path / "sweep.sqlite")
-    for name, level, upto, status in (("f", 1.0, 10, "finished"), ("r", 2.0, 4, "running"), ("other", 0.5, 6, "running")):
+    for name, level, upto, status in (
+        ("f", 1.0, 10, "finished"),
+        ("r", 2.0, 4, "running"),
+        ("other", 0.5, 6, "running"),
+    ):
         store.register_run(name, sweep="s", max_steps=100)
         store.add_points(name, [{"step": int(x), "loss": level + 1.0 / x} for x in X[:upto]])
         if status == "finished":

@@ -29,7 +29,7 @@ class FakeWorker(FitWorker):
         self.sent.append(request)
 
     def finish(self) -> None:
-        for request in self.sent[len(self.sent) - self.in_flight:]:
+        for request in self.sent[len(self.sent) - self.in_flight :]:
             self._results.put({"step": request.step, "final": request.final, "cpu_seconds": self.cpu, "status": "ok"})
 
 

@@ -8,6 +8,7 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve  # noqa: E402
+
 from scaling_callback.errors import InputError  # noqa: E402
 from scaling_callback.stopping.law_policy import LawPolicy  # noqa: E402
 from scaling_callback.stopping.median import MedianPolicy  # noqa: E402
@@ -17,7 +18,7 @@ LEVELS = [3.0, 3.3, 3.5, 3.1, 3.4]
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def objective(trial: "optuna.Trial") -> float:
+def objective(trial: optuna.Trial) -> float:
     level = trial.suggest_float("level", 2.5, 4.0)
     curve = synthetic_curve("constant", noise=0.001, seed=trial.number, params=TRUE_MPL | {"L0": level})
     for step, loss in zip(curve.steps[::4], curve.loss[::4]):  # a report every 160 steps
@@ -27,7 +28,7 @@ def objective(trial: "optuna.Trial") -> float:
     return float(curve.loss[-1])
 
 
-def study_with(pruner: PolicyPruner, direction: str = "minimize") -> "optuna.Study":
+def study_with(pruner: PolicyPruner, direction: str = "minimize") -> optuna.Study:
     study = optuna.create_study(direction=direction, pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0))
     for level in LEVELS:
         study.enqueue_trial({"level": level})
@@ -35,8 +36,11 @@ def study_with(pruner: PolicyPruner, direction: str = "minimize") -> "optuna.Stu
 
 
 def test_the_law_policy_prunes_worse_trials_and_keeps_the_best():
-    pruner = PolicyPruner(LawPolicy(warmup_fraction=0.2, interval_fraction=0.1), budget=TOTAL,
-                          lr_schedule=lambda trial: per_step_lrs("constant"))
+    pruner = PolicyPruner(
+        LawPolicy(warmup_fraction=0.2, interval_fraction=0.1),
+        budget=TOTAL,
+        lr_schedule=lambda trial: per_step_lrs("constant"),
+    )
     study = study_with(pruner)
     study.optimize(objective, n_trials=len(LEVELS))
     states = {t.params["level"]: t.state for t in study.trials}
@@ -53,8 +57,11 @@ def test_the_law_policy_prunes_worse_trials_and_keeps_the_best():
 def test_any_policy_of_the_protocol_plugs_in():
     study = study_with(PolicyPruner(MedianPolicy(n_startup_runs=1), budget=lambda trial: TOTAL))
     study.optimize(objective, n_trials=3)
-    assert [t.state for t in study.trials][:3] == [optuna.trial.TrialState.COMPLETE,
-                                                   optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.PRUNED]
+    assert [t.state for t in study.trials][:3] == [
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.PRUNED,
+    ]
 
 
 def test_a_maximising_study_is_refused():

@@ -45,7 +45,7 @@ def test_plan_from_mid_run_matches_the_real_schedule(kind):
 
 def test_lambda_closed_form_follows_the_stepping_rule_exactly():
     optimizer = _optimizer()
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 0.5 ** i)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 0.5**i)
     _real_lrs(optimizer, scheduler, 3)
     every_third = lambda step: step % 3 == 0  # noqa: E731 - a stepping rule
     plan = plan_lrs(scheduler, optimizer, start_step=3, end_step=12, steps_scheduler_after=every_third)

@@ -50,7 +50,9 @@ def test_recursion_with_batches_and_a_schedule_matches_monte_carlo(small_problem
     checkpoints = np.array([0, 3, 20, 80])
     gamma = 2.0 * plrf.stable_learning_rate(spectrum.eigenvalues.sum())
     multipliers = np.linspace(1.0, 0.2, 80)
-    exact = plrf.sgd_expected_loss([spectrum], checkpoints, batch_size=4, learning_rate=gamma, lr_multipliers=multipliers)[0]
+    exact = plrf.sgd_expected_loss(
+        [spectrum], checkpoints, batch_size=4, learning_rate=gamma, lr_multipliers=multipliers
+    )[0]
     rng = np.random.default_rng(1)
     runs = []
     for _ in range(200):

@@ -23,8 +23,16 @@ def _one_torch_thread():
 
 
 def _trainer(max_steps: int, **kwargs) -> pl.Trainer:
-    return pl.Trainer(max_steps=max_steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False, accelerator="cpu", devices=1, **kwargs)
+    return pl.Trainer(
+        max_steps=max_steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        **kwargs,
+    )
 
 
 def test_trains_with_a_plain_trainer_and_logs_losses():

@@ -89,6 +89,6 @@ def test_a_failed_optimisation_sets_a_status_instead_of_raising(monkeypatch):
 def test_a_line_search_that_gives_up_at_the_optimum_is_converged():
     """L-BFGS-B ends 'ABNORMAL' at a stationary point on this noisy curve; the fit is still ok."""
     x = np.linspace(300, 14000, 120)
-    y = (2.7 + 40 * x ** -0.5) * np.exp(np.random.default_rng(4).normal(0, 0.002, x.size))
+    y = (2.7 + 40 * x**-0.5) * np.exp(np.random.default_rng(4).normal(0, 0.002, x.size))
     fit = PowerLawFit(n_bootstrap=0).fit(x, y)
     assert fit.status_ == "ok" and fit.E_ == pytest.approx(2.7, rel=0.05)

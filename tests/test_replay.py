@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve
+
 from scaling_callback.errors import InputError
+from scaling_callback.stopping import Decision, RunView, StoppingPolicy, SweepView
 from scaling_callback.stopping.asha import SuccessiveHalvingPolicy
 from scaling_callback.stopping.law_policy import LawPolicy
-from scaling_callback.stopping import Decision, RunView, StoppingPolicy, SweepView
 from scaling_callback.stopping.replay import replay
 
 X = np.arange(10.0, 101.0, 10.0)
@@ -32,7 +32,9 @@ class Spy(StoppingPolicy):
     def judge(self, run: RunView, sweep: SweepView) -> Decision:
         self.seen.append((run.name, run.current_x, {r.name: (r.status, r.current_x) for r in sweep.others(run.name)}))
         limit = self.stop_at.get(run.name)
-        return Decision(False, "unpromising" if limit is not None and run.current_x >= limit else "continue", None, "scripted")
+        return Decision(
+            False, "unpromising" if limit is not None and run.current_x >= limit else "continue", None, "scripted"
+        )
 
 
 def test_all_parallel_runs_see_only_points_logged_so_far():
@@ -77,13 +79,16 @@ def test_keeps_decisions_when_asked():
     assert result.decisions and result.decisions[-1]["stop"] and result.n_decisions >= len(result.decisions)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: ([], {}), "no runs"),
-    (lambda: (runs({"a": 1.0}) * 2, {}), "unique"),
-    (lambda: (runs({"a": 1.0}), {"workers": 0}), "workers"),
-    (lambda: (runs({"a": 1.0, "b": 1.0}), {"order": ["a"]}), "order"),
-    (lambda: ([RunView("a", X, 1.0 + 0 * X, 200.0, "finished")], {}), "budget"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: ([], {}), "no runs"),
+        (lambda: (runs({"a": 1.0}) * 2, {}), "unique"),
+        (lambda: (runs({"a": 1.0}), {"workers": 0}), "workers"),
+        (lambda: (runs({"a": 1.0, "b": 1.0}), {"order": ["a"]}), "order"),
+        (lambda: ([RunView("a", X, 1.0 + 0 * X, 200.0, "finished")], {}), "budget"),
+    ],
+)
 def test_rejects_bad_input_with_a_clear_message(make, message):
     curves, kwargs = make()
     with pytest.raises(InputError, match=message):
@@ -95,10 +100,20 @@ def crossing_sweep() -> list[RunView]:
     shapes = {"fast": (3.2, 0.3, 0.45), "fast2": (3.25, 0.3, 0.45), "mid": (3.1, 0.4, 0.6), "slow": (2.9, 0.5, 0.8)}
     out = []
     for name, (level, amplitude, alpha) in shapes.items():
-        curve = synthetic_curve("constant", noise=0.001, params=TRUE_MPL | {"L0": level, "A": amplitude, "alpha": alpha})
+        curve = synthetic_curve(
+            "constant", noise=0.001, params=TRUE_MPL | {"L0": level, "A": amplitude, "alpha": alpha}
+        )
         keep = np.arange(len(curve))[::-1][::4][::-1]  # a point every 160 steps, ending at the budget, keeps it fast
-        out.append(RunView(name, curve.steps[keep].astype(float), curve.loss[keep], float(TOTAL), "finished",
-                           per_step_lrs("constant")))
+        out.append(
+            RunView(
+                name,
+                curve.steps[keep].astype(float),
+                curve.loss[keep],
+                float(TOTAL),
+                "finished",
+                per_step_lrs("constant"),
+            )
+        )
     return out
 
 

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-
 from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve
+
 from scaling_callback.fitting.forecast_types import Forecast, RunCurve
 from scaling_callback.fitting.run_forecast import RunForecaster
 from scaling_callback.fitting.sweep_forecaster import SweepForecaster
@@ -15,7 +15,9 @@ from scaling_callback.fitting.sweep_prior import Backtest, calibrate
 
 
 def curve(kind: str, level: float, seed: int, upto: float = 1.0, noise: float = 0.002) -> tuple[RunCurve, float]:
-    synthetic = synthetic_curve(kind, noise=noise, seed=seed, params=TRUE_MPL | {"L0": level, "alpha": 0.35 + 0.02 * seed})
+    synthetic = synthetic_curve(
+        kind, noise=noise, seed=seed, params=TRUE_MPL | {"L0": level, "alpha": 0.35 + 0.02 * seed}
+    )
     x, loss = synthetic.steps[1:].astype(float), synthetic.loss[1:]
     keep = x <= upto * TOTAL
     return RunCurve(f"{kind}-{seed}", x[keep], loss[keep], float(TOTAL), per_step_lrs(kind)), float(loss[-1])
@@ -91,7 +93,9 @@ def test_bad_curves_give_a_status_never_an_exception(case):
     fit = RunForecaster().fit(RunCurve("bad", x, loss, float(TOTAL), lrs))
     assert fit.status_ == "ok" or fit.forecast_ is None
     if fit.forecast_ is not None:
-        assert all(math.isfinite(v) for v in (fit.forecast_.loss, fit.forecast_.sd, fit.forecast_.low, fit.forecast_.high))
+        assert all(
+            math.isfinite(v) for v in (fit.forecast_.loss, fit.forecast_.sd, fit.forecast_.low, fit.forecast_.high)
+        )
 
 
 def test_a_forecast_survives_the_store_as_plain_values():

@@ -3,10 +3,9 @@ priors, resume without double counting, early-stopping seam, odd models, Lightni
 
 from __future__ import annotations
 
-import re
-
 import csv
 import math
+import re
 import time
 from pathlib import Path
 
@@ -21,8 +20,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from scaling_callback import ScalingLawCallback, SweepStore
-from scaling_callback.stopping import Decision, StoppingPolicy
 from scaling_callback.errors import InputError
+from scaling_callback.stopping import Decision, StoppingPolicy
 
 BASE_LR, WARMUP, BATCH = 0.05, 10, 8
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "callback_lightningcli.yaml"
@@ -72,13 +71,17 @@ class MPLShaped(pl.LightningModule):
 
     def _lr(self, i: int) -> float:
         warm = min((i + 1) / 10, 1.0)
-        return 0.1 * warm * (1.0 if i < self.decay_from else max(1 - (i - self.decay_from) / (self.total - self.decay_from), 0.05))
+        return (
+            0.1
+            * warm
+            * (1.0 if i < self.decay_from else max(1 - (i - self.decay_from) / (self.total - self.decay_from), 0.05))
+        )
 
     def training_step(self, batch, batch_idx):
         i = self.global_step
         lr = self._lr(i)
         self.lr_sum += lr
-        value = 2.0 + 1.5 * self.lr_sum ** -0.5 - 3.0 * (0.1 - lr)
+        value = 2.0 + 1.5 * self.lr_sum**-0.5 - 3.0 * (0.1 - lr)
         return self.w.sum() * 0.0 + value
 
     def configure_optimizers(self):
@@ -95,19 +98,39 @@ def loader(n: int = 160, seed: int = 0) -> DataLoader:
 
 
 def trainer(tmp_path: Path, callback: ScalingLawCallback, **kwargs) -> pl.Trainer:
-    options = dict(max_steps=40, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                   enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    options = dict(
+        max_steps=40,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     options.update(kwargs)
     return pl.Trainer(default_root_dir=tmp_path, callbacks=[callback] + options.pop("extra_callbacks", []), **options)
 
 
 def test_lr_sum_loss_and_flops_with_gradient_accumulation(tmp_path):
     total = 40
-    callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name="acc", fit_worker="thread",
-                                  fit_every_n_steps=1000, log_every_n_steps=5, wait_for_final_fit=True)
+    callback = ScalingLawCallback(
+        store=tmp_path / "s.sqlite",
+        run_name="acc",
+        fit_worker="thread",
+        fit_every_n_steps=1000,
+        log_every_n_steps=5,
+        wait_for_final_fit=True,
+    )
     model = Regressor(total)
-    run = trainer(tmp_path, callback, max_steps=total, accumulate_grad_batches=2, limit_val_batches=2,
-                  logger=CSVLogger(tmp_path, name="logs", version="acc"))
+    run = trainer(
+        tmp_path,
+        callback,
+        max_steps=total,
+        accumulate_grad_batches=2,
+        limit_val_batches=2,
+        logger=CSVLogger(tmp_path, name="logs", version="acc"),
+    )
     run.fit(model, loader(), loader(n=16, seed=1))  # 20 micro-batches per epoch: validation every 10 steps
     points = SweepStore(tmp_path / "s.sqlite").points("acc")
     assert points.step.tolist() == list(range(1, total + 1))
@@ -134,7 +157,9 @@ def test_lr_sum_loss_and_flops_with_gradient_accumulation(tmp_path):
         step = int(row["step"])
         assert abs(float(row["scaling/lr_sum"]) / expected_sums[step - 1] - 1) < 1e-9
         assert abs(float(row["scaling/flops"]) / (per_micro_batch * 2 * step) - 1) < 0.03
-        assert float(row["scaling/lr"]) == expected_lrs[step - 1]  # the LR the step used, so the log alone can be fitted
+        assert (
+            float(row["scaling/lr"]) == expected_lrs[step - 1]
+        )  # the LR the step used, so the log alone can be fitted
         assert abs(float(row["scaling/loss"]) / raw[step - 1] - 1) < 1e-6
     assert rows[-1]["scaling/pred_final_high"] != ""  # the final fit reached the logger on the last step
 
@@ -149,14 +174,22 @@ def test_lr_sum_loss_and_flops_with_gradient_accumulation(tmp_path):
 
 def test_online_fits_take_the_sweep_prior_from_finished_runs(tmp_path):
     store = tmp_path / "sweep.sqlite"
-    first = ScalingLawCallback(store=store, run_name="done", sweep="wsd", fit_every_n_steps=1000, fit_worker="thread",
-                               wait_for_final_fit=True)
+    first = ScalingLawCallback(
+        store=store, run_name="done", sweep="wsd", fit_every_n_steps=1000, fit_worker="thread", wait_for_final_fit=True
+    )
     trainer(tmp_path, first, max_steps=300).fit(MPLShaped(300, decay_from=150), loader(n=8 * 300))
     finished = SweepStore(store).fits("done").iloc[-1]
     assert finished.final and finished.status == "ok"
 
-    second = ScalingLawCallback(store=store, run_name="new", sweep="wsd", fit_every_n_steps=100, max_fit_fraction=None,
-                                fit_worker="thread", wait_for_final_fit=True)
+    second = ScalingLawCallback(
+        store=store,
+        run_name="new",
+        sweep="wsd",
+        fit_every_n_steps=100,
+        max_fit_fraction=None,
+        fit_worker="thread",
+        wait_for_final_fit=True,
+    )
     trainer(tmp_path, second, max_steps=300).fit(MPLShaped(300, decay_from=250), loader(n=8 * 300))
     fits = SweepStore(store).fits("new")
     early = fits[~fits.final].iloc[0]
@@ -191,8 +224,9 @@ def test_resume_from_mid_epoch_checkpoint_has_no_duplicate_or_missing_steps(tmp_
     checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=7, save_top_k=-1)
     crashing = ScalingLawCallback(store=store, fit_worker="thread", fit_every_n_steps=1000, flush_every_n_steps=3)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        trainer(tmp_path, crashing, max_steps=30, enable_checkpointing=True,
-                extra_callbacks=[checkpoints, CrashAt(24)]).fit(Regressor(30), loader())
+        trainer(
+            tmp_path, crashing, max_steps=30, enable_checkpointing=True, extra_callbacks=[checkpoints, CrashAt(24)]
+        ).fit(Regressor(30), loader())
     name = crashing.run
     assert SweepStore(store).get_run(name)["status"] == "failed"
     assert SweepStore(store).last_step(name) == 24  # flushed on the exception
@@ -202,7 +236,9 @@ def test_resume_from_mid_epoch_checkpoint_has_no_duplicate_or_missing_steps(tmp_
     state = next(v for k, v in saved["callbacks"].items() if "ScalingLawCallback" in k)
     assert _plain(state) and state["totals"]["step"] == 21 and state["run_name"] == name
 
-    resumed = ScalingLawCallback(store=store, fit_worker="thread", fit_every_n_steps=1000)  # run name from the checkpoint
+    resumed = ScalingLawCallback(
+        store=store, fit_worker="thread", fit_every_n_steps=1000
+    )  # run name from the checkpoint
     trainer(tmp_path, resumed, max_steps=30).fit(Regressor(30), loader(), ckpt_path=checkpoint)
     assert resumed.run == name
     points, expected = SweepStore(store).points(name), SweepStore(store).points("reference")
@@ -237,14 +273,24 @@ class StopAfter(StoppingPolicy):
     def judge(self, run, sweep) -> Decision:
         self.calls.append(run)
         stop = run.current_x >= self.step
-        return Decision(False, "unpromising" if stop else "continue", 0.1 if stop else 0.9,
-                        "predicted final loss worse than the best run" if stop else "")
+        return Decision(
+            False,
+            "unpromising" if stop else "continue",
+            0.1 if stop else 0.9,
+            "predicted final loss worse than the best run" if stop else "",
+        )
 
 
 def test_early_stopping_policy_stops_training_and_is_recorded(tmp_path, store_url):
     policy = StopAfter(20)
-    callback = ScalingLawCallback(store=store_url, run_name="stopped", fit_worker="thread",
-                                  fit_every_n_steps=10, max_fit_fraction=None, early_stopping=policy)
+    callback = ScalingLawCallback(
+        store=store_url,
+        run_name="stopped",
+        fit_worker="thread",
+        fit_every_n_steps=10,
+        max_fit_fraction=None,
+        early_stopping=policy,
+    )
     run = trainer(tmp_path, callback, max_steps=400)
     run.fit(Regressor(400), loader(n=8 * 400))
     assert run.global_step < 400
@@ -289,8 +335,14 @@ def test_a_process_worker_judges_off_the_training_process_and_its_policy_state_i
     from stop_policies import StopAtStep
 
     policy = StopAtStep(30)
-    callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name="judged", fit_worker="process",
-                                  fit_every_n_steps=10, max_fit_fraction=None, early_stopping=policy)
+    callback = ScalingLawCallback(
+        store=tmp_path / "s.sqlite",
+        run_name="judged",
+        fit_worker="process",
+        fit_every_n_steps=10,
+        max_fit_fraction=None,
+        early_stopping=policy,
+    )
     run = trainer(tmp_path, callback, max_steps=2000, extra_callbacks=[SlowSteps(0.005)])  # ~10 s: the worker starts
     run.fit(Regressor(2000), loader(n=8 * 2000))
     assert run.global_step < 2000
@@ -319,9 +371,19 @@ class NoParameters(pl.LightningModule):
 
 @pytest.mark.parametrize("case", ["nan_loss", "no_parameters", "no_scheduler"])
 def test_odd_runs_do_not_crash_training(tmp_path, case):
-    model = {"nan_loss": NaNAtFifth(20), "no_parameters": NoParameters(), "no_scheduler": Regressor(20, scheduler=False)}[case]
-    callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name=case, fit_worker="thread",
-                                  fit_every_n_steps=5, max_fit_fraction=None, wait_for_final_fit=True)
+    model = {
+        "nan_loss": NaNAtFifth(20),
+        "no_parameters": NoParameters(),
+        "no_scheduler": Regressor(20, scheduler=False),
+    }[case]
+    callback = ScalingLawCallback(
+        store=tmp_path / "s.sqlite",
+        run_name=case,
+        fit_worker="thread",
+        fit_every_n_steps=5,
+        max_fit_fraction=None,
+        wait_for_final_fit=True,
+    )
     trainer(tmp_path, callback, max_steps=20, max_epochs=1).fit(model, loader())
     store = SweepStore(tmp_path / "s.sqlite")
     points, run = store.points(case), store.get_run(case)
@@ -338,7 +400,7 @@ def test_odd_runs_do_not_crash_training(tmp_path, case):
 
 
 def test_invalid_arguments_name_the_value(tmp_path):
-    with pytest.raises(InputError, match="fit_every_n_steps.*0"):
+    with pytest.raises(InputError, match=r"fit_every_n_steps.*0"):
         ScalingLawCallback(fit_every_n_steps=0)
     with pytest.raises(InputError, match="'fork'"):
         ScalingLawCallback(fit_worker="fork")
@@ -366,11 +428,15 @@ def _lightning_cli_available() -> bool:
     return bool(cli._JSONARGPARSE_SIGNATURES_AVAILABLE)
 
 
-@pytest.mark.skipif(not _lightning_cli_available(), reason="LightningCLI needs jsonargparse[signatures] (not installed)")
+@pytest.mark.skipif(
+    not _lightning_cli_available(), reason="LightningCLI needs jsonargparse[signatures] (not installed)"
+)
 def test_lightningcli_runs_the_example_config(tmp_path):
     from lightning.pytorch import cli
 
-    lightning_cli = cli.LightningCLI(Regressor, run=False, args=["--config", str(CONFIG), "--trainer.default_root_dir", str(tmp_path)])
+    lightning_cli = cli.LightningCLI(
+        Regressor, run=False, args=["--config", str(CONFIG), "--trainer.default_root_dir", str(tmp_path)]
+    )
     assert sum(isinstance(c, ScalingLawCallback) for c in lightning_cli.trainer.callbacks) == 1
 
 
@@ -382,7 +448,9 @@ def test_sigkill_loses_at_most_the_unflushed_points_and_resume_is_gapless(tmp_pa
 
     script = Path(__file__).with_name("kill_train_script.py")
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    killed = subprocess.run([sys.executable, str(script), str(tmp_path), "kill"], env=env, timeout=180, capture_output=True)
+    killed = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "kill"], env=env, timeout=180, capture_output=True
+    )
     assert killed.returncode == -9, killed.stderr[-2000:]
     store = SweepStore(tmp_path / "s.sqlite")
     kept = store.points("killed").step.tolist()
@@ -390,7 +458,9 @@ def test_sigkill_loses_at_most_the_unflushed_points_and_resume_is_gapless(tmp_pa
     assert kept == list(range(1, len(kept) + 1)) and len(kept) >= 57 - 2 * 5
     assert store.get_run("killed")["status"] == "running"  # nobody could say otherwise
 
-    resumed = subprocess.run([sys.executable, str(script), str(tmp_path), "resume"], env=env, timeout=180, capture_output=True)
+    resumed = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "resume"], env=env, timeout=180, capture_output=True
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     points = SweepStore(tmp_path / "s.sqlite").points("killed")
     assert points.step.tolist() == list(range(1, 81))
@@ -405,8 +475,9 @@ def test_a_short_cpu_run_logs_a_prediction_early_by_default(tmp_path):
     """Default settings (2 % budget, process worker): the first fit is requested at 5 % of the planned steps."""
     callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name="short")
     logger = CSVLogger(tmp_path, name="logs", version="short")
-    run = trainer(tmp_path, callback, max_steps=600, logger=logger, log_every_n_steps=10,
-                  extra_callbacks=[SlowSteps(0.02)])  # ~12 s: a 2 % budget alone would admit no online fit
+    run = trainer(
+        tmp_path, callback, max_steps=600, logger=logger, log_every_n_steps=10, extra_callbacks=[SlowSteps(0.02)]
+    )  # ~12 s: a 2 % budget alone would admit no online fit
     run.fit(Regressor(600), loader(n=8 * 600))
     callback.wait_for_fits(60)
     store = SweepStore(tmp_path / "s.sqlite")

@@ -77,7 +77,9 @@ def test_decrease_until_counts_lr_decreases_as_a_fraction_of_the_peak():
 
 def test_pieces_reproduce_per_step_lrs_and_sums():
     rng = np.random.default_rng(3)
-    lrs = np.concatenate([np.full(50, 1e-3), np.linspace(1e-3, 1e-4, 300), 1e-4 + 1e-5 * rng.random(40), np.full(10, 0.0)])
+    lrs = np.concatenate(
+        [np.full(50, 1e-3), np.linspace(1e-3, 1e-4, 300), 1e-4 + 1e-5 * rng.random(40), np.full(10, 0.0)]
+    )
     schedule = Schedule(lrs, 1e-3, 0.0)
     assert schedule.n_pieces < 60  # the constant and linear stretches are one piece each
     assert np.allclose(schedule.lrs, lrs, rtol=0, atol=1e-15)

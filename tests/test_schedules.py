@@ -25,17 +25,22 @@ def test_wsd_and_two_stage_shapes():
     wsd = lr_at(ScheduleSpec(kind="wsd", peak_lr=1.0, max_steps=11, final_lr_fraction=0.0, decay_fraction=0.5), 11)
     assert wsd[:6] == pytest.approx([1.0] * 6) and wsd[-1] == pytest.approx(0.0)
     assert wsd[8] == pytest.approx(0.4)
-    two = lr_at(ScheduleSpec(kind="two_stage", peak_lr=1.0, max_steps=10, final_lr_fraction=0.3, switch_fraction=0.5), 10)
+    two = lr_at(
+        ScheduleSpec(kind="two_stage", peak_lr=1.0, max_steps=10, final_lr_fraction=0.3, switch_fraction=0.5), 10
+    )
     assert two == pytest.approx([1.0] * 5 + [0.3] * 5)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"kind": "linear"}, "kind"),
-    ({"peak_lr": 0.0}, "peak_lr"),
-    ({"max_steps": 0}, "max_steps"),
-    ({"warmup_steps": 1000}, "warmup_steps"),
-    ({"final_lr_fraction": 1.5}, "final_lr_fraction"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"kind": "linear"}, "kind"),
+        ({"peak_lr": 0.0}, "peak_lr"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"warmup_steps": 1000}, "warmup_steps"),
+        ({"final_lr_fraction": 1.5}, "final_lr_fraction"),
+    ],
+)
 def test_spec_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ScheduleSpec(**kwargs)

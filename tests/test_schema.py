@@ -18,15 +18,34 @@ def _fill_old_store(url: str) -> None:
     tables = metadata_v2.tables
     engine = create_engine(url)
     with engine.begin() as conn:  # ids from the database's own sequences, as the old release left them
-        sweep_id = conn.execute(insert(tables["sweeps"]).values(name="old", config={"k": 1}, created_at=1.0)).inserted_primary_key[0]
-        run_id = conn.execute(insert(tables["runs"]).values(name="r0", sweep_id=sweep_id, status="finished", n_params=100,
-                                                            max_steps=5, created_at=1.0, updated_at=2.0)).inserted_primary_key[0]
-        conn.execute(insert(tables["points"]), [{"run_id": run_id, "step": s, "flops": 1e9 * s, "loss": 3.0 - 0.1 * s}
-                                                for s in range(1, 6)])
-        conn.execute(insert(tables["fits"]).values(run_id=run_id, step=5, final=True, law="mpl", status="ok",
-                                                   pred_final_loss=2.5, created_at=2.0))
-        conn.execute(insert(tables["decisions"]).values(run_id=run_id, step=3, policy="law", stop=False, reason="keep",
-                                                        created_at=1.5))
+        sweep_id = conn.execute(
+            insert(tables["sweeps"]).values(name="old", config={"k": 1}, created_at=1.0)
+        ).inserted_primary_key[0]
+        run_id = conn.execute(
+            insert(tables["runs"]).values(
+                name="r0",
+                sweep_id=sweep_id,
+                status="finished",
+                n_params=100,
+                max_steps=5,
+                created_at=1.0,
+                updated_at=2.0,
+            )
+        ).inserted_primary_key[0]
+        conn.execute(
+            insert(tables["points"]),
+            [{"run_id": run_id, "step": s, "flops": 1e9 * s, "loss": 3.0 - 0.1 * s} for s in range(1, 6)],
+        )
+        conn.execute(
+            insert(tables["fits"]).values(
+                run_id=run_id, step=5, final=True, law="mpl", status="ok", pred_final_loss=2.5, created_at=2.0
+            )
+        )
+        conn.execute(
+            insert(tables["decisions"]).values(
+                run_id=run_id, step=3, policy="law", stop=False, reason="keep", created_at=1.5
+            )
+        )
     engine.dispose()
 
 

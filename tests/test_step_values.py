@@ -23,6 +23,8 @@ def test_materialise_unscales_and_averages_micro_batches():
 
 
 def test_single_process_reduction_is_the_local_vector():
-    vector = reduce_across_ranks((torch.tensor(3.0), 1, 2.0, math.nan, 7.0), scale=1, world_size=1, device=torch.device("cpu"))
+    vector = reduce_across_ranks(
+        (torch.tensor(3.0), 1, 2.0, math.nan, 7.0), scale=1, world_size=1, device=torch.device("cpu")
+    )
     assert vector.dtype == torch.float64 and vector[0] == 3.0 and vector[1] == 2.0 and vector[3] == 7.0
     assert materialise([vector], scale=1)[0][:2] == (3.0, 2.0)

@@ -13,7 +13,13 @@ class Never(StoppingPolicy):
 
 def test_decisions_travel_as_plain_values_with_their_fit():
     values = decision_values(Decision(True, "stop", None, "worse"), fit_id=7)
-    assert values == {"stop": True, "kind": "stop", "probability": values["probability"], "reason": "worse", "fit_id": 7}
+    assert values == {
+        "stop": True,
+        "kind": "stop",
+        "probability": values["probability"],
+        "reason": "worse",
+        "fit_id": 7,
+    }
     assert values["probability"] != values["probability"]  # NaN: a rank rule has no probability
 
 

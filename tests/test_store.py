@@ -17,8 +17,10 @@ DROP = {"B": 400.0, "C": 2.0, "beta": 0.5, "gamma": 0.6}
 
 
 def _points(first: int, last: int, loss: float = 2.0) -> list[dict]:
-    return [{"step": s, "samples": 32 * s, "tokens": None, "flops": 1e9 * s, "lr": 1e-3, "lr_sum": 1e-3 * s, "loss": loss}
-            for s in range(first, last + 1)]
+    return [
+        {"step": s, "samples": 32 * s, "tokens": None, "flops": 1e9 * s, "lr": 1e-3, "lr_sum": 1e-3 * s, "loss": loss}
+        for s in range(first, last + 1)
+    ]
 
 
 @pytest.fixture
@@ -111,8 +113,16 @@ def test_fits_have_ids_and_decisions_name_the_fit_they_used(store):
 
 def test_fits_json_is_valid_with_non_finite_values(store):
     store.register_run("a")
-    store.add_fit("a", {"step": 3, "status": "ok", "pred_final_loss": math.nan, "params": {"L0": math.inf, "A": np.float64(2)},
-                        "record": {"points": np.int64(5), "list": np.array([1.0, math.nan])}})
+    store.add_fit(
+        "a",
+        {
+            "step": 3,
+            "status": "ok",
+            "pred_final_loss": math.nan,
+            "params": {"L0": math.inf, "A": np.float64(2)},
+            "record": {"points": np.int64(5), "list": np.array([1.0, math.nan])},
+        },
+    )
     fit = store.fits("a").iloc[0]
     assert fit.params == {"L0": None, "A": 2.0} and fit.record == {"points": 5, "list": [1.0, None]}
     assert fit.pred_final_loss is None or math.isnan(fit.pred_final_loss)
@@ -127,8 +137,16 @@ def test_planned_schedule_and_decisions(store):
     store.add_decision("a", 100, True, probability=0.97, reason="worse than best", policy="P")
     decisions = store.decisions()
     assert decisions.iloc[0].to_dict() | {"created_at": None} == {
-        "run": "a", "step": 100, "policy": "P", "stop": True, "probability": 0.97, "reason": "worse than best", "created_at": None,
-            "kind": None, "fit_id": None}
+        "run": "a",
+        "step": 100,
+        "policy": "P",
+        "stop": True,
+        "probability": 0.97,
+        "reason": "worse than best",
+        "created_at": None,
+        "kind": None,
+        "fit_id": None,
+    }
 
 
 def test_batched_writer_flushes_and_counts_errors(store):

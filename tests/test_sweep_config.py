@@ -24,7 +24,10 @@ def test_yaml_scientific_notation_is_a_number(tmp_path):
         ({"grid": {"sizes": [{"d_model": 16}], "colours": [1]}}, "config key 'grid.colours': unknown key"),
         ({"workers": "two"}, "config key 'workers': expected an integer, got 'two'"),
         ({"optimizer": {"peak_lr": "fast"}}, "config key 'optimizer.peak_lr': expected a number"),
-        ({"grid": {"sizes": [{"d_model": 16}], "schedules": ["linear"]}}, "config key 'grid.schedules[0]': unknown schedule"),
+        (
+            {"grid": {"sizes": [{"d_model": 16}], "schedules": ["linear"]}},
+            "config key 'grid.schedules[0]': unknown schedule",
+        ),
         ({"grid": {"sizes": [{"d_model": 16}], "tokens": [1000, -5]}}, "config key 'grid.tokens[1]': must be positive"),
         ({"grid": {"sizes": []}}, "config key 'grid.sizes': needs at least one"),
         ({"model": {}}, "config key 'model.factory': missing"),

@@ -6,8 +6,12 @@ from scaling_callback.sweep.runs import build_run, expand_grid, resolve_factory
 
 CONFIG = {
     "model": {"factory": "tiny_lm", "args": {"vocab_size": 32, "seq_len": 16, "batch_size": 4}},
-    "grid": {"sizes": [{"d_model": 16, "n_layers": 1}, {"d_model": 32, "n_layers": 1}], "tokens": [6400, 12800],
-             "schedules": ["cosine", "wsd"], "seeds": [0]},
+    "grid": {
+        "sizes": [{"d_model": 16, "n_layers": 1}, {"d_model": 32, "n_layers": 1}],
+        "tokens": [6400, 12800],
+        "schedules": ["cosine", "wsd"],
+        "seeds": [0],
+    },
     "optimizer": {"warmup_steps": 5},
 }
 
@@ -39,8 +43,13 @@ def test_tiny_lm_factory_sets_steps_from_tokens():
 
 
 def test_plrf_factory_builds_a_module():
-    config = parse_config({"model": {"factory": "plrf", "args": {"v": 64}}, "grid": {"sizes": [{"d": 8}], "tokens": [800]},
-                           "optimizer": {"warmup_steps": 0, "peak_lr": 0.01}})
+    config = parse_config(
+        {
+            "model": {"factory": "plrf", "args": {"v": 64}},
+            "grid": {"sizes": [{"d": 8}], "tokens": [800]},
+            "optimizer": {"warmup_steps": 0, "peak_lr": 0.01},
+        }
+    )
     setup = build_run(config, expand_grid(config)[0])
     assert setup.max_steps == 100 and setup.tokens_per_step == 8
 

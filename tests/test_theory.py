@@ -27,11 +27,14 @@ def test_gradient_flow_exponents_refuse_outside_their_region():
         theory.gradient_flow_time_exponent(3.0, 0.5)
 
 
-@pytest.mark.parametrize("alpha, beta, phase, eta, xi", [
-    (1.0, 0.25, "Ia", 0.5, 1 / 3),
-    (1.0, 0.75, "II", 2.5 / 3.5, 0.75 / 1.75),
-    (1.0, 1.5, "III", 0.75, 0.5),
-])
+@pytest.mark.parametrize(
+    "alpha, beta, phase, eta, xi",
+    [
+        (1.0, 0.25, "Ia", 0.5, 1 / 3),
+        (1.0, 0.75, "II", 2.5 / 3.5, 0.75 / 1.75),
+        (1.0, 1.5, "III", 0.75, 0.5),
+    ],
+)
 def test_plrf_phases_and_exponents(alpha, beta, phase, eta, xi):
     assert theory.plrf_phase(alpha, beta) == phase
     exponents = theory.plrf_frontier(alpha, beta)
@@ -40,12 +43,15 @@ def test_plrf_phases_and_exponents(alpha, beta, phase, eta, xi):
     assert "Paquette" in exponents["loss"].citation
 
 
-@pytest.mark.parametrize("alpha, beta, message", [
-    (0.4, 1.0, "high-dimensional line"),
-    (1.0, 0.5, "boundary"),
-    (1.0, 1.0, "boundary"),
-    (1.0, -0.1, "beta > 0"),
-])
+@pytest.mark.parametrize(
+    "alpha, beta, message",
+    [
+        (0.4, 1.0, "high-dimensional line"),
+        (1.0, 0.5, "boundary"),
+        (1.0, 1.0, "boundary"),
+        (1.0, -0.1, "beta > 0"),
+    ],
+)
 def test_plrf_refuses_regions_it_does_not_cover(alpha, beta, message):
     with pytest.raises(ValueError, match=message):
         theory.plrf_frontier(alpha, beta)

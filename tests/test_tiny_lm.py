@@ -44,11 +44,28 @@ def test_flops_per_batch_counts_matmuls_and_attention():
 
 def test_trains_on_the_zipf_corpus_and_logs_train_and_val_loss():
     data = ZipfDataModule(vocab_size=64, batch_size=8, seq_len=16, val_batches=2, seed=0)
-    model = make_tiny_lm(d_model=32, n_layers=1, vocab_size=64, seq_len=16, batch_size=8, kind="wsd",
-                         peak_lr=1e-2, max_steps=40, warmup_steps=5)
-    trainer = pl.Trainer(max_steps=40, val_check_interval=20, check_val_every_n_epoch=None, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         accelerator="cpu", devices=1)
+    model = make_tiny_lm(
+        d_model=32,
+        n_layers=1,
+        vocab_size=64,
+        seq_len=16,
+        batch_size=8,
+        kind="wsd",
+        peak_lr=1e-2,
+        max_steps=40,
+        warmup_steps=5,
+    )
+    trainer = pl.Trainer(
+        max_steps=40,
+        val_check_interval=20,
+        check_val_every_n_epoch=None,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(model, datamodule=data)
@@ -68,8 +85,14 @@ def test_optimizer_is_adamw_with_a_per_step_scheduler_and_decay_on_matrices_only
 
 
 def test_accepts_dict_batches_schedule_dicts_and_validates():
-    model = TinyLM(vocab_size=32, d_model=16, n_layers=1, n_heads=2, seq_len=8,
-                   schedule={"kind": "constant", "peak_lr": 1e-3, "max_steps": 10})
+    model = TinyLM(
+        vocab_size=32,
+        d_model=16,
+        n_layers=1,
+        n_heads=2,
+        seq_len=8,
+        schedule={"kind": "constant", "peak_lr": 1e-3, "max_steps": 10},
+    )
     tokens = torch.randint(0, 32, (2, 8))
     assert torch.allclose(model._loss({"tokens": tokens}), model._loss(tokens))
     assert model(tokens).shape == (2, 8, 32)

@@ -44,11 +44,14 @@ def test_data_module_gives_train_stream_and_fixed_validation():
     assert not torch.equal(train, val_a[0])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"vocab_size": 1}, "vocab_size"),
-    ({"zipf_exponent": 0.0}, "zipf_exponent"),
-    ({"context_weight": 1.5}, "context_weight"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"vocab_size": 1}, "vocab_size"),
+        ({"zipf_exponent": 0.0}, "zipf_exponent"),
+        ({"context_weight": 1.5}, "context_weight"),
+    ],
+)
 def test_source_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ZipfMarkovSource(**kwargs)

@@ -41,7 +41,9 @@ def seed_averaged_log_loss(problem: PLRFProblem, sizes: np.ndarray, times: np.nd
     return np.stack([np.log(loss_curves(problem, sizes, times, seed)) for seed in seeds])
 
 
-def frontier(problem: PLRFProblem, sizes: np.ndarray, times: np.ndarray, seeds: list[int], computes: np.ndarray) -> Frontier:
+def frontier(
+    problem: PLRFProblem, sizes: np.ndarray, times: np.ndarray, seeds: list[int], computes: np.ndarray
+) -> Frontier:
     """The compute-optimal frontier of the seed-averaged (geometric mean) gradient-flow curves."""
     log_loss = seed_averaged_log_loss(problem, sizes, times, seeds).mean(axis=0)
     return compute_optimal_frontier(np.asarray(sizes, dtype=float), np.asarray(times, dtype=float), log_loss, computes)

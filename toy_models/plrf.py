@@ -94,7 +94,9 @@ def nested_spectra(problem: PLRFProblem, sizes: np.ndarray, seed: int) -> list[S
     return spectra
 
 
-def _spectrum(problem: PLRFProblem, features: np.ndarray, eigenvalues: np.ndarray, vectors: np.ndarray, gradient: np.ndarray) -> Spectrum:
+def _spectrum(
+    problem: PLRFProblem, features: np.ndarray, eigenvalues: np.ndarray, vectors: np.ndarray, gradient: np.ndarray
+) -> Spectrum:
     if eigenvalues[0] <= 0:
         raise ValueError(f"H is singular (smallest eigenvalue {eigenvalues[0]:.3g}); use d <= v")
     coordinates = (vectors.T @ gradient) / eigenvalues  # q_kᵀθ*
@@ -142,7 +144,9 @@ def sgd_expected_loss(
     lam = np.concatenate([s.eigenvalues for s in spectra])
     error = np.concatenate([s.initial_error for s in spectra])
     optimum = np.array([s.optimum_loss for s in spectra])
-    base = np.array([stable_learning_rate(s.eigenvalues.sum()) if learning_rate is None else learning_rate for s in spectra])[owner]
+    base = np.array(
+        [stable_learning_rate(s.eigenvalues.sum()) if learning_rate is None else learning_rate for s in spectra]
+    )[owner]
     half_lam = 0.5 * lam
     out = np.empty((len(spectra), checkpoints.size))
     next_index = 0

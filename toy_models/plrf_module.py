@@ -66,10 +66,19 @@ class PLRFModule(pl.LightningModule):
         if int(log_every_n_steps) != log_every_n_steps or log_every_n_steps < 0:
             raise ValueError(f"log_every_n_steps must be an integer >= 0; got {log_every_n_steps!r}")
         schedule = schedule if isinstance(schedule, ScheduleSpec) else ScheduleSpec(**schedule)
-        self.save_hyperparameters({"d": d, "v": v, "alpha": alpha, "beta": beta, "batch_size": batch_size,
-                                   "schedule": dataclasses.asdict(schedule), "feature_seed": feature_seed,
-                                   "data_seed": data_seed,
-                                   "log_every_n_steps": log_every_n_steps})
+        self.save_hyperparameters(
+            {
+                "d": d,
+                "v": v,
+                "alpha": alpha,
+                "beta": beta,
+                "batch_size": batch_size,
+                "schedule": dataclasses.asdict(schedule),
+                "feature_seed": feature_seed,
+                "data_seed": data_seed,
+                "log_every_n_steps": log_every_n_steps,
+            }
+        )
         self.log_every_n_steps = int(log_every_n_steps)
         self.problem = PLRFProblem(alpha, beta, v)
         self.schedule = schedule
@@ -136,6 +145,7 @@ def make_plrf_module(
     if peak_lr is None:
         features = problem.features(d, feature_seed)
         peak_lr = stable_learning_rate(float(np.sum(problem.data_variances[:, None] * features**2)))
-    schedule = ScheduleSpec(kind=kind, peak_lr=peak_lr, max_steps=max_steps, warmup_steps=warmup_steps,
-                            final_lr_fraction=final_lr_fraction)
+    schedule = ScheduleSpec(
+        kind=kind, peak_lr=peak_lr, max_steps=max_steps, warmup_steps=warmup_steps, final_lr_fraction=final_lr_fraction
+    )
     return PLRFModule(d, v, alpha, beta, batch_size, schedule, feature_seed, data_seed, log_every_n_steps)

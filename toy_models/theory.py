@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 MRS = "Maloney, Roberts & Sully 2022, 'A Solvable Model of Neural Scaling Laws', arXiv:2210.16859"
 BAP = "Bordelon, Atanasov & Pehlevan 2024, 'A Dynamical Model of Neural Scaling Laws', ICML 2024"
-PQXP = "Paquette, Paquette, Xiao & Pennington 2024, '4+3 Phases of Compute-Optimal Neural Scaling Laws', arXiv:2405.15074"
+PQXP = (
+    "Paquette, Paquette, Xiao & Pennington 2024, '4+3 Phases of Compute-Optimal Neural Scaling Laws', arXiv:2405.15074"
+)
 HUTTER = "Hutter 2021, 'Learning Curve Theory', arXiv:2102.04074"
 
 
@@ -36,8 +38,12 @@ def mrs_exponent(alpha: float, direction: str = "features") -> Exponent:
     _require(direction in ("features", "samples"), f"direction must be 'features' or 'samples'; got {direction!r}")
     _require(alpha > 0, f"MRS exponent needs alpha > 0; got alpha={alpha!r}")
     symbol = "N" if direction == "features" else "P"
-    return Exponent(f"loss ∝ {symbol}^(−α)", float(alpha), MRS,
-                    "alpha > 0, ridgeless, 1 << N, P << M (latent dimension); |N − P| large")
+    return Exponent(
+        f"loss ∝ {symbol}^(−α)",
+        float(alpha),
+        MRS,
+        "alpha > 0, ridgeless, 1 << N, P << M (latent dimension); |N − P| large",
+    )
 
 
 def bordelon_parameters(alpha: float, beta: float) -> tuple[float, float]:
@@ -73,8 +79,11 @@ def gradient_flow_frontier(a: float, b: float) -> dict[str, Exponent]:
 def plrf_phase(alpha: float, beta: float) -> str:
     """Phase of the power-law random-feature model above the high-dimensional line 2α = 1: Ia, II or III."""
     _require(alpha > 0 and beta > 0, f"PLRF needs alpha > 0 and beta > 0; got alpha={alpha!r}, beta={beta!r}")
-    _require(alpha > 0.5, f"alpha={alpha!r} <= 1/2 lies below the high-dimensional line (Phases Ib, Ic, IV): "
-                          "their exponents depend on how v grows with d and are not covered here")
+    _require(
+        alpha > 0.5,
+        f"alpha={alpha!r} <= 1/2 lies below the high-dimensional line (Phases Ib, Ic, IV): "
+        "their exponents depend on how v grows with d and are not covered here",
+    )
     _require(beta != 0.5, "2*beta = 1 is the boundary between Phase Ia and Phases II/III; no single exponent there")
     if beta < 0.5:
         return "Ia"
@@ -109,8 +118,10 @@ def plrf_gradient_flow_frontier(alpha: float, beta: float) -> dict[str, Exponent
     """
     phase = plrf_phase(alpha, beta)
     if phase == "III":
-        raise ValueError(f"alpha={alpha!r}, beta={beta!r} is Phase III, whose frontier is set by SGD noise; "
-                         "gradient flow has no established exponent there")
+        raise ValueError(
+            f"alpha={alpha!r}, beta={beta!r} is Phase III, whose frontier is set by SGD noise; "
+            "gradient flow has no established exponent there"
+        )
     if phase == "Ia":
         exponents = gradient_flow_frontier(*bordelon_parameters(alpha, beta))
         return {"loss": exponents["loss"], "size": exponents["size"]}

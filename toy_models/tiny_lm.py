@@ -69,18 +69,34 @@ class TinyLM(pl.LightningModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        for name, value, low in (("vocab_size", vocab_size, 2), ("d_model", d_model, 1), ("n_layers", n_layers, 1),
-                                 ("n_heads", n_heads, 1), ("seq_len", seq_len, 2), ("batch_size", batch_size, 1)):
+        for name, value, low in (
+            ("vocab_size", vocab_size, 2),
+            ("d_model", d_model, 1),
+            ("n_layers", n_layers, 1),
+            ("n_heads", n_heads, 1),
+            ("seq_len", seq_len, 2),
+            ("batch_size", batch_size, 1),
+        ):
             if int(value) != value or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
         schedule = ScheduleSpec() if schedule is None else schedule
         self.schedule = schedule if isinstance(schedule, ScheduleSpec) else ScheduleSpec(**schedule)
-        self.save_hyperparameters({"vocab_size": vocab_size, "d_model": d_model, "n_layers": n_layers,
-                                   "n_heads": n_heads, "seq_len": seq_len, "batch_size": batch_size,
-                                   "schedule": dataclasses.asdict(self.schedule), "weight_decay": weight_decay,
-                                   "dropout": dropout, "seed": seed})
+        self.save_hyperparameters(
+            {
+                "vocab_size": vocab_size,
+                "d_model": d_model,
+                "n_layers": n_layers,
+                "n_heads": n_heads,
+                "seq_len": seq_len,
+                "batch_size": batch_size,
+                "schedule": dataclasses.asdict(self.schedule),
+                "weight_decay": weight_decay,
+                "dropout": dropout,
+                "seed": seed,
+            }
+        )
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(seed)  # the initialisation depends on the seed only
         self.token_embedding = nn.Embedding(vocab_size, d_model)
@@ -91,7 +107,9 @@ class TinyLM(pl.LightningModule):
         torch.random.set_rng_state(generator_state)
         self.weight_decay = weight_decay
         self.n_params = sum(p.numel() for p in self.parameters())
-        self.n_params_non_embedding = self.n_params - self.token_embedding.weight.numel() - self.position_embedding.weight.numel()
+        self.n_params_non_embedding = (
+            self.n_params - self.token_embedding.weight.numel() - self.position_embedding.weight.numel()
+        )
         context = seq_len - 1
         matmul_params = self.n_params_non_embedding + d_model * vocab_size
         self.flops_per_batch: int = int(6 * (matmul_params + n_layers * context * d_model) * batch_size * context)
@@ -157,6 +175,7 @@ def make_tiny_lm(
         heads = max(1, d_model // 16)
         while d_model % heads:
             heads -= 1
-    schedule = ScheduleSpec(kind=kind, peak_lr=peak_lr, max_steps=max_steps, warmup_steps=warmup_steps,
-                            final_lr_fraction=final_lr_fraction)
+    schedule = ScheduleSpec(
+        kind=kind, peak_lr=peak_lr, max_steps=max_steps, warmup_steps=warmup_steps, final_lr_fraction=final_lr_fraction
+    )
     return TinyLM(vocab_size, d_model, n_layers, heads, seq_len, batch_size, schedule, seed=seed, **kwargs)

@@ -149,5 +149,7 @@ class ZipfDataModule(pl.LightningDataModule):
         return DataLoader(ZipfCorpus(self.source, self.batch_size, self.seq_len, self.seed), batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
-        corpus = ZipfCorpus(self.source, self.batch_size, self.seq_len, self.seed + _VALIDATION_SEED_OFFSET, self.val_batches)
+        corpus = ZipfCorpus(
+            self.source, self.batch_size, self.seq_len, self.seed + _VALIDATION_SEED_OFFSET, self.val_batches
+        )
         return DataLoader(corpus, batch_size=None)

@@ -14,9 +14,9 @@ from typing import Any
 
 from scaling_callback.errors import InputError
 from scaling_callback.laws.loss_curves import CURVE_LAWS
+from scaling_callback.stopping.policy import StoppingPolicy
 from scaling_callback.store import SweepStore
 from scaling_callback.store.engine import normalise_url
-from scaling_callback.stopping.policy import StoppingPolicy
 
 FIT_WORKERS = ("process", "thread")
 NICENESS_RANGE = (0, 19)  # what os.nice accepts upwards from a normal priority

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,8 +39,12 @@ class FitRequest:
     policy: Any = None  # the policy, sent with the run's first judged request; the worker keeps it afterwards
 
 
-def run_fit(request: FitRequest, store: "SweepStore | None" = None, forecaster: "SweepForecaster | None" = None,
-            clock: Callable[[], float] = time.process_time) -> dict[str, Any]:
+def run_fit(
+    request: FitRequest,
+    store: SweepStore | None = None,
+    forecaster: SweepForecaster | None = None,
+    clock: Callable[[], float] = time.process_time,
+) -> dict[str, Any]:
     """Forecast ``request``'s final loss, store the result when ``store`` is given, return it.
 
     ``cpu_seconds`` is measured with ``clock`` (process CPU time in a worker process, thread CPU
@@ -47,27 +52,42 @@ def run_fit(request: FitRequest, store: "SweepStore | None" = None, forecaster: 
     """
     started = clock()
     result: dict[str, Any] = {
-        "run": request.run, "step": int(request.step), "final": bool(request.final), "law": request.law,
-        "status": "failed: not run", "drop_term": None, "pred_final_loss": math.nan, "pred_final_low": math.nan,
-        "pred_final_high": math.nan, "n_points": 0, "params": None, "drop_params": None, "forecast": None,
+        "run": request.run,
+        "step": int(request.step),
+        "final": bool(request.final),
+        "law": request.law,
+        "status": "failed: not run",
+        "drop_term": None,
+        "pred_final_loss": math.nan,
+        "pred_final_low": math.nan,
+        "pred_final_high": math.nan,
+        "n_points": 0,
+        "params": None,
+        "drop_params": None,
+        "forecast": None,
     }
     record: dict[str, Any] = {"conventions": dict(request.conventions)}
     try:
         _fit_into(request, store, forecaster, result, record)
-    except Exception as error:  # noqa: BLE001 - a failed fit is a status, never an exception in training
+    except Exception as error:
         result["status"] = f"failed: {type(error).__name__}: {error}"
     result["cpu_seconds"] = clock() - started
     result["record"] = record
     if store is not None:
         try:
             result["fit_id"] = store.add_fit(request.run, result)
-        except Exception as error:  # noqa: BLE001 - report, do not raise
+        except Exception as error:
             result["store_error"] = f"{type(error).__name__}: {error}"
     return result
 
 
-def _fit_into(request: FitRequest, store: "SweepStore | None", forecaster: "SweepForecaster | None",
-              result: dict[str, Any], record: dict[str, Any]) -> None:
+def _fit_into(
+    request: FitRequest,
+    store: SweepStore | None,
+    forecaster: SweepForecaster | None,
+    result: dict[str, Any],
+    record: dict[str, Any],
+) -> None:
     from scaling_callback.callback.store_views import learn_from_store
     from scaling_callback.fitting.curves import bin_curve
     from scaling_callback.fitting.forecast_types import RunCurve
@@ -77,17 +97,30 @@ def _fit_into(request: FitRequest, store: "SweepStore | None", forecaster: "Swee
     forecaster = forecaster or SweepForecaster()
     lrs = np.asarray(request.lrs, dtype=float)
     schedule = Schedule.from_per_step(lrs)
-    record["schedule"] = {"total_steps": schedule.total_steps, "warmup_steps": schedule.warmup_steps,
-                          "peak_lr": schedule.peak_lr, "warmup_sum": schedule.warmup_sum,
-                          "pieces": schedule.n_pieces, "source": "recorded LRs of past steps, planned LRs of future steps"}
+    record["schedule"] = {
+        "total_steps": schedule.total_steps,
+        "warmup_steps": schedule.warmup_steps,
+        "peak_lr": schedule.peak_lr,
+        "warmup_sum": schedule.warmup_sum,
+        "pieces": schedule.n_pieces,
+        "source": "recorded LRs of past steps, planned LRs of future steps",
+    }
     steps, loss = bin_curve(request.steps, request.loss, schedule.warmup_steps, request.max_points)
-    record["binning"] = {"raw_points": int(np.size(request.steps)), "fitted_points": int(steps.size),
-                         "rule": f"post-warmup finite losses, at most {request.max_points} equal-width bin means"}
+    record["binning"] = {
+        "raw_points": int(np.size(request.steps)),
+        "fitted_points": int(steps.size),
+        "rule": f"post-warmup finite losses, at most {request.max_points} equal-width bin means",
+    }
     if store is not None and request.sweep:
         learn_from_store(store, request.sweep, forecaster, exclude=request.run)
     forecast, status = forecaster.forecast(RunCurve(request.run, steps, loss, float(lrs.size), lrs, schedule=schedule))
     result.update(status=status, n_points=int(steps.size))
     if forecast is not None:
-        result.update(pred_final_loss=forecast.loss, pred_final_low=forecast.low, pred_final_high=forecast.high,
-                      drop_term=forecast.evidence.get("drop_term"), forecast=forecast.to_dict())
+        result.update(
+            pred_final_loss=forecast.loss,
+            pred_final_low=forecast.low,
+            pred_final_high=forecast.high,
+            drop_term=forecast.evidence.get("drop_term"),
+            forecast=forecast.to_dict(),
+        )
         record["forecast"] = forecast.to_dict()

@@ -27,14 +27,15 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from scaling_callback.callback.fit_job import FitRequest, run_fit
 from scaling_callback.callback.stopping import judge_in_worker
 from scaling_callback.fitting.sweep_forecaster import SweepForecaster
 from scaling_callback.store.engine import is_memory
 
-_LIVE_WORKERS: list["FitWorker"] = []
+_LIVE_WORKERS: list[FitWorker] = []
 EXIT_WAIT_S = 300.0  # at interpreter exit, how long to let a final fit finish
 NICENESS = 10  # default priority cut of a fit process: training keeps its cores (a fit waits when they are busy)
 
@@ -130,7 +131,9 @@ class FitWorker(ABC):
             if remaining is not None and remaining <= 0:
                 break
             try:
-                results.append(self._answered(self._results.get(timeout=1.0 if remaining is None else min(remaining, 1.0))))
+                results.append(
+                    self._answered(self._results.get(timeout=1.0 if remaining is None else min(remaining, 1.0)))
+                )
                 self.in_flight -= 1
             except queue.Empty:
                 results += self.poll()  # notices a worker that died
@@ -145,7 +148,7 @@ class FitWorker(ABC):
         value, self.startup_cpu = self.startup_cpu, 0.0
         return value
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most workers have nothing to close
         """Accept no more requests; a fit in progress still completes (and is stored)."""
 
     def alive(self) -> bool:
@@ -198,7 +201,9 @@ class ProcessFitWorker(FitWorker):
     def __init__(self, store_url: str | None = None, niceness: int = NICENESS) -> None:
         super().__init__()
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        command = [sys.executable, "-m", "scaling_callback.callback.fit_worker", str(int(niceness))] + ([store_url] if store_url else [])
+        command = [sys.executable, "-m", "scaling_callback.callback.fit_worker", str(int(niceness))] + (
+            [store_url] if store_url else []
+        )
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self._outbox: queue.Queue = queue.Queue()  # pipe writes block while the child is busy: never on our caller
         self._sender = threading.Thread(target=self._write, name="scaling-fit-sender", daemon=True)
@@ -275,15 +280,22 @@ class WorkerState:
         return self.forecasters[sweep]
 
 
-def serve(request: FitRequest, store: Any, state: WorkerState, clock: Callable[[], float] = time.process_time) -> dict[str, Any]:
+def serve(
+    request: FitRequest, store: Any, state: WorkerState, clock: Callable[[], float] = time.process_time
+) -> dict[str, Any]:
     """One request in a worker: the fit, then (when asked) the early-stopping judgement. Never raises."""
     forecaster = state.forecaster(request.sweep)
     result = run_fit(request, store, forecaster, clock=clock)
     try:
         judge_in_worker(request, result, store, state.policies, forecaster)
-    except Exception as error:  # noqa: BLE001 - judging is advice; a failure is a no-stop decision
-        result["decision"] = {"stop": False, "kind": "no-forecast", "probability": float("nan"),
-                              "reason": f"policy error: {type(error).__name__}: {error}", "fit_id": result.get("fit_id")}
+    except Exception as error:
+        result["decision"] = {
+            "stop": False,
+            "kind": "no-forecast",
+            "probability": float("nan"),
+            "reason": f"policy error: {type(error).__name__}: {error}",
+            "fit_id": result.get("fit_id"),
+        }
     return result
 
 
@@ -304,7 +316,9 @@ def make_worker(kind: str, url: str | None = None, store: Any = None, niceness: 
     raise ValueError(f"fit worker kind {kind!r} is not 'process' or 'thread'")
 
 
-def worker_for_store(kind: str, url: str | None, opened_store: Callable[[], Any], niceness: int = NICENESS) -> FitWorker:
+def worker_for_store(
+    kind: str, url: str | None, opened_store: Callable[[], Any], niceness: int = NICENESS
+) -> FitWorker:
     """The worker a run asked for, given its store: an in-memory store is reachable only from a thread."""
     if url is None:
         return make_worker(kind, None, niceness=niceness)

@@ -23,8 +23,9 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -110,8 +111,14 @@ class MicroBatchFlops:
         tokens_per_sample: tokens in a sample, when the batch does not show them (see :func:`batch_size_and_tokens`).
     """
 
-    def __init__(self, module: nn.Module, n_params: int, user_flops: float | None = None, measure: bool = True,
-                 tokens_per_sample: int | None = None) -> None:
+    def __init__(
+        self,
+        module: nn.Module,
+        n_params: int,
+        user_flops: float | None = None,
+        measure: bool = True,
+        tokens_per_sample: int | None = None,
+    ) -> None:
         self.module = module
         self.n_params = n_params
         self.user_flops = user_flops
@@ -209,7 +216,7 @@ class MicroBatchFlops:
             if self._meta_copy is None:
                 self._meta_copy = meta_copy(self.module)
             return measure_micro_batch_flops(self._meta_copy, to_meta(batch))
-        except Exception as error:  # noqa: BLE001 - any failure falls back (live count, 6·N·D), never into training
+        except Exception as error:
             log.info("scaling_callback: FLOP measurement on a meta copy failed (%s: %s)", type(error).__name__, error)
             self._meta_works = False
             return None
@@ -228,7 +235,7 @@ def meta_copy(module: nn.Module) -> nn.Module:
     """
     memo: dict[int, Any] = {}
     for sub in module.modules():
-        for name, value in list(vars(sub).items()):
+        for value in list(vars(sub).values()):
             if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
                 memo[id(value)] = _meta_like(value)
         for parameter in sub.parameters(recurse=False):
@@ -255,7 +262,11 @@ def to_meta(batch: Any) -> Any:
     if isinstance(batch, torch.Tensor):
         return _meta_like(batch)
     if isinstance(batch, Mapping):
-        return type(batch)({k: to_meta(v) for k, v in batch.items()}) if isinstance(batch, dict) else {k: to_meta(v) for k, v in batch.items()}
+        return (
+            type(batch)({k: to_meta(v) for k, v in batch.items()})
+            if isinstance(batch, dict)
+            else {k: to_meta(v) for k, v in batch.items()}
+        )
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):
         return type(batch)(*(to_meta(v) for v in batch))
     if isinstance(batch, (list, tuple)):
@@ -286,7 +297,7 @@ def _loss(module: nn.Module, batch: Any) -> torch.Tensor:
             loss = output.get("loss") if isinstance(output, Mapping) else output
             if isinstance(loss, torch.Tensor):
                 return loss.sum()
-        except Exception as error:  # noqa: BLE001 - e.g. a training_step that needs the Trainer
+        except Exception as error:
             log.debug("scaling_callback: training_step on the meta copy failed (%s); measuring forward", error)
     first = first_tensor(batch)
     if first is None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from lightning.pytorch import Trainer
@@ -21,7 +22,7 @@ def planned_total_steps(trainer: Trainer) -> int | None:
     """Planned optimizer steps of the run (``max_steps``, or epochs × steps per epoch); None when unbounded."""
     try:
         total = trainer.estimated_stepping_batches
-    except Exception:  # noqa: BLE001 - e.g. accumulation that changes by epoch
+    except Exception:
         total = trainer.max_steps
     return int(total) if total is not None and math.isfinite(total) and total > 0 else None
 
@@ -32,16 +33,28 @@ def first_optimizer(trainer: Trainer) -> torch.optim.Optimizer | None:
     return optimizer if optimizer is not None and optimizer.param_groups else None
 
 
-def plan_schedule(trainer: Trainer, optimizer: torch.optim.Optimizer | None, total: int | None, group: int) -> PlannedSchedule | None:
+def plan_schedule(
+    trainer: Trainer, optimizer: torch.optim.Optimizer | None, total: int | None, group: int
+) -> PlannedSchedule | None:
     """LRs of the steps still to come, stepping a copy of the optimizer's scheduler as Lightning would."""
     if optimizer is None or total is None:
         return None
-    config = next((c for c in trainer.lr_scheduler_configs if getattr(c.scheduler, "optimizer", None) is optimizer), None)
+    config = next(
+        (c for c in trainer.lr_scheduler_configs if getattr(c.scheduler, "optimizer", None) is optimizer), None
+    )
     if config is None:
         return plan_lrs(None, optimizer, start_step=trainer.global_step, end_step=total, group=group)
-    rule = lightning_stepping_rule(config.interval, config.frequency, trainer.num_training_batches, trainer.accumulate_grad_batches)
-    return plan_lrs(config.scheduler, optimizer, start_step=trainer.global_step, end_step=total, group=group,
-                    steps_scheduler_after=rule)
+    rule = lightning_stepping_rule(
+        config.interval, config.frequency, trainer.num_training_batches, trainer.accumulate_grad_batches
+    )
+    return plan_lrs(
+        config.scheduler,
+        optimizer,
+        start_step=trainer.global_step,
+        end_step=total,
+        group=group,
+        steps_scheduler_after=rule,
+    )
 
 
 def optimization_note(automatic: bool, n_optimizers: int, lr_group: int) -> str | None:
@@ -54,14 +67,18 @@ def optimization_note(automatic: bool, n_optimizers: int, lr_group: int) -> str 
         return None
     parts = []
     if not automatic:
-        parts.append("manual optimization: a point is recorded per training batch at trainer.global_step, the loss "
-                     "is outputs['loss'] as returned (no accumulation scaling), and the planned LR schedule is the "
-                     "first scheduler stepped as configured (Lightning does not step it for you: the plan is right "
-                     "only if you call scheduler.step() at that cadence)")
+        parts.append(
+            "manual optimization: a point is recorded per training batch at trainer.global_step, the loss "
+            "is outputs['loss'] as returned (no accumulation scaling), and the planned LR schedule is the "
+            "first scheduler stepped as configured (Lightning does not step it for you: the plan is right "
+            "only if you call scheduler.step() at that cadence)"
+        )
     if n_optimizers > 1:
-        parts.append(f"{n_optimizers} optimizers: global_step advances once per optimizer.step() of each, so steps "
-                     f"are recorded {n_optimizers} apart (e.g. {n_optimizers}, {2 * n_optimizers}, ...); the LR recorded "
-                     f"and planned is that of the first optimizer's param group {lr_group}")
+        parts.append(
+            f"{n_optimizers} optimizers: global_step advances once per optimizer.step() of each, so steps "
+            f"are recorded {n_optimizers} apart (e.g. {n_optimizers}, {2 * n_optimizers}, ...); the LR recorded "
+            f"and planned is that of the first optimizer's param group {lr_group}"
+        )
     return "ScalingLawCallback: " + "; ".join(parts) + "."
 
 
@@ -98,8 +115,13 @@ def log_points(loggers: Sequence[Any], points: Sequence[Point], fit: Mapping[str
     for point in points:
         if not due(point):
             continue
-        metrics = {"scaling/loss": point.loss, "scaling/lr": point.lr, "scaling/lr_sum": point.lr_sum,
-                   "scaling/flops": point.flops, "scaling/samples": float(point.samples)}
+        metrics = {
+            "scaling/loss": point.loss,
+            "scaling/lr": point.lr,
+            "scaling/lr_sum": point.lr_sum,
+            "scaling/flops": point.flops,
+            "scaling/samples": float(point.samples),
+        }
         if point.tokens is not None:
             metrics["scaling/tokens"] = float(point.tokens)
         if fit is not None:

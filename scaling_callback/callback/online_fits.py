@@ -12,7 +12,8 @@ cost is charged like any other, so the fits after it wait until the budget has a
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from scaling_callback.callback.fit_job import FitRequest
 from scaling_callback.callback.fit_worker import FitBudget, FitWorker
@@ -34,8 +35,15 @@ class OnlineFits:
             and the budget; None: none outside them.
     """
 
-    def __init__(self, every: int, budget: FitBudget, make_worker: Callable[[], FitWorker], first_step: int = 0,
-                 next_step: int | None = None, first_fit_step: int | None = None) -> None:
+    def __init__(
+        self,
+        every: int,
+        budget: FitBudget,
+        make_worker: Callable[[], FitWorker],
+        first_step: int = 0,
+        next_step: int | None = None,
+        first_fit_step: int | None = None,
+    ) -> None:
         self.every, self.budget, self._make_worker = every, budget, make_worker
         self.first_step = first_step
         self.first_fit_step = first_fit_step
@@ -55,7 +63,9 @@ class OnlineFits:
         """Start the worker now (e.g. without a budget, so that its imports overlap training); a dead one is replaced."""
         if self.worker is None:
             self.worker = self._make_worker()
-        elif not self.worker.busy and not self.worker.alive():  # killed (OOM killer, a signal): the next fit restarts it
+        elif (
+            not self.worker.busy and not self.worker.alive()
+        ):  # killed (OOM killer, a signal): the next fit restarts it
             self.worker = self._make_worker()
             self.restarts += 1
 
@@ -65,8 +75,13 @@ class OnlineFits:
 
     def due(self, step: int, now: float) -> bool:
         """Whether to submit a fit at ``step`` (cheap until a fit is due; then asks the budget)."""
-        if (self.first_fit_step is not None and not self.first_submitted and self.latest is None and not self.busy
-                and step >= max(self.first_fit_step, self.first_step)):
+        if (
+            self.first_fit_step is not None
+            and not self.first_submitted
+            and self.latest is None
+            and not self.busy
+            and step >= max(self.first_fit_step, self.first_step)
+        ):
             return True
         if step < self.next_step or now < self.not_before or step < self.first_step or self.busy:
             return False

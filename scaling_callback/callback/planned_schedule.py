@@ -20,8 +20,9 @@ import functools
 import math
 import types
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,7 +45,7 @@ class _ThrowAwayOptimizer(torch.optim.Optimizer):
     def __init__(self, groups: list[dict[str, Any]]) -> None:
         super().__init__(groups, defaults={})
 
-    def step(self, closure: Callable[[], float] | None = None) -> None:  # noqa: D102 - nothing to update
+    def step(self, closure: Callable[[], float] | None = None) -> None:
         return None
 
 
@@ -68,7 +69,9 @@ def plan_lrs(
     if scheduler is None:
         return PlannedSchedule(start_step + 1, np.full(n_steps, current), "no scheduler: constant LR")
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        return PlannedSchedule(start_step + 1, np.full(n_steps, current), "ReduceLROnPlateau: future LRs unknown, current LR held")
+        return PlannedSchedule(
+            start_step + 1, np.full(n_steps, current), "ReduceLROnPlateau: future LRs unknown, current LR held"
+        )
     if _closed_form_lambda(scheduler, group):
         lmbda, base, epoch = scheduler.lr_lambdas[group], scheduler.base_lrs[group], scheduler.last_epoch
         lrs = np.empty(n_steps)
@@ -78,7 +81,7 @@ def plan_lrs(
         return PlannedSchedule(start_step + 1, lrs, "LambdaLR evaluated in closed form: base_lr * lr_lambda(epoch)")
     try:
         clone, fake = _copy_on_throw_away(scheduler, optimizer)
-    except Exception as error:  # noqa: BLE001 - an uncopyable scheduler must not stop training
+    except Exception as error:
         note = f"scheduler could not be copied ({type(error).__name__}: {error}); current LR held"
         return PlannedSchedule(start_step + 1, np.full(n_steps, current), note)
     lrs = np.empty(n_steps)
@@ -175,5 +178,5 @@ def warmup_steps_of(lrs: np.ndarray) -> int:
     """Warmup length of a per-step schedule as the per-run laws will see it (0 when unknown)."""
     try:
         return Schedule.from_per_step(lrs).warmup_steps if lrs.size and np.all(np.isfinite(lrs)) else 0
-    except Exception:  # noqa: BLE001 - e.g. an all-zero schedule; the fit will report it
+    except Exception:
         return 0

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Callable, Sequence
 from itertools import accumulate
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -102,7 +103,11 @@ class StepRecorder:
     def commit(self, materialise: Materialise | None = None) -> list[Point]:
         """Turn pending steps into points (cumulative sums), append them to the curve and return them."""
         pending = [p for p in self.pending if p.step > self.step]  # a step replayed after a resume is not new
-        values = materialise([p.payload for p in pending]) if materialise is not None else [_plain(p.payload) for p in pending]
+        values = (
+            materialise([p.payload for p in pending])
+            if materialise is not None
+            else [_plain(p.payload) for p in pending]
+        )
         self.pending = []
         if not pending:
             return []
@@ -158,7 +163,13 @@ class StepRecorder:
         if self.pending:
             raise RuntimeError("commit pending steps before saving the recorder's state")
         curve = np.column_stack([self.column(c) for c in COLUMNS]) if len(self) else np.empty((0, len(COLUMNS)))
-        totals = {"step": self.step, "samples": self.samples, "tokens": self.tokens, "flops": self.flops, "lr_sum": self.lr_sum}
+        totals = {
+            "step": self.step,
+            "samples": self.samples,
+            "tokens": self.tokens,
+            "flops": self.flops,
+            "lr_sum": self.lr_sum,
+        }
         return {"totals": totals, "columns": list(COLUMNS), "curve": curve}
 
     def load_state(self, state: dict[str, Any]) -> None:

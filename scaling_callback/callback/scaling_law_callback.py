@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -121,8 +122,16 @@ class ScalingLawCallback(Callback):
         self.fit_every_n_steps, self.early_stopping, self.fit_worker = fit_every_n_steps, early_stopping, fit_worker
         self.fit_niceness = int(fit_niceness)
         self.max_fit_fraction, self.budget_on_accelerator = max_fit_fraction, budget_on_accelerator
-        self.max_fit_points, self.wait_for_final_fit, self.final_fit_timeout_s = max_fit_points, wait_for_final_fit, final_fit_timeout_s
-        self.flops_per_batch, self.measure_flops, self.tokens_per_sample = flops_per_batch, measure_flops, tokens_per_sample
+        self.max_fit_points, self.wait_for_final_fit, self.final_fit_timeout_s = (
+            max_fit_points,
+            wait_for_final_fit,
+            final_fit_timeout_s,
+        )
+        self.flops_per_batch, self.measure_flops, self.tokens_per_sample = (
+            flops_per_batch,
+            measure_flops,
+            tokens_per_sample,
+        )
         self.lr_group, self.val_metrics, self.log_every_n_steps = lr_group, val_metrics, log_every_n_steps
         self.flush_every_n_steps, self.flush_interval_s = flush_every_n_steps, flush_interval_s
         self.first_prediction_fraction = first_prediction_fraction
@@ -161,7 +170,10 @@ class ScalingLawCallback(Callback):
         state = self._recorder.state()
         policy_state = getattr(self.early_stopping, "state_dict", None)
         return {
-            "version": STATE_VERSION, "run_name": self._run, "totals": state["totals"], "columns": state["columns"],
+            "version": STATE_VERSION,
+            "run_name": self._run,
+            "totals": state["totals"],
+            "columns": state["columns"],
             "curve": torch.from_numpy(np.ascontiguousarray(state["curve"])),
             "next_fit_step": self._fits.next_step if self._fits is not None else self._next_fit_step,
             "policy": policy_state() if callable(policy_state) else None,  # the policy's own resume state (primitives)
@@ -187,13 +199,16 @@ class ScalingLawCallback(Callback):
         self._scale = trainer.accumulate_grad_batches if pl_module.automatic_optimization else 1
         self._optimizer = first_optimizer(trainer)
         if self._optimizer is not None and not 0 <= self.lr_group < len(self._optimizer.param_groups):
-            raise InputError(f"lr_group={self.lr_group} but the first optimizer has {len(self._optimizer.param_groups)} param groups")
+            raise InputError(
+                f"lr_group={self.lr_group} but the first optimizer has {len(self._optimizer.param_groups)} param groups"
+            )
         note = optimization_note(pl_module.automatic_optimization, len(trainer.optimizers), self.lr_group)
         if note:
             rank_zero_warn(note)
         self._counts = count_parameters(pl_module)
-        self._flops = MicroBatchFlops(pl_module, self._counts.total, self.flops_per_batch, self.measure_flops,
-                                      self.tokens_per_sample)
+        self._flops = MicroBatchFlops(
+            pl_module, self._counts.total, self.flops_per_batch, self.measure_flops, self.tokens_per_sample
+        )
         self._device = trainer.strategy.root_device
         self._last_global_step = trainer.global_step
         self._last_flush = time.monotonic()
@@ -206,9 +221,14 @@ class ScalingLawCallback(Callback):
         self._open_store()
         if self.fit_every_n_steps is not None:
             budgeted = self._device.type == "cpu" or self.budget_on_accelerator
-            self._fits = OnlineFits(self.fit_every_n_steps, FitBudget(self.max_fit_fraction if budgeted else None),
-                                    self._make_worker, warmup_steps_of(self._schedule_lrs()) + MIN_FIT_STEPS, self._next_fit_step,
-                                    first_fit_step(self.first_prediction_fraction, self._total_steps))
+            self._fits = OnlineFits(
+                self.fit_every_n_steps,
+                FitBudget(self.max_fit_fraction if budgeted else None),
+                self._make_worker,
+                warmup_steps_of(self._schedule_lrs()) + MIN_FIT_STEPS,
+                self._next_fit_step,
+                first_fit_step(self.first_prediction_fraction, self._total_steps),
+            )
             if self._fits.budget.max_fraction is None or self.early_stopping is not None or self._fits.first_fit_step:
                 self._fits.start_worker()  # start now, so that its imports overlap training (stopping wants early fits)
 
@@ -218,10 +238,14 @@ class ScalingLawCallback(Callback):
             self._live_count.__enter__()
 
     def on_before_optimizer_step(self, trainer: Trainer, pl_module: LightningModule, optimizer: Any) -> None:
-        if self._optimizer is not None and (optimizer is self._optimizer or getattr(optimizer, "_optimizer", None) is self._optimizer):
+        if self._optimizer is not None and (
+            optimizer is self._optimizer or getattr(optimizer, "_optimizer", None) is self._optimizer
+        ):
             self._recorder.set_lr(self._optimizer.param_groups[self.lr_group]["lr"])
 
-    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         recorder = self._recorder
         loss = outputs.get("loss") if isinstance(outputs, (dict, Mapping)) else outputs
         if isinstance(loss, torch.Tensor):
@@ -235,7 +259,9 @@ class ScalingLawCallback(Callback):
             return  # accumulating: the optimizer has not stepped yet
         self._last_global_step = step
         if self._world_size > 1:
-            payload = reduce_across_ranks(recorder.local_payload(), self._scale, self._world_size, self._device, trainer.strategy.reduce)
+            payload = reduce_across_ranks(
+                recorder.local_payload(), self._scale, self._world_size, self._device, trainer.strategy.reduce
+            )
             recorder.end_step(step, payload)
         else:
             recorder.end_step(step)
@@ -295,10 +321,14 @@ class ScalingLawCallback(Callback):
             self._writer.close()
             lost = self._writer.unwritten_points
             if lost:
-                rank_zero_warn(f"ScalingLawCallback: {lost} of run {self._run!r}'s points were not stored "
-                               f"({len(self._writer.errors)} store writes failed; first: {self._writer.errors[0]})")
+                rank_zero_warn(
+                    f"ScalingLawCallback: {lost} of run {self._run!r}'s points were not stored "
+                    f"({len(self._writer.errors)} store writes failed; first: {self._writer.errors[0]})"
+                )
             elif self._writer.errors:
-                rank_zero_warn(f"ScalingLawCallback: {len(self._writer.errors)} store writes failed; first: {self._writer.errors[0]}")
+                rank_zero_warn(
+                    f"ScalingLawCallback: {len(self._writer.errors)} store writes failed; first: {self._writer.errors[0]}"
+                )
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         self._end_live_count()
@@ -306,7 +336,7 @@ class ScalingLawCallback(Callback):
             return
         try:
             self._flush(trainer, log=False)
-        except Exception:  # noqa: BLE001 - already failing; keep what was stored
+        except Exception:
             pass
         if self._writer is not None:
             status = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
@@ -352,9 +382,17 @@ class ScalingLawCallback(Callback):
         self._writer = BatchedWriter(self.store)
         restored = self._recorder.points_after(0) if self._restored_step else []
         self._writer.submit(
-            SweepStore.register_or_rewind, self._run, restored_step=self._restored_step, restored_points=restored, sweep=self.sweep,
-            config=self.config, n_params=self._counts.total, n_params_nonembedding=self._counts.non_embedding,
-            max_steps=self._total_steps, flops_source=self._flops.source or "pending", world_size=self._world_size,
+            SweepStore.register_or_rewind,
+            self._run,
+            restored_step=self._restored_step,
+            restored_points=restored,
+            sweep=self.sweep,
+            config=self.config,
+            n_params=self._counts.total,
+            n_params_nonembedding=self._counts.non_embedding,
+            max_steps=self._total_steps,
+            flops_source=self._flops.source or "pending",
+            world_size=self._world_size,
         )
         if self._plan is not None:
             self._writer.submit(SweepStore.set_planned_schedule, self._run, self._schedule_lrs(), note=self._plan.note)
@@ -364,7 +402,13 @@ class ScalingLawCallback(Callback):
         return None if self._writer is None else self._writer.opened_store(timeout=STORE_OPEN_TIMEOUT_S)
 
     def _make_worker(self) -> FitWorker:
-        url = None if self.store is None else self.store.url if isinstance(self.store, SweepStore) else normalise_url(self.store)
+        url = (
+            None
+            if self.store is None
+            else self.store.url
+            if isinstance(self.store, SweepStore)
+            else normalise_url(self.store)
+        )
         return worker_for_store(self.fit_worker, url, lambda: self._store, self.fit_niceness)
 
     # -------------------------------------------------------------- fitting
@@ -375,15 +419,27 @@ class ScalingLawCallback(Callback):
         recorder = self._recorder
         judge, policy = self._stopping.for_request(final)
         return FitRequest(
-            run=self._run, step=recorder.step, steps=recorder.column("step"), loss=recorder.column("loss"),
-            lrs=self._schedule_lrs(), law=self.law, sweep=self.sweep, final=final, max_points=self.max_fit_points,
-            judge=judge, policy=policy,
+            run=self._run,
+            step=recorder.step,
+            steps=recorder.column("step"),
+            loss=recorder.column("loss"),
+            lrs=self._schedule_lrs(),
+            law=self.law,
+            sweep=self.sweep,
+            final=final,
+            max_points=self.max_fit_points,
+            judge=judge,
+            policy=policy,
             conventions={
-                "step": "optimizer steps (global_step)", "loss": "mean un-scaled training loss of the step's micro-batches, all ranks",
-                "n_params": self._counts.total, "n_params_nonembedding": self._counts.non_embedding,
+                "step": "optimizer steps (global_step)",
+                "loss": "mean un-scaled training loss of the step's micro-batches, all ranks",
+                "n_params": self._counts.total,
+                "n_params_nonembedding": self._counts.non_embedding,
                 "n_used": "none by the per-run law (steps and LR sums); both N recorded for cross-run laws",
-                "flops": self._flops.convention, "lr_sum": "sum of the LRs used by all steps so far, warmup included",
-                "lr_group": self.lr_group, "world_size": self._world_size,
+                "flops": self._flops.convention,
+                "lr_sum": "sum of the LRs used by all steps so far, warmup included",
+                "lr_group": self.lr_group,
+                "world_size": self._world_size,
             },
         )
 
@@ -392,13 +448,28 @@ class ScalingLawCallback(Callback):
             log.info("ScalingLawCallback: fit at step %s %s", result.get("step"), result["status"])
         if result.get("worker_died") and self._writer is not None and result.get("step", -1) >= 0:
             # the worker stores its fits itself; one that died cannot say so: record the failed fit here
-            self._writer.submit(SweepStore.add_fit, self._run, {**result, "law": self.law,
-                                                                "record": {"worker": "died during the fit; restarted for the next one"}})
+            self._writer.submit(
+                SweepStore.add_fit,
+                self._run,
+                {**result, "law": self.law, "record": {"worker": "died during the fit; restarted for the next one"}},
+            )
         if result.get("decision") is not None:  # the worker asked the policy right after the fit
             step = int(result["step"])
-            record = None if self._writer is None else lambda d: self._writer.submit(
-                SweepStore.add_decision, self._run, step, d["stop"], probability=d["probability"], reason=d["reason"],
-                policy=policy_name(self.early_stopping), kind=d["kind"], fit_id=d["fit_id"])
+            record = (
+                None
+                if self._writer is None
+                else lambda d: self._writer.submit(
+                    SweepStore.add_decision,
+                    self._run,
+                    step,
+                    d["stop"],
+                    probability=d["probability"],
+                    reason=d["reason"],
+                    policy=policy_name(self.early_stopping),
+                    kind=d["kind"],
+                    fit_id=d["fit_id"],
+                )
+            )
             self._stopping.take(result, record)
 
     @property
@@ -417,4 +488,3 @@ class ScalingLawCallback(Callback):
             return True
         self._fits.wait(timeout)
         return not self._fits.busy
-

@@ -11,14 +11,17 @@ steps into numbers. Lightning divides an automatically optimised loss by ``accum
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 Numbers = tuple[float, float, float, float]  # loss, samples, tokens, flops of one step
 
 
-def reduce_across_ranks(payload: tuple, scale: float, world_size: int, device: torch.device, reduce=None) -> torch.Tensor:
+def reduce_across_ranks(
+    payload: tuple, scale: float, world_size: int, device: torch.device, reduce=None
+) -> torch.Tensor:
     """The step's global (mean loss, samples, tokens, flops) as a float64 vector on ``device``, summed over ranks.
 
     Uses ``torch.distributed.all_reduce`` directly (no barrier, no host sync on NCCL) when a process
@@ -27,7 +30,9 @@ def reduce_across_ranks(payload: tuple, scale: float, world_size: int, device: t
     loss_sum, n_micro, samples, tokens, flops = payload
     vector = torch.tensor([0.0, samples, tokens, flops], dtype=torch.float64, device=device)
     if isinstance(loss_sum, torch.Tensor) and n_micro:
-        vector[0] = loss_sum.detach().reshape(()).to(device=device, dtype=torch.float64) * (scale / n_micro / world_size)
+        vector[0] = loss_sum.detach().reshape(()).to(device=device, dtype=torch.float64) * (
+            scale / n_micro / world_size
+        )
     else:
         vector[0] = math.nan if loss_sum is None or not n_micro else float(loss_sum) * scale / n_micro / world_size
     if torch.distributed.is_available() and torch.distributed.is_initialized():

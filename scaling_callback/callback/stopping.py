@@ -13,7 +13,8 @@ next check step, so all ranks stop together.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from scaling_callback.stopping.policy import StoppingPolicy
 from scaling_callback.stopping.views import Decision
@@ -22,12 +23,18 @@ from scaling_callback.stopping.views import Decision
 def decision_values(decision: Decision, fit_id: int | None = None) -> dict[str, Any]:
     """A decision as the plain values that travel from the worker and are stored."""
     probability = math.nan if decision.probability is None else float(decision.probability)
-    return {"stop": decision.stop, "kind": decision.kind, "probability": probability, "reason": decision.reason,
-            "fit_id": fit_id}
+    return {
+        "stop": decision.stop,
+        "kind": decision.kind,
+        "probability": probability,
+        "reason": decision.reason,
+        "fit_id": fit_id,
+    }
 
 
-def judge_in_worker(request: Any, result: dict[str, Any], store: Any, policies: dict[str, StoppingPolicy],
-                    forecaster: Any = None) -> None:
+def judge_in_worker(
+    request: Any, result: dict[str, Any], store: Any, policies: dict[str, StoppingPolicy], forecaster: Any = None
+) -> None:
     """Ask the run's policy about a fresh fit where the fit ran (a worker), adding ``decision`` to ``result``.
 
     The worker keeps each run's policy (sent with its first judged request) and returns the
@@ -50,7 +57,7 @@ def judge_in_worker(request: Any, result: dict[str, Any], store: Any, policies: 
     run = judged_view(request.run, steps, loss, request.lrs, forecast, compute_per_step(store, request.run))
     try:
         decision = policy.decide(run, sweep_view(run, store, request.sweep))
-    except Exception as error:  # noqa: BLE001 - a failing policy must not end training
+    except Exception as error:
         decision = Decision(False, "no-forecast", None, f"policy error: {type(error).__name__}: {error}")
     result["decision"] = decision_values(decision, result.get("fit_id"))
     result["policy_state"] = policy.state_dict()
@@ -91,7 +98,9 @@ class StopSeam:
         if given["stop"]:
             self.decision = given
         if result.get("policy_state") is not None:
-            self.policy.load_state_dict(result["policy_state"])  # what a process worker's copy learned, for the checkpoint
+            self.policy.load_state_dict(
+                result["policy_state"]
+            )  # what a process worker's copy learned, for the checkpoint
 
     def end_status(self, step: int, total_steps: int | None) -> tuple[str, str | None]:
         """The run's status and reason when training ends at ``step`` of its planned ``total_steps``."""
@@ -100,7 +109,10 @@ class StopSeam:
         if self.stopped_at is not None:
             return "stopped", self.decision.get("reason") or "stopped by the early-stopping policy"
         if total_steps is not None:
-            return "stopped", f"training ended at step {step} of {total_steps} (trainer stop, max_time or another callback)"
+            return (
+                "stopped",
+                f"training ended at step {step} of {total_steps} (trainer stop, max_time or another callback)",
+            )
         return "finished", None
 
     @property

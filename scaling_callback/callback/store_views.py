@@ -31,7 +31,7 @@ STATUS = {"running": "running", "finished": "finished", "stopped": "stopped", "f
 _ENDED: dict[tuple[str, str, str], RunView | None] = {}  # (store url, run) -> view of a run that ended
 
 
-def sweep_from_store(store: "SweepStore", sweep: str, exclude: str | None = None) -> list[RunView]:
+def sweep_from_store(store: SweepStore, sweep: str, exclude: str | None = None) -> list[RunView]:
     """Views of the sweep's runs (but ``exclude``): ended ones cached, running ones fresh."""
     views = []
     for row in store.runs(sweep).to_dict("records"):
@@ -51,21 +51,35 @@ def sweep_from_store(store: "SweepStore", sweep: str, exclude: str | None = None
     return views
 
 
-def learn_from_store(store: "SweepStore", sweep: str, forecaster: "SweepForecaster", exclude: str | None = None) -> None:
+def learn_from_store(store: SweepStore, sweep: str, forecaster: SweepForecaster, exclude: str | None = None) -> None:
     """Add the sweep's ended runs to ``forecaster``'s prior (each once)."""
     for view in sweep_from_store(store, sweep, exclude):
         if view.status != "running" and view.name not in forecaster.pool.posteriors:
             forecaster.add_ended(view.curve(), finished=view.status == "finished")
 
 
-def judged_view(run: str, steps: np.ndarray, loss: np.ndarray, lrs: np.ndarray, forecast: Forecast | None,
-                compute_per_x: float = 1.0) -> RunView:
+def judged_view(
+    run: str,
+    steps: np.ndarray,
+    loss: np.ndarray,
+    lrs: np.ndarray,
+    forecast: Forecast | None,
+    compute_per_x: float = 1.0,
+) -> RunView:
     """The judged run's view from its fit request (binned curve, plan) and the forecast just made."""
-    return RunView(run, np.asarray(steps, dtype=float), np.asarray(loss, dtype=float), float(len(lrs)), "running",
-                   np.asarray(lrs, dtype=float), compute_per_x, forecast)
+    return RunView(
+        run,
+        np.asarray(steps, dtype=float),
+        np.asarray(loss, dtype=float),
+        float(len(lrs)),
+        "running",
+        np.asarray(lrs, dtype=float),
+        compute_per_x,
+        forecast,
+    )
 
 
-def compute_per_step(store: "SweepStore | None", run: str) -> float:
+def compute_per_step(store: SweepStore | None, run: str) -> float:
     """The run's FLOPs per optimizer step so far (1 when the store has none): its planned compute per x."""
     if store is None:
         return 1.0
@@ -77,13 +91,15 @@ def compute_per_step(store: "SweepStore | None", run: str) -> float:
     return flops / step if math.isfinite(flops) and flops > 0 and step > 0 else 1.0
 
 
-def sweep_view(run: RunView, store: "SweepStore | None", sweep: str | None) -> SweepView:
+def sweep_view(run: RunView, store: SweepStore | None, sweep: str | None) -> SweepView:
     """The judged run and its sweep's other runs from the store."""
     others = sweep_from_store(store, sweep, exclude=run.name) if store is not None and sweep else []
     return SweepView(tuple(others) + (run,))
 
 
-def _curve_view(store: "SweepStore", name: str, status: str, max_steps: Any, with_forecast: bool = False) -> RunView | None:
+def _curve_view(
+    store: SweepStore, name: str, status: str, max_steps: Any, with_forecast: bool = False
+) -> RunView | None:
     points = store.points(name)
     steps, loss = bin_curve(points["step"].to_numpy(dtype=float), points["loss"].to_numpy(dtype=float), -1, MAX_POINTS)
     steps = steps.astype(float)
@@ -104,7 +120,7 @@ def _curve_view(store: "SweepStore", name: str, status: str, max_steps: Any, wit
     return RunView(name, steps, loss, budget, status, lrs, per_step, forecast)
 
 
-def _stored_forecast(store: "SweepStore", name: str) -> Forecast | None:
+def _stored_forecast(store: SweepStore, name: str) -> Forecast | None:
     fit = store.latest_fit(name, ok_only=True)
     values = fit.get("forecast") if fit else None
     if not values:

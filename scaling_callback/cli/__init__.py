@@ -12,23 +12,50 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from scaling_callback.cli.options import HelpFormatter
 from scaling_callback.errors import InputError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "fit-curves": ("scaling_callback.cli.fit_curves", "fit a per-run loss-curve law (MPL and baselines) and predict schedules"),
-    "sweep": ("scaling_callback.cli.sweep", "train a grid of runs from a YAML config, fit laws online, write the report"),
-    "report": ("scaling_callback.cli.report", "write a sweep's report (plots, summary.json, summary.md) from its store"),
-    "fit-compute": ("scaling_callback.cli.fit_compute", "fit Chinchilla's L(N, D) across runs: compute-optimal frontier with bootstrap intervals"),
-    "fit-downstream": ("scaling_callback.cli.fit_downstream", "predict a downstream metric at a target compute: compute -> loss -> metric (FLP)"),
-    "fit-loss-to-loss": ("scaling_callback.cli.fit_loss_to_loss", "predict one loss from another (train->test, train->train) with offsets from compute laws"),
-    "reproduce": ("scaling_callback.cli.reproduce", "fit exponents of solvable random-feature models and compare them with theory"),
-    "export": ("scaling_callback.cli.export", "write a store's runs (or one sweep or run) in the long format, CSV or Parquet"),
-    "replay-stopping": ("scaling_callback.cli.replay_stopping", "replay recorded curves under early-stopping policies (law, median, ASHA, fixed budget)"),
+    "fit-curves": (
+        "scaling_callback.cli.fit_curves",
+        "fit a per-run loss-curve law (MPL and baselines) and predict schedules",
+    ),
+    "sweep": (
+        "scaling_callback.cli.sweep",
+        "train a grid of runs from a YAML config, fit laws online, write the report",
+    ),
+    "report": (
+        "scaling_callback.cli.report",
+        "write a sweep's report (plots, summary.json, summary.md) from its store",
+    ),
+    "fit-compute": (
+        "scaling_callback.cli.fit_compute",
+        "fit Chinchilla's L(N, D) across runs: compute-optimal frontier with bootstrap intervals",
+    ),
+    "fit-downstream": (
+        "scaling_callback.cli.fit_downstream",
+        "predict a downstream metric at a target compute: compute -> loss -> metric (FLP)",
+    ),
+    "fit-loss-to-loss": (
+        "scaling_callback.cli.fit_loss_to_loss",
+        "predict one loss from another (train->test, train->train) with offsets from compute laws",
+    ),
+    "reproduce": (
+        "scaling_callback.cli.reproduce",
+        "fit exponents of solvable random-feature models and compare them with theory",
+    ),
+    "export": (
+        "scaling_callback.cli.export",
+        "write a store's runs (or one sweep or run) in the long format, CSV or Parquet",
+    ),
+    "replay-stopping": (
+        "scaling_callback.cli.replay_stopping",
+        "replay recorded curves under early-stopping policies (law, median, ASHA, fixed budget)",
+    ),
 }
 
 
@@ -51,8 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     name = args_list[0]
     module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"scaling-callback {name}", description=COMMANDS[name][1],
-                                     formatter_class=HelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=f"scaling-callback {name}", description=COMMANDS[name][1], formatter_class=HelpFormatter
+    )
     module.add_arguments(parser)
     args = parser.parse_args(args_list[1:])
     try:
@@ -65,10 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # the reader of our output went away (``| head``): nothing left to say
         return 0
-    except Exception as error:  # noqa: BLE001 - a bug: one line here, the whole traceback in a file
+    except Exception as error:
         where = _write_traceback(name)
-        print(f"scaling-callback {name}: internal error: {type(error).__name__}: {_one_line(str(error))} "
-              f"(full traceback in {where}; please report it)", file=sys.stderr)
+        print(
+            f"scaling-callback {name}: internal error: {type(error).__name__}: {_one_line(str(error))} "
+            f"(full traceback in {where}; please report it)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -37,13 +37,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_seed(parser, "bootstrap seed")
     parser.add_argument("--level", type=float, default=0.95, help="interval level")
     add_workers(parser, "bootstrap worker processes (default: measured, only when it pays)")
-    parser.add_argument("--target-flops", type=float, nargs="+", metavar="C", help="budgets for the frontier (default: the largest in the data)")
+    parser.add_argument(
+        "--target-flops",
+        type=float,
+        nargs="+",
+        metavar="C",
+        help="budgets for the frontier (default: the largest in the data)",
+    )
     parser.add_argument("--tie-exponents", action="store_true", help="fit the alpha = beta variant")
     parser.add_argument("--fixed-E", type=float, metavar="VALUE", help="fix the irreducible loss E")
     parser.add_argument("--delta", type=float, default=1e-3, help="Huber delta")
     parser.add_argument("--starts", type=int, default=8, metavar="K", help="grid starts optimised after cheap scoring")
     add_n_convention(parser)
-    parser.add_argument("--compare", action="store_true", help="also report approach 2 (IsoFLOP) and, with --run-col, approach 1")
+    parser.add_argument(
+        "--compare", action="store_true", help="also report approach 2 (IsoFLOP) and, with --run-col, approach 1"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -63,16 +71,30 @@ def run(args: argparse.Namespace) -> int:
     except InputError as error:
         raise InputError(f"{args.points}: {error}") from None
 
-    law = ComputeOptimalLaw(delta=args.delta, tie_exponents=args.tie_exponents, fixed_E=args.fixed_E,
-                            n_best_starts=args.starts, n_convention=args.n_convention)
+    law = ComputeOptimalLaw(
+        delta=args.delta,
+        tie_exponents=args.tie_exponents,
+        fixed_E=args.fixed_E,
+        n_best_starts=args.starts,
+        n_convention=args.n_convention,
+    )
     law.fit(values["params"], values.get("tokens"), values["loss"], flops=values.get("flops"))
     targets = args.target_flops or [law.max_flops_]
     result = law.to_dict(targets)
-    result["choices"]["frontier_budgets"] = "given by --target-flops" if args.target_flops else "largest budget in the data"
+    result["choices"]["frontier_budgets"] = (
+        "given by --target-flops" if args.target_flops else "largest budget in the data"
+    )
     result["ci"], result["se"] = {}, {}
     if args.bootstrap:
-        boot = bootstrap_compute_optimal(law, groups=runs, n_resamples=args.bootstrap, seed=args.seed,
-                                         target_flops=targets, level=args.level, n_jobs=args.workers)
+        boot = bootstrap_compute_optimal(
+            law,
+            groups=runs,
+            n_resamples=args.bootstrap,
+            seed=args.seed,
+            target_flops=targets,
+            level=args.level,
+            n_jobs=args.workers,
+        )
         _attach_bootstrap(result, boot.to_dict(), targets)
     if args.compare:
         result["approaches"] = _compare(law, values, runs)
@@ -136,7 +158,9 @@ def _compare(law: ComputeOptimalLaw, values: dict, runs: np.ndarray | None) -> l
         rows.append(EnvelopeFit(flops_per_param_token=k).fit(n, flops, values["loss"], runs).to_dict())
     else:
         reason = "one point per run" if runs is not None else "no --run-col"
-        rows.append({"approach": EnvelopeFit.approach, "a": None, "status": f"not applicable: {reason} (needs training curves)"})
+        rows.append(
+            {"approach": EnvelopeFit.approach, "a": None, "status": f"not applicable: {reason} (needs training curves)"}
+        )
     return rows
 
 
@@ -145,16 +169,20 @@ def _text(result: dict) -> str:
         ci = result["ci"].get(name)
         return f"  [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""
 
-    lines = [f"compute-optimal fit ({result['choices']['variant']}), {result['n_points']} points, "
-             f"{result['status']} in {result['fit_seconds']:.2f} s"]
+    lines = [
+        f"compute-optimal fit ({result['choices']['variant']}), {result['n_points']} points, "
+        f"{result['status']} in {result['fit_seconds']:.2f} s"
+    ]
     for name in ("E", "A", "B", "alpha", "beta", "a", "b"):
         value = result[name]
         lines.append(f"  {name:<6}{value:.4g}{interval(name)}" if value is not None else f"  {name:<6}n/a")
     lines.append(f"  FLOPs: {result['choices']['flop_convention']}; N: {result['choices']['n_convention']}")
     for row in result["frontier"]:
         if row["n_opt"] is not None:
-            lines.append(f"  C = {row['flops']:.3g}: N_opt = {row['n_opt']:.3g}, D_opt = {row['d_opt']:.3g}, "
-                         f"{row['tokens_per_param']:.3g} tokens/param, loss {row['loss']:.4g}")
+            lines.append(
+                f"  C = {row['flops']:.3g}: N_opt = {row['n_opt']:.3g}, D_opt = {row['d_opt']:.3g}, "
+                f"{row['tokens_per_param']:.3g} tokens/param, loss {row['loss']:.4g}"
+            )
     for row in result.get("approaches", []):
         a = row.get("a")
         lines.append(f"  {row['approach']}: a = {a:.3f}" if a is not None else f"  {row['approach']}: {row['status']}")

@@ -39,21 +39,43 @@ from scaling_callback.stopping.replay import DEFAULT_WORKERS, ReplayResult, repl
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("curves", metavar="PATH", help="the recorded runs, in the --from format")
-    parser.add_argument("--x-col", metavar="COL", help="resource column: step (default), tokens, samples, or a column of the file")
+    parser.add_argument(
+        "--x-col", metavar="COL", help="resource column: step (default), tokens, samples, or a column of the file"
+    )
     parser.add_argument("--group-col", metavar="COL", help="replay each value of this column as a separate sweep")
     add_source_arguments(parser, ("run", "step", "loss", "lr", "tokens", "samples"))
-    parser.add_argument("--compute-col", metavar="COL", help="cumulative compute (e.g. flops, FLOPs), for --objective frontier")
-    parser.add_argument("--policy", nargs="+", choices=POLICIES, default=list(POLICIES), metavar="NAME",
-                        help=f"policies to replay (default: all of {', '.join(POLICIES)})")
+    parser.add_argument(
+        "--compute-col", metavar="COL", help="cumulative compute (e.g. flops, FLOPs), for --objective frontier"
+    )
+    parser.add_argument(
+        "--policy",
+        nargs="+",
+        choices=POLICIES,
+        default=list(POLICIES),
+        metavar="NAME",
+        help=f"policies to replay (default: all of {', '.join(POLICIES)})",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--objective", choices=("final", "frontier"), default="final",
-                        help="law policy: compare final losses, or losses at equal planned compute")
+    parser.add_argument(
+        "--objective",
+        choices=("final", "frontier"),
+        default="final",
+        help="law policy: compare final losses, or losses at equal planned compute",
+    )
     parser.add_argument("--threshold", type=float, default=0.05, help="law policy: stop when P(beats best) < this")
-    parser.add_argument("--parallel-runs", type=int, default=DEFAULT_WORKERS, metavar="K",
-                        help="runs the replayed sweep trains at once (slots, not processes)")
-    add_seed(parser, "start runs in the order of this random permutation (default: order of first appearance)",
-             default=None)
-    parser.add_argument("--warmup-steps", type=int, metavar="W", help="linear LR warmup length, when the logs start after it")
+    parser.add_argument(
+        "--parallel-runs",
+        type=int,
+        default=DEFAULT_WORKERS,
+        metavar="K",
+        help="runs the replayed sweep trains at once (slots, not processes)",
+    )
+    add_seed(
+        parser, "start runs in the order of this random permutation (default: order of first appearance)", default=None
+    )
+    parser.add_argument(
+        "--warmup-steps", type=int, metavar="W", help="linear LR warmup length, when the logs start after it"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,12 +95,17 @@ def run(args: argparse.Namespace) -> int:
             order = list(np.random.default_rng(args.seed).permutation([r.name for r in runs]))
         results[group] = {}
         for name in policies:
-            live.update(sum(map(len, results.values())), f"{(group + ': ') if group else ''}{name} ({len(runs)} runs)",
-                        force=True)
+            live.update(
+                sum(map(len, results.values())),
+                f"{(group + ': ') if group else ''}{name} ({len(runs)} runs)",
+                force=True,
+            )
             policy = make_policy(name, objective=args.objective, threshold=args.threshold)
             results[group][name] = outcome = replay(runs, policy, args.parallel_runs, order)
-            live.write(f"{(group + ': ') if group else ''}{name}: {len(outcome.stopped)} of {len(runs)} runs stopped, "
-                       f"compute saved {outcome.compute_saved:.1%}, best final {outcome.best_final:.4g}")
+            live.write(
+                f"{(group + ': ') if group else ''}{name}: {len(outcome.stopped)} of {len(runs)} runs stopped, "
+                f"compute saved {outcome.compute_saved:.1%}, best final {outcome.best_final:.4g}"
+            )
     live.update(live.total, "done", force=True)
     live.close()
     record = _record(results, grouped=args.group_col is not None)
@@ -114,9 +141,16 @@ def _groups(frame: pd.DataFrame, group_col: str | None) -> dict[str, pd.DataFram
 def _summary(result: ReplayResult, group: str | None = None) -> dict[str, Any]:
     stopped = [{"run": s["run"], "x": s["x"]} | ({"group": group} if group is not None else {}) for s in result.stopped]
     return {
-        "compute_saved": result.compute_saved, "best_kept": result.best_kept, "regret": result.regret,
-        "relative_regret": result.relative_regret, "stopped": stopped, "best_run": result.best_run,
-        "best_final": result.best_final, "spent": result.spent, "total": result.total, "seconds": result.seconds,
+        "compute_saved": result.compute_saved,
+        "best_kept": result.best_kept,
+        "regret": result.regret,
+        "relative_regret": result.relative_regret,
+        "stopped": stopped,
+        "best_run": result.best_run,
+        "best_final": result.best_final,
+        "spent": result.spent,
+        "total": result.total,
+        "seconds": result.seconds,
     }
 
 
@@ -128,12 +162,19 @@ def _record(results: dict[str, dict[str, ReplayResult]], grouped: bool) -> dict[
         parts = [(group, by_policy[name]) for group, by_policy in results.items()]
         spent, total = sum(r.spent for _, r in parts), sum(r.total for _, r in parts)
         policies[name] = {
-            "compute_saved": 1.0 - spent / total, "best_kept": all(r.best_kept for _, r in parts),
-            "regret": max(r.regret for _, r in parts), "relative_regret": max(r.relative_regret for _, r in parts),
+            "compute_saved": 1.0 - spent / total,
+            "best_kept": all(r.best_kept for _, r in parts),
+            "regret": max(r.regret for _, r in parts),
+            "relative_regret": max(r.relative_regret for _, r in parts),
             "stopped": [s for group, r in parts for s in _summary(r, group)["stopped"]],
-            "spent": spent, "total": total, "seconds": sum(r.seconds for _, r in parts),
+            "spent": spent,
+            "total": total,
+            "seconds": sum(r.seconds for _, r in parts),
         }
-    groups = {group: {"policies": {name: _summary(r) for name, r in by_policy.items()}} for group, by_policy in results.items()}
+    groups = {
+        group: {"policies": {name: _summary(r) for name, r in by_policy.items()}}
+        for group, by_policy in results.items()
+    }
     return {"policies": policies, "groups": groups}
 
 
@@ -145,8 +186,10 @@ def _table(results: dict[str, dict[str, ReplayResult]]) -> str:
         lines.append(f"{title}best run {first.best_run} (final {first.best_final:.5g}), total x {first.total:.6g}")
         lines.append(f"{'policy':<8}{'saved':>8}{'best kept':>11}{'regret':>11}{'rel.':>9}{'stopped':>9}{'seconds':>9}")
         for name, r in by_policy.items():
-            lines.append(f"{name:<8}{r.compute_saved:>8.1%}{str(r.best_kept):>11}{r.regret:>11.4g}{r.relative_regret:>9.2%}"
-                         f"{len(r.stopped):>9}{r.seconds:>9.1f}")
+            lines.append(
+                f"{name:<8}{r.compute_saved:>8.1%}{r.best_kept!s:>11}{r.regret:>11.4g}{r.relative_regret:>9.2%}"
+                f"{len(r.stopped):>9}{r.seconds:>9.1f}"
+            )
         for name, r in by_policy.items():
             if r.stopped:
                 lines.append(f"  {name} stopped: " + ", ".join(f"{s['run']}@{s['x']:g}" for s in r.stopped))

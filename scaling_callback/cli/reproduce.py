@@ -14,15 +14,15 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Iterator  # noqa: E402
+import argparse
+import contextlib
+import json
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
-from scaling_callback.errors import InputError  # noqa: E402
+from scaling_callback.errors import InputError
 
 SUITES = ("random-features",)
 COLUMNS = ("experiment", "quantity", "theory", "measured", "ci_low", "ci_high", "seconds", "note")
@@ -30,12 +30,20 @@ COLUMNS = ("experiment", "quantity", "theory", "measured", "ci_low", "ci_high", 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("suite", choices=SUITES, help="which reproduction to run")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer seeds (about 5 minutes on 2 cores)")
-    parser.add_argument("--json", action="store_true", help='print {"rows": [...], "total_seconds": ...} instead of a table')
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller sizes and fewer seeds (about 5 minutes on 2 cores)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help='print {"rows": [...], "total_seconds": ...} instead of a table'
+    )
     parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="write PNG figures to DIR")
-    parser.add_argument("--only", default=None, metavar="E1,E2,...",
-                        help="comma-separated subset of the experiments E1 (MRS), E2 (gradient flow), "
-                             "E3 (SGD recursion), E4 (Lightning PLRF)")
+    parser.add_argument(
+        "--only",
+        default=None,
+        metavar="E1,E2,...",
+        help="comma-separated subset of the experiments E1 (MRS), E2 (gradient flow), "
+        "E3 (SGD recursion), E4 (Lightning PLRF)",
+    )
 
 
 def _selected(only: str | None) -> tuple[str, ...]:

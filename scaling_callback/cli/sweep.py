@@ -14,13 +14,26 @@ from scaling_callback.sweep.config import load_config, read_config_mapping
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="sweep YAML (see configs/quickstart.yaml)")
     parser.add_argument("--out", default=None, help="output folder (default: runs/<sweep name>)")
-    parser.add_argument("--workers", type=int, default=None, metavar="N", help="worker processes, one run each (default: the config's workers)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes, one run each (default: the config's workers)",
+    )
     parser.add_argument("--resume", action="store_true", help="skip finished runs, resume interrupted ones")
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
-    parser.add_argument("--backend", choices=("local", "ray"), default="local",
-                        help="who places the runs: local worker processes, or Ray (needs the ray extra; docs/cluster.md)")
-    parser.add_argument("--address", default=None, help="with --backend ray: the Ray cluster to join (auto or HOST:PORT); "
-                        "default a local Ray instance")
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="who places the runs: local worker processes, or Ray (needs the ray extra; docs/cluster.md)",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="with --backend ray: the Ray cluster to join (auto or HOST:PORT); default a local Ray instance",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,10 +68,18 @@ def run(args: argparse.Namespace) -> int:
         from scaling_callback.sweep.runner import store_url
 
         with ReportProgress(sys.stderr) as progress:
-            summary = write_report(out_dir, store_url(config, out_dir), config.name, bootstrap=config.frontier.bootstrap,
-                                   n_convention=config.frontier.n_convention,
-                                   target_flops=config.frontier.target_flops or None,
-                                   tie_exponents=config.frontier.tie_exponents, progress=progress.update)
-        print(f"report: {out_dir / 'report'} | runs {summary['runs']}, stopped {summary['stopped']}, "
-              f"compute saved {summary['compute_saved']:.1%}, {describe_frontier(summary)}")
+            summary = write_report(
+                out_dir,
+                store_url(config, out_dir),
+                config.name,
+                bootstrap=config.frontier.bootstrap,
+                n_convention=config.frontier.n_convention,
+                target_flops=config.frontier.target_flops or None,
+                tie_exponents=config.frontier.tie_exponents,
+                progress=progress.update,
+            )
+        print(
+            f"report: {out_dir / 'report'} | runs {summary['runs']}, stopped {summary['stopped']}, "
+            f"compute saved {summary['compute_saved']:.1%}, {describe_frontier(summary)}"
+        )
     return 1 if outcome.failed else 0

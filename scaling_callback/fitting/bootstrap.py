@@ -31,10 +31,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -70,8 +70,11 @@ class BootstrapResult:
     def ci(self) -> dict[str, list[float]]:
         """Percentile interval at `level` of every quantity."""
         tail = (1.0 - self.level) / 2.0
-        return {name: [float(np.quantile(col, tail)), float(np.quantile(col, 1.0 - tail))]
-                for name, col in self.draws.items() if len(col)}
+        return {
+            name: [float(np.quantile(col, tail)), float(np.quantile(col, 1.0 - tail))]
+            for name, col in self.draws.items()
+            if len(col)
+        }
 
     def se(self) -> dict[str, float]:
         """Standard deviation of the draws (bootstrap standard error); inf where the draws overflow it.
@@ -85,15 +88,30 @@ class BootstrapResult:
     def to_frame(self) -> pd.DataFrame:
         """One row per quantity: estimate, se, lower, upper."""
         ci, se = self.ci(), self.se()
-        rows = [{"quantity": name, "estimate": self.estimates.get(name, np.nan), "se": se.get(name, np.nan),
-                 "lower": ci[name][0], "upper": ci[name][1]} for name in ci]
+        rows = [
+            {
+                "quantity": name,
+                "estimate": self.estimates.get(name, np.nan),
+                "se": se.get(name, np.nan),
+                "lower": ci[name][0],
+                "upper": ci[name][1],
+            }
+            for name in ci
+        ]
         return pd.DataFrame(rows).set_index("quantity")
 
     def to_dict(self) -> dict:
         """JSON-ready: ci, se, choices, counts, seconds, warnings."""
-        return {"ci": self.ci(), "se": self.se(), "level": self.level, "n_failed": self.n_failed,
-                "n_not_converged": self.n_not_converged, "seconds": self.seconds,
-                "choices": self.choices, "warnings": list(self.warnings)}
+        return {
+            "ci": self.ci(),
+            "se": self.se(),
+            "level": self.level,
+            "n_failed": self.n_failed,
+            "n_not_converged": self.n_not_converged,
+            "seconds": self.seconds,
+            "choices": self.choices,
+            "warnings": list(self.warnings),
+        }
 
 
 def frontier_column(quantity: str, flops: float) -> str:
@@ -136,14 +154,28 @@ def bootstrap_compute_optimal(
         raise InputError(f"target FLOPs must be positive, got {targets.tolist()}")
     clusters, clustered_by = _clusters(groups, law.n_points_)
     rng = np.random.default_rng(seed)
-    index_sets = [np.concatenate([clusters[i] for i in rng.integers(0, len(clusters), len(clusters))]) for _ in range(n_resamples)]
+    index_sets = [
+        np.concatenate([clusters[i] for i in rng.integers(0, len(clusters), len(clusters))]) for _ in range(n_resamples)
+    ]
     starts = _resample_starts(law, n_grid_starts)
     grad_tolerance = law.diagnostics_.get("grad_tolerance", np.inf)
     options = dict(law.optimizer_options or {})
     if warm_start and np.isfinite(grad_tolerance) and law.optimizer == "L-BFGS-B":
         options.update(gtol=grad_tolerance, ftol=0.0)  # stop at the point fit's own convergence criterion
-    task = _Task(law._log_n, law._log_d, law._log_loss, law.variant_, law.delta, law.optimizer, options,
-                 starts, law.flops_per_param_token_, targets, grad_tolerance, warm_start)
+    task = _Task(
+        law._log_n,
+        law._log_d,
+        law._log_loss,
+        law.variant_,
+        law.delta,
+        law.optimizer,
+        options,
+        starts,
+        law.flops_per_param_token_,
+        targets,
+        grad_tolerance,
+        warm_start,
+    )
 
     report = progress or (lambda done, total: None)
     report(0, n_resamples)
@@ -163,29 +195,43 @@ def bootstrap_compute_optimal(
     n_failed = int((~finite).sum())
     n_not_converged = int((finite & ~converged).sum())
     estimates = _estimates(law, targets)
-    choices = {"method": "case bootstrap, percentile intervals", "clustered_by": clustered_by, "n_clusters": len(clusters),
-               "n_resamples": n_resamples, "seed": seed, "level": level, "starts_per_resample": 1 if warm_start else len(starts),
-               "starts": "warm start from the point fit's optimum; where that does not converge, also the fit's "
-                         f"other distinct optima and best grid start ({len(starts) - 1} more)" if warm_start else
-                         "distinct optima of the full fit + its best grid starts, every one optimised",
-               "stopping": "projected gradient <= the point fit's gradient tolerance "
-                           f"({grad_tolerance:.3g})" if "gtol" in options else "optimizer tolerances",
-               "evaluation": "distinct points of the resample weighted by their multiplicity",
-               "solver": "all resamples at once by damped Newton (fitting.batched_newton), scipy "
-                         f"{law.optimizer} for those it leaves unconverged" if warm_start else law.optimizer,
-               "workers": workers,
-               "workers_chosen": worker_reason,
-               "optimizer": law.optimizer, "variant": law.variant_.label}
+    choices = {
+        "method": "case bootstrap, percentile intervals",
+        "clustered_by": clustered_by,
+        "n_clusters": len(clusters),
+        "n_resamples": n_resamples,
+        "seed": seed,
+        "level": level,
+        "starts_per_resample": 1 if warm_start else len(starts),
+        "starts": "warm start from the point fit's optimum; where that does not converge, also the fit's "
+        f"other distinct optima and best grid start ({len(starts) - 1} more)"
+        if warm_start
+        else "distinct optima of the full fit + its best grid starts, every one optimised",
+        "stopping": f"projected gradient <= the point fit's gradient tolerance ({grad_tolerance:.3g})"
+        if "gtol" in options
+        else "optimizer tolerances",
+        "evaluation": "distinct points of the resample weighted by their multiplicity",
+        "solver": "all resamples at once by damped Newton (fitting.batched_newton), scipy "
+        f"{law.optimizer} for those it leaves unconverged"
+        if warm_start
+        else law.optimizer,
+        "workers": workers,
+        "workers_chosen": worker_reason,
+        "optimizer": law.optimizer,
+        "variant": law.variant_.label,
+    }
     warnings = []
     if n_failed:
         warnings.append(f"{n_failed} of {n_resamples} resamples failed to fit and were left out")
     if n_not_converged > 0.01 * n_resamples:
         warnings.append(f"{n_not_converged} of {n_resamples} resample fits did not meet the gradient tolerance")
-    return BootstrapResult(estimates, draws, level, choices, n_failed, n_not_converged, time.perf_counter() - started, warnings)
+    return BootstrapResult(
+        estimates, draws, level, choices, n_failed, n_not_converged, time.perf_counter() - started, warnings
+    )
 
 
 def _pilot_then_rest(
-    task: "_Task", index_sets: list[np.ndarray], n_jobs: int | None, report: Callable[[int, int], None]
+    task: _Task, index_sets: list[np.ndarray], n_jobs: int | None, report: Callable[[int, int], None]
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], int, str]:
     """Time a few resamples, then refit the rest serially or in worker processes when that pays."""
     n_resamples = len(index_sets)
@@ -210,7 +256,7 @@ def _pilot_then_rest(
 
 
 def _parallel_blocks(
-    task: "_Task", index_sets: list[np.ndarray], workers: int, progress: Callable[[int], None]
+    task: _Task, index_sets: list[np.ndarray], workers: int, progress: Callable[[int], None]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Refit blocks of resamples in `workers` processes (fork where the platform has it: no re-imports)."""
     methods = multiprocessing.get_all_start_methods()
@@ -258,8 +304,17 @@ def _refit_block(
         weights = np.zeros((len(index_sets), task.log_n.size))
         for row, index in enumerate(index_sets):
             np.add.at(weights[row], index, 1.0)
-        batch = fit_batch(task.starts[0], task.variant, task.log_n, task.log_d, task.log_loss, weights, task.delta,
-                          task.grad_tolerance, progress=progress)
+        batch = fit_batch(
+            task.starts[0],
+            task.variant,
+            task.log_n,
+            task.log_d,
+            task.log_loss,
+            weights,
+            task.delta,
+            task.grad_tolerance,
+            progress=progress,
+        )
         for row in np.flatnonzero(batch.converged):
             solutions[row] = batch.x[row]
             converged[row] = True
@@ -305,7 +360,9 @@ def _clusters(groups: Sequence | None, n_points: int) -> tuple[list[np.ndarray],
     if labels.shape != (n_points,):
         raise InputError(f"groups has {labels.size} labels for {n_points} points")
     _, inverse = np.unique(labels, return_inverse=True)
-    return [np.flatnonzero(inverse == k) for k in range(inverse.max() + 1)], "run (all points of a run resampled together)"
+    return [
+        np.flatnonzero(inverse == k) for k in range(inverse.max() + 1)
+    ], "run (all points of a run resampled together)"
 
 
 def _resample_starts(law: ComputeOptimalLaw, n_grid_starts: int) -> np.ndarray:

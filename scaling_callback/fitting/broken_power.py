@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,13 +37,15 @@ _SHARPNESS = (0.1, 0.5)
 class BrokenPowerLaw:
     """BNSL with `n_breaks` (1 or 2) breaks, fitted to positive y."""
 
-    def __init__(self, n_breaks: int = 1, *, delta: float = DEFAULT_DELTA, n_best_starts: int = 6, optimizer: str = "L-BFGS-B") -> None:
+    def __init__(
+        self, n_breaks: int = 1, *, delta: float = DEFAULT_DELTA, n_best_starts: int = 6, optimizer: str = "L-BFGS-B"
+    ) -> None:
         self.n_breaks = n_breaks
         self.delta = delta
         self.n_best_starts = n_best_starts
         self.optimizer = optimizer
 
-    def fit(self, x: Sequence[float], y: Sequence[float]) -> "BrokenPowerLaw":
+    def fit(self, x: Sequence[float], y: Sequence[float]) -> BrokenPowerLaw:
         """Fit y(x); both must be positive (y is fitted in the log domain)."""
         started = time.perf_counter()
         x, y = self._validate(x, y)
@@ -65,15 +67,28 @@ class BrokenPowerLaw:
             self.converged_ = bool(best.grad_norm <= tolerance)
             self.status_ = "converged" if self.converged_ else "not_converged"
             if not self.converged_:
-                self.warnings_.append(f"optimizer did not converge: max |gradient| = {best.grad_norm:.3g} ({best.message})")
+                self.warnings_.append(
+                    f"optimizer did not converge: max |gradient| = {best.grad_norm:.3g} ({best.message})"
+                )
             for position in self.d_:
                 if not x.min() <= position <= x.max():
-                    self.warnings_.append(f"break at x = {position:.3g} lies outside the data [{x.min():.3g}, {x.max():.3g}]: it is not located by these points")
+                    self.warnings_.append(
+                        f"break at x = {position:.3g} lies outside the data [{x.min():.3g}, {x.max():.3g}]: it is not located by these points"
+                    )
         self.n_points_ = int(x.size)
-        self.choices_ = {"form": FORM, "n_breaks": self.n_breaks, "loss": "Huber on log y residuals, summed", "delta": self.delta,
-                         "optimizer": self.optimizer, "tolerances": TIGHT_OPTIONS[self.optimizer], "gradients": "analytic",
-                         "parameterisation": "log a, log b, c0, c_i, log d_i, log f_i",
-                         "starts_scored": int(len(starts)), "starts_optimized": int(len(chosen)), "points_used": self.n_points_}
+        self.choices_ = {
+            "form": FORM,
+            "n_breaks": self.n_breaks,
+            "loss": "Huber on log y residuals, summed",
+            "delta": self.delta,
+            "optimizer": self.optimizer,
+            "tolerances": TIGHT_OPTIONS[self.optimizer],
+            "gradients": "analytic",
+            "parameterisation": "log a, log b, c0, c_i, log d_i, log f_i",
+            "starts_scored": int(len(starts)),
+            "starts_optimized": int(len(chosen)),
+            "points_used": self.n_points_,
+        }
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -85,13 +100,22 @@ class BrokenPowerLaw:
         x_array, y_array = positive_pair(x, y, ("x", "y"))
         n_params = 3 + 3 * self.n_breaks
         if x_array.size < n_params:
-            raise InputError(f"{x_array.size} points cannot determine the {n_params} parameters of a {self.n_breaks}-break law")
+            raise InputError(
+                f"{x_array.size} points cannot determine the {n_params} parameters of a {self.n_breaks}-break law"
+            )
         return x_array, y_array
 
     def _unpack(self, free: np.ndarray) -> tuple[float, float, float, np.ndarray, np.ndarray, np.ndarray]:
         n = self.n_breaks
         log_a, log_b, c0 = free[0], free[1], free[2]
-        return float(np.exp(log_a)), float(np.exp(log_b)), float(c0), free[3 : 3 + n], np.exp(free[3 + n : 3 + 2 * n]), np.exp(free[3 + 2 * n :])
+        return (
+            float(np.exp(log_a)),
+            float(np.exp(log_b)),
+            float(c0),
+            free[3 : 3 + n],
+            np.exp(free[3 + n : 3 + 2 * n]),
+            np.exp(free[3 + 2 * n :]),
+        )
 
     def _objective(self, free: np.ndarray) -> tuple[float, np.ndarray]:
         a, b, c0, c, d, f = self._unpack(np.asarray(free, dtype=float))
@@ -110,7 +134,9 @@ class BrokenPowerLaw:
         quantiles = (0.2, 0.35, 0.5, 0.65, 0.8) if n == 1 else (0.2, 0.4, 0.6, 0.8)
         positions = np.quantile(self._log_x, quantiles)
         starts = []
-        for fraction, sharpness, breaks in itertools.product(_A_FRACTIONS, _SHARPNESS, itertools.combinations(positions, n)):
+        for fraction, sharpness, breaks in itertools.product(
+            _A_FRACTIONS, _SHARPNESS, itertools.combinations(positions, n)
+        ):
             a = fraction * float(y.min())
             log_d = np.array(breaks)
             f = np.full(n, sharpness)
@@ -135,18 +161,37 @@ class BrokenPowerLaw:
 
     def to_dict(self) -> dict:
         """JSON-ready parameters, status, warnings and choices."""
+
         def plain(v: float):
             return float(v) if np.isfinite(v) else None
-        return {"a": plain(self.a_), "b": plain(self.b_), "c0": plain(self.c0_), "c": [plain(v) for v in self.c_],
-                "d": [plain(v) for v in self.d_], "f": [plain(v) for v in self.f_], "objective": plain(self.objective_),
-                "converged": self.converged_, "status": self.status_, "warnings": list(self.warnings_),
-                "n_points": self.n_points_, "fit_seconds": self.fit_seconds_, "choices": self.choices_}
+
+        return {
+            "a": plain(self.a_),
+            "b": plain(self.b_),
+            "c0": plain(self.c0_),
+            "c": [plain(v) for v in self.c_],
+            "d": [plain(v) for v in self.d_],
+            "f": [plain(v) for v in self.f_],
+            "objective": plain(self.objective_),
+            "converged": self.converged_,
+            "status": self.status_,
+            "warnings": list(self.warnings_),
+            "n_points": self.n_points_,
+            "fit_seconds": self.fit_seconds_,
+            "choices": self.choices_,
+        }
 
     def to_frame(self) -> pd.DataFrame:
         """One row of parameters (c_i, d_i, f_i numbered from 1) and status."""
         row = {"n_breaks": self.n_breaks, "a": self.a_, "b": self.b_, "c0": self.c0_}
         for i in range(self.n_breaks):
             row.update({f"c{i + 1}": self.c_[i], f"d{i + 1}": self.d_[i], f"f{i + 1}": self.f_[i]})
-        row.update({"objective": self.objective_, "converged": self.converged_, "n_points": self.n_points_,
-                    "warnings": " | ".join(self.warnings_)})
+        row.update(
+            {
+                "objective": self.objective_,
+                "converged": self.converged_,
+                "n_points": self.n_points_,
+                "warnings": " | ".join(self.warnings_),
+            }
+        )
         return pd.DataFrame([row])

@@ -8,8 +8,8 @@ bootstrap worker processes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -36,7 +36,7 @@ class Variant:
     label: str
 
     @staticmethod
-    def build(tie_exponents: bool, fixed_E: float | None, center: tuple[float, float] = (0.0, 0.0)) -> "Variant":
+    def build(tie_exponents: bool, fixed_E: float | None, center: tuple[float, float] = (0.0, 0.0)) -> Variant:
         """The free-fit, α = β, fixed-E or both variants, centred at (x̄, ȳ)."""
         rows = {"a": 0, "b": 1}
         columns = [0, 1]
@@ -56,7 +56,9 @@ class Variant:
         offset = np.zeros(5)
         if fixed_E is not None:
             offset[THETA_NAMES.index("e")] = np.log(fixed_E)
-        parts = (["alpha = beta"] if tie_exponents else []) + ([f"fixed E = {fixed_E:g}"] if fixed_E is not None else [])
+        parts = (["alpha = beta"] if tie_exponents else []) + (
+            [f"fixed E = {fixed_E:g}"] if fixed_E is not None else []
+        )
         return Variant(matrix, offset, tuple(columns), ", ".join(parts) or "free")
 
     def bounds(self) -> list[tuple[float | None, float | None]]:
@@ -128,7 +130,9 @@ def validate_points(
             raise InputError(f"{name} must be numeric ({error})") from None
         bad = np.flatnonzero(~np.isfinite(array) | (array <= 0))
         if bad.size:
-            raise InputError(f"{name} must be finite and positive; point {bad[0]} has {name} = {float(array[bad[0]])!r}")
+            raise InputError(
+                f"{name} must be finite and positive; point {bad[0]} has {name} = {float(array[bad[0]])!r}"
+            )
         arrays[name] = array
     sizes = {name: array.size for name, array in arrays.items() if array is not None}
     if len(set(sizes.values())) != 1:

@@ -52,7 +52,9 @@ def parameter_correlations(
     return np.nan_to_num(correlation, nan=1.0), condition
 
 
-def collinear_pairs(correlation: np.ndarray, names: list[str], threshold: float = COLLINEARITY_THRESHOLD) -> dict[str, float]:
+def collinear_pairs(
+    correlation: np.ndarray, names: list[str], threshold: float = COLLINEARITY_THRESHOLD
+) -> dict[str, float]:
     """Pairs among E, α, β (by free-parameter `names`) whose |correlation| exceeds `threshold`."""
     shown = {"e": "E", "alpha": "alpha", "beta": "beta", "alpha=beta": "alpha=beta"}
     watched = [i for i, name in enumerate(names) if name in shown]
@@ -88,7 +90,9 @@ def convergence_warnings(
         )
     if boundary_coordinates and n_reaching_best < max(2, (n_optimized + 1) // 2):
         warnings.append(
-            "best start is on the grid boundary (" + ", ".join(boundary_coordinates) + f") and only {n_reaching_best} of "
+            "best start is on the grid boundary ("
+            + ", ".join(boundary_coordinates)
+            + f") and only {n_reaching_best} of "
             f"{n_optimized} optimised starts reached the best objective; the landscape is multimodal: widen the grid "
             "or optimise more starts"
         )
@@ -115,7 +119,9 @@ def identifiability_warnings(
             f"them; {TIE_HINT} or {FIXED_E_HINT}"
         )
     if min(alpha, beta) <= 1e-3:
-        warnings.append(f"an exponent is at zero (alpha = {alpha:.4g}, beta = {beta:.4g}): loss does not depend on that axis here")
+        warnings.append(
+            f"an exponent is at zero (alpha = {alpha:.4g}, beta = {beta:.4g}): loss does not depend on that axis here"
+        )
     if E >= min_loss:
         warnings.append(f"E = {E:.4g} is not below the lowest observed loss {min_loss:.4g}")
     elif E < 1e-3 * min_loss:

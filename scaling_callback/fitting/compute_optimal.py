@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -75,7 +75,7 @@ class ComputeOptimalLaw:
         loss: Sequence[float] | None = None,
         *,
         flops: Sequence[float] | None = None,
-    ) -> "ComputeOptimalLaw":
+    ) -> ComputeOptimalLaw:
         """Fit on one point per (N, D, loss); D may instead be derived from FLOPs as D = C/(k·N)."""
         started = time.perf_counter()
         self._check_settings()
@@ -108,7 +108,9 @@ class ComputeOptimalLaw:
         if self.n_convention not in ("total", "non-embedding"):
             raise InputError(f"n_convention must be 'total' or 'non-embedding', got {self.n_convention!r}")
 
-    def _flop_convention(self, n: np.ndarray, d: np.ndarray | None, c: np.ndarray | None) -> tuple[np.ndarray, float, str, str]:
+    def _flop_convention(
+        self, n: np.ndarray, d: np.ndarray | None, c: np.ndarray | None
+    ) -> tuple[np.ndarray, float, str, str]:
         k = float(self.flops_per_param_token)
         if d is None:
             convention = f"C = {k:g}*N*D; tokens derived from the flops column as D = C/({k:g}*N)"
@@ -125,7 +127,9 @@ class ComputeOptimalLaw:
         return d, k, convention, "given"
 
     def _free_grid(self) -> np.ndarray:
-        grid_spec = {name: np.asarray(values, dtype=float) for name, values in (self.start_grid or CHINCHILLA_START_GRID).items()}
+        grid_spec = {
+            name: np.asarray(values, dtype=float) for name, values in (self.start_grid or CHINCHILLA_START_GRID).items()
+        }
         missing = set(THETA_NAMES) - set(grid_spec)
         if missing:
             raise InputError(f"start_grid lacks {sorted(missing)} (needs {list(THETA_NAMES)})")
@@ -158,8 +162,11 @@ class ComputeOptimalLaw:
         if not all(np.isfinite(v) for v in self.params_.values()) or not np.all(np.isfinite(front) & (front > 0)):
             # e.g. A = exp(a) overflowing, or α or β at 0 (no frontier): the points do not determine it
             self.converged_, self.status_ = False, "degenerate"
-            self.warnings_.append("degenerate fit: " + ", ".join(f"{k} = {v:.3g}" for k, v in self.params_.items())
-                                  + " - these points do not determine L(N, D) and its compute-optimal frontier")
+            self.warnings_.append(
+                "degenerate fit: "
+                + ", ".join(f"{k} = {v:.3g}" for k, v in self.params_.items())
+                + " - these points do not determine L(N, D) and its compute-optimal frontier"
+            )
         boundary, outside = self._grid_position(best.start, theta)
         names = self._free_names()
         correlation, condition = diag.parameter_correlations(theta, self._log_n, self._log_d, self.variant_.matrix)
@@ -175,13 +182,24 @@ class ComputeOptimalLaw:
             "optimum_outside_grid": outside,
             "n_optimized_starts": len(result.outcomes),
             "n_starts_reaching_best": result.n_reaching_best(),
-            "correlations": {f"{names[i]}~{names[j]}": float(correlation[i, j]) for i in range(len(names)) for j in range(i + 1, len(names))},
+            "correlations": {
+                f"{names[i]}~{names[j]}": float(correlation[i, j])
+                for i in range(len(names))
+                for j in range(i + 1, len(names))
+            },
             "condition_number": condition,
             "tokens_per_param_at_max_flops": tokens_per_param,
             "max_flops": self.max_flops_,
         }
         self.warnings_ += diag.convergence_warnings(
-            self.converged_, best.grad_norm, grad_tolerance, best.message, result.n_reaching_best(), len(result.outcomes), boundary, outside
+            self.converged_,
+            best.grad_norm,
+            grad_tolerance,
+            best.message,
+            result.n_reaching_best(),
+            len(result.outcomes),
+            boundary,
+            outside,
         )
         min_loss = float(np.exp(self._log_loss.min()))
         exponents_free = not self.tie_exponents
@@ -201,7 +219,10 @@ class ComputeOptimalLaw:
             self.a_, self.b_ = (float(v) for v in frontier_exponents(self.alpha_, self.beta_))
 
     def _free_names(self) -> list[str]:
-        return [THETA_NAMES[c] if not (self.tie_exponents and THETA_NAMES[c] == "alpha") else "alpha=beta" for c in self.variant_.source_columns]
+        return [
+            THETA_NAMES[c] if not (self.tie_exponents and THETA_NAMES[c] == "alpha") else "alpha=beta"
+            for c in self.variant_.source_columns
+        ]
 
     def _uncentered(self, free: np.ndarray) -> np.ndarray:
         """The free entries of θ (a, b, e, α, β as fitted) for a centred free vector."""
@@ -211,9 +232,17 @@ class ComputeOptimalLaw:
         names = self._free_names()
         box = self._grid_box[list(self.variant_.source_columns)]
         start = self._uncentered(start)
-        boundary = [f"{name} = {value:g}" for name, value, (low, high) in zip(names, start, box) if np.isclose(value, low) or np.isclose(value, high)]
+        boundary = [
+            f"{name} = {value:g}"
+            for name, value, (low, high) in zip(names, start, box)
+            if np.isclose(value, low) or np.isclose(value, high)
+        ]
         free_theta = theta[list(self.variant_.source_columns)]
-        outside = [f"{name} = {value:.3g} not in [{low:g}, {high:g}]" for name, value, (low, high) in zip(names, free_theta, box) if not low <= value <= high]
+        outside = [
+            f"{name} = {value:.3g} not in [{low:g}, {high:g}]"
+            for name, value, (low, high) in zip(names, free_theta, box)
+            if not low <= value <= high
+        ]
         return boundary, outside
 
     def _tokens_per_param_at(self, flops: float) -> float:
@@ -244,8 +273,9 @@ class ComputeOptimalLaw:
         grid = self._free_grid()
         scores = score_starts(grid, log_n, log_d, log_loss, self.variant_, self.delta)
         self.top_grid_starts_ = grid[pick_best_starts(scores, grid, self.n_best_starts)]
-        result = minimize_from_starts(self._objective, self.top_grid_starts_, self.optimizer, self.optimizer_options,
-                                      self.variant_.bounds())
+        result = minimize_from_starts(
+            self._objective, self.top_grid_starts_, self.optimizer, self.optimizer_options, self.variant_.bounds()
+        )
         self.local_optima_ = _distinct_optima(result)
         self._set_solution(result)
         return len(grid)
@@ -257,8 +287,18 @@ class ComputeOptimalLaw:
 
     def get_params(self) -> dict:
         """Constructor arguments (sklearn convention)."""
-        names = ("delta", "tie_exponents", "fixed_E", "n_best_starts", "start_grid", "optimizer", "optimizer_options",
-                 "flops_per_param_token", "n_convention", "compare_tied")
+        names = (
+            "delta",
+            "tie_exponents",
+            "fixed_E",
+            "n_best_starts",
+            "start_grid",
+            "optimizer",
+            "optimizer_options",
+            "flops_per_param_token",
+            "n_convention",
+            "compare_tied",
+        )
         return {name: getattr(self, name) for name in names}
 
     def predict(self, params: Sequence[float], tokens: Sequence[float]) -> np.ndarray:
@@ -272,8 +312,15 @@ class ComputeOptimalLaw:
             raise InputError(f"target FLOPs must be positive, got {flops.tolist()}")
         with np.errstate(all="ignore"):
             front = compute_optimal(flops, **self.params_, flops_per_param_token=self.flops_per_param_token_)
-        return pd.DataFrame({"flops": flops, "n_opt": front.n_opt, "d_opt": front.d_opt,
-                             "tokens_per_param": front.d_opt / front.n_opt, "loss": front.loss})
+        return pd.DataFrame(
+            {
+                "flops": flops,
+                "n_opt": front.n_opt,
+                "d_opt": front.d_opt,
+                "tokens_per_param": front.d_opt / front.n_opt,
+                "loss": front.loss,
+            }
+        )
 
     def _choices(self, n_grid: int, n_optimized: int, flop_convention: str, tokens_source: str) -> dict:
         grid_spec = self.start_grid or CHINCHILLA_START_GRID
@@ -285,7 +332,9 @@ class ComputeOptimalLaw:
             "optimizer": self.optimizer,
             "tolerances": {**TIGHT_OPTIONS[self.optimizer], **(self.optimizer_options or {})},
             "gradients": "analytic",
-            "start_grid": {name: [float(np.min(v)), float(np.max(v)), int(np.size(v))] for name, v in grid_spec.items()},
+            "start_grid": {
+                name: [float(np.min(v)), float(np.max(v)), int(np.size(v))] for name, v in grid_spec.items()
+            },
             "starts_scored": n_grid,
             "starts_optimized": n_optimized,
             "points_used": self.n_points_,
@@ -297,21 +346,43 @@ class ComputeOptimalLaw:
 
     def to_dict(self, target_flops: Sequence[float] | None = None) -> dict:
         """Plain-Python result (JSON-ready): parameters, exponents, status, warnings, choices, diagnostics."""
-        out = {**{k: _plain(v) for k, v in self.params_.items()}, "a": _plain(self.a_), "b": _plain(self.b_),
-               "objective": _plain(self.objective_), "fit_seconds": self.fit_seconds_, "converged": self.converged_,
-               "status": self.status_, "warnings": list(self.warnings_), "n_points": self.n_points_,
-               "choices": self.choices_, "diagnostics": _plain_tree(self.diagnostics_)}
+        out = {
+            **{k: _plain(v) for k, v in self.params_.items()},
+            "a": _plain(self.a_),
+            "b": _plain(self.b_),
+            "objective": _plain(self.objective_),
+            "fit_seconds": self.fit_seconds_,
+            "converged": self.converged_,
+            "status": self.status_,
+            "warnings": list(self.warnings_),
+            "n_points": self.n_points_,
+            "choices": self.choices_,
+            "diagnostics": _plain_tree(self.diagnostics_),
+        }
         if target_flops is not None:
-            out["frontier"] = [{k: _plain(v) for k, v in row.items()} for row in self.frontier(target_flops).to_dict("records")]
+            out["frontier"] = [
+                {k: _plain(v) for k, v in row.items()} for row in self.frontier(target_flops).to_dict("records")
+            ]
         return out
 
     def to_frame(self) -> pd.DataFrame:
         """One row: parameters, exponents, objective, status and the main choices (rows of variants concatenate)."""
-        row = {**self.params_, "a": self.a_, "b": self.b_, "objective": self.objective_, "converged": self.converged_,
-               "status": self.status_, "n_points": self.n_points_, "fit_seconds": self.fit_seconds_,
-               "variant": self.choices_["variant"], "delta": self.delta, "optimizer": self.optimizer,
-               "flop_convention": self.choices_["flop_convention"], "n_convention": self.n_convention,
-               "warnings": " | ".join(self.warnings_)}
+        row = {
+            **self.params_,
+            "a": self.a_,
+            "b": self.b_,
+            "objective": self.objective_,
+            "converged": self.converged_,
+            "status": self.status_,
+            "n_points": self.n_points_,
+            "fit_seconds": self.fit_seconds_,
+            "variant": self.choices_["variant"],
+            "delta": self.delta,
+            "optimizer": self.optimizer,
+            "flop_convention": self.choices_["flop_convention"],
+            "n_convention": self.n_convention,
+            "warnings": " | ".join(self.warnings_),
+        }
         return pd.DataFrame([row])
 
 

@@ -13,7 +13,7 @@ sweep) or stay unknown, and predictions of a future decay say so instead of inve
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -80,7 +80,7 @@ class CurveFitter:
         self.time_budget = time_budget
 
     # ------------------------------------------------------------------ fit
-    def fit(self, curves: Sequence[Curve]) -> "CurveFitter":
+    def fit(self, curves: Sequence[Curve]) -> CurveFitter:
         """Fit the law jointly to ``curves``. Numerical failure sets ``status_``; bad input raises InputError."""
         self._law()  # an unknown law is an InputError before any work
         curves = [_thinned(c) for c in curves if len(c)]
@@ -97,7 +97,9 @@ class CurveFitter:
         self.status_, self.converged_ = "ok", False
         self.params_: dict[str, float] = {}
         try:
-            with np.errstate(all="ignore"):  # pathological curves overflow on the way; the objective copes, training logs stay quiet
+            with np.errstate(
+                all="ignore"
+            ):  # pathological curves overflow on the way; the objective copes, training logs stay quiet
                 self._optimise(curves, terms, loss, fixed)
         except (ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
             self.status_ = f"failed: {type(error).__name__}: {error}"
@@ -126,7 +128,9 @@ class CurveFitter:
         missing = [n for n in law.drop_param_names if n not in prior and n not in fixed]
         if not missing:
             return prior | fixed, "prior"
-        return fixed | {n: 0.0 if n in ("B", "C") else prior.get(n, 0.5) for n in law.drop_param_names if n not in fixed}, "unconstrained"
+        return fixed | {
+            n: 0.0 if n in ("B", "C") else prior.get(n, 0.5) for n in law.drop_param_names if n not in fixed
+        }, "unconstrained"
 
     def _optimise(self, curves: Sequence[Curve], terms: LRTerms, loss: np.ndarray, fixed: dict[str, float]) -> None:
         """Refine the best grid starts on coarse LR blocks, then polish the best one on ``terms``."""
@@ -157,7 +161,9 @@ class CurveFitter:
         self.n_iterations_ = iterations + int(polished.nit)
         self.starts_ = [s.params for s in starts]
         jackknife = self._jackknife(coarse, loss, fixed, free, bounds, polished.x)
-        self.interval_ = PredictiveInterval.from_fit(objective, polished.x, loss, self._curve_sizes, self.level, jackknife)
+        self.interval_ = PredictiveInterval.from_fit(
+            objective, polished.x, loss, self._curve_sizes, self.level, jackknife
+        )
 
     def _jackknife(self, terms: LRTerms, loss: np.ndarray, fixed: dict, free: list[str], bounds, theta: np.ndarray):
         """Warm-started refits with one group left out (whole curves if ≥ 3, else chunks of each curve)."""
@@ -179,10 +185,18 @@ class CurveFitter:
     def _past_deadline(self) -> bool:
         return self._deadline is not None and time.perf_counter() > self._deadline
 
-    def _minimise(self, objective: "_Objective", theta0: np.ndarray, bounds: list[tuple[float, float]], max_iterations: int):
+    def _minimise(
+        self, objective: _Objective, theta0: np.ndarray, bounds: list[tuple[float, float]], max_iterations: int
+    ):
         with threadpool_limits(1):  # tiny BLAS calls: threads only add synchronisation cost
-            result = minimize_until(objective, theta0, self._deadline, method="L-BFGS-B", bounds=bounds,
-                                    options={"maxiter": max_iterations, "ftol": 1e-13, "gtol": 1e-9, "maxcor": 20})
+            result = minimize_until(
+                objective,
+                theta0,
+                self._deadline,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": max_iterations, "ftol": 1e-13, "gtol": 1e-9, "maxcor": 20},
+            )
         if result.status == BUDGET_STATUS:
             self.budget_spent_ = True
             if not np.isfinite(result.fun):
@@ -242,8 +256,11 @@ class CurveFitter:
             "time_budget_spent": self.budget_spent_,
             "warmup": "S_W = sum of warmup LRs (linear 0 -> peak rebuilt when only logged)",
             "interval": f"level {self.level}; parameter variance from "
-            + ("a delete-one-group jackknife (curves if >= 3, else 4 chunks per curve)" if self.jackknife
-               else "Laplace with AR(1)-inflated residual variance")
+            + (
+                "a delete-one-group jackknife (curves if >= 3, else 4 chunks per curve)"
+                if self.jackknife
+                else "Laplace with AR(1)-inflated residual variance"
+            )
             + " plus the residual variance, Gaussian in log loss",
         }
 

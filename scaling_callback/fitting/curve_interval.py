@@ -66,9 +66,14 @@ class PredictiveInterval:
 
     @classmethod
     def from_fit(
-        cls, objective, theta: np.ndarray, loss: np.ndarray, curve_sizes: list[int], level: float,
+        cls,
+        objective,
+        theta: np.ndarray,
+        loss: np.ndarray,
+        curve_sizes: list[int],
+        level: float,
         jackknife_thetas: tuple[np.ndarray, ...] = (),
-    ) -> "PredictiveInterval":
+    ) -> PredictiveInterval:
         log_pred, jacobian = objective.log_prediction(theta)
         residuals = np.log(loss) - log_pred
         sigma = MAD_TO_SIGMA * float(np.median(np.abs(residuals - np.median(residuals))))
@@ -90,8 +95,9 @@ class PredictiveInterval:
         variance = parameter_variance + self.sigma**2
         half_width = ndtri(0.5 + self.level / 2.0) * np.sqrt(max(variance, 0.0))
         centre = float(log_pred[0])
-        return FinalPrediction(float(np.exp(centre)), float(np.exp(centre - half_width)), float(np.exp(centre + half_width)), drop_term)
-
+        return FinalPrediction(
+            float(np.exp(centre)), float(np.exp(centre - half_width)), float(np.exp(centre + half_width)), drop_term
+        )
 
     def _jackknife_variance(self, terms: LRTerms) -> float:
         """(g − 1)/g · Σ (f_(i) − f̄)² over the delete-one-group refits' log predictions."""

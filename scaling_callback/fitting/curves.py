@@ -34,12 +34,12 @@ class Curve:
     def __len__(self) -> int:
         return int(self.steps.size)
 
-    def head(self, fraction: float) -> "Curve":
+    def head(self, fraction: float) -> Curve:
         """The first ``fraction`` of the observed points (at least one), on the same schedule."""
         keep = max(1, int(np.floor(fraction * len(self) + 1e-9)))
         return Curve(self.schedule, self.steps[:keep], self.loss[:keep], self.name)
 
-    def tail(self, fraction: float) -> "Curve":
+    def tail(self, fraction: float) -> Curve:
         """The points after :meth:`head` of the same ``fraction``."""
         keep = len(self.head(fraction))
         return Curve(self.schedule, self.steps[keep:], self.loss[keep:], self.name)

@@ -87,15 +87,25 @@ class Forecast:
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for the store and JSON."""
         values = {k: getattr(self, k) for k in ("loss", "sd", "low", "high", "level", "x", "budget", "law")}
-        return values | {"evidence": self.evidence, "choices": self.choices, "path_x": list(self.path_x),
-                         "path_loss": list(self.path_loss), "path_sd": list(self.path_sd)}
+        return values | {
+            "evidence": self.evidence,
+            "choices": self.choices,
+            "path_x": list(self.path_x),
+            "path_loss": list(self.path_loss),
+            "path_sd": list(self.path_sd),
+        }
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Forecast":
+    def from_dict(cls, values: dict[str, Any]) -> Forecast:
         paths = {k: tuple(float(v) for v in values.get(k, ())) for k in ("path_x", "path_loss", "path_sd")}
         plain = {k: float(values[k]) for k in ("loss", "sd", "low", "high", "level", "x", "budget")}
-        return cls(**plain, law=str(values["law"]), evidence=dict(values.get("evidence", {})),
-                   choices=dict(values.get("choices", {})), **paths)
+        return cls(
+            **plain,
+            law=str(values["law"]),
+            evidence=dict(values.get("evidence", {})),
+            choices=dict(values.get("choices", {})),
+            **paths,
+        )
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,7 @@ class SweepPrior:
     drop_within: np.ndarray | None  # the donors' own posterior variance of B̃, weighted mean
     drop_donors: float  # effective number of donors behind the drop prior (Kish)
     noise_rel: float
-    calibration: "Calibration"
+    calibration: Calibration
     donors: tuple[str, ...]
 
 

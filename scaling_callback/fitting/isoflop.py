@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -68,9 +68,13 @@ class _FrontierExponentFit:
         if len(used) < 2:
             self.a_ = self.b_ = self.log_g_ = self.a_se_ = float("nan")
             self.status_ = "insufficient_data"
-            self.warnings_.append(f"{self.approach}: {len(used)} usable budget(s); at least 2 are needed for an exponent")
+            self.warnings_.append(
+                f"{self.approach}: {len(used)} usable budget(s); at least 2 are needed for an exponent"
+            )
             return
-        self.a_, self.log_g_, self.a_se_ = _power_law_fit(np.log(used["flops"].to_numpy()), np.log(used["n_opt"].to_numpy()))
+        self.a_, self.log_g_, self.a_se_ = _power_law_fit(
+            np.log(used["flops"].to_numpy()), np.log(used["n_opt"].to_numpy())
+        )
         self.b_ = 1.0 - self.a_
         self.status_ = "ok"
 
@@ -83,14 +87,31 @@ class _FrontierExponentFit:
 
     def to_dict(self) -> dict:
         """JSON-ready summary with the per-budget table and the choices."""
-        return {"approach": self.approach, "a": _nan_to_none(self.a_), "b": _nan_to_none(self.b_),
-                "a_se": _nan_to_none(self.a_se_), "status": self.status_, "warnings": list(self.warnings_),
-                "choices": self.choices_, "points": self.points_.astype(object).where(self.points_.notna(), None).to_dict("records")}
+        return {
+            "approach": self.approach,
+            "a": _nan_to_none(self.a_),
+            "b": _nan_to_none(self.b_),
+            "a_se": _nan_to_none(self.a_se_),
+            "status": self.status_,
+            "warnings": list(self.warnings_),
+            "choices": self.choices_,
+            "points": self.points_.astype(object).where(self.points_.notna(), None).to_dict("records"),
+        }
 
     def to_frame(self) -> pd.DataFrame:
         """One row: approach, a, b, standard error of a, number of budgets used, status."""
-        return pd.DataFrame([{"approach": self.approach, "a": self.a_, "b": self.b_, "a_se": self.a_se_,
-                              "budgets_used": int(self.points_["used"].sum()), "status": self.status_}])
+        return pd.DataFrame(
+            [
+                {
+                    "approach": self.approach,
+                    "a": self.a_,
+                    "b": self.b_,
+                    "a_se": self.a_se_,
+                    "budgets_used": int(self.points_["used"].sum()),
+                    "status": self.status_,
+                }
+            ]
+        )
 
 
 class IsoFlopFit(_FrontierExponentFit):
@@ -98,12 +119,14 @@ class IsoFlopFit(_FrontierExponentFit):
 
     approach = "approach 2 (IsoFLOP parabolas)"
 
-    def __init__(self, *, bucket_tolerance_decades: float = 0.05, min_sizes: int = 3, flops_per_param_token: float = 6.0) -> None:
+    def __init__(
+        self, *, bucket_tolerance_decades: float = 0.05, min_sizes: int = 3, flops_per_param_token: float = 6.0
+    ) -> None:
         self.bucket_tolerance_decades = bucket_tolerance_decades
         self.min_sizes = min_sizes
         self.flops_per_param_token = flops_per_param_token
 
-    def fit(self, params: Sequence[float], flops: Sequence[float], loss: Sequence[float]) -> "IsoFlopFit":
+    def fit(self, params: Sequence[float], flops: Sequence[float], loss: Sequence[float]) -> IsoFlopFit:
         """Group points into budgets found from the data, fit each parabola, regress the vertices."""
         n, c, l = _positive("params", params), _positive("flops", flops), _positive("loss", loss)
         if not n.size == c.size == l.size:
@@ -115,16 +138,27 @@ class IsoFlopFit(_FrontierExponentFit):
         for label in np.unique(labels):
             members = labels == label
             rows.append(self._vertex(n[members], c[members], l[members]))
-        self.choices_ = {"form": "loss = p0 + p1*log N + p2*(log N)^2 per budget (Hoffmann et al. 2022, approach 2)",
-                         "buckets": f"budgets grouped where sorted log10 C jumps by more than {self.bucket_tolerance_decades} decades",
-                         "min_sizes": self.min_sizes, "regression": "least squares log N_opt = log G + a*log C",
-                         "flop_convention": f"C = {self.flops_per_param_token:g}*N*D for D_opt", "points_used": int(n.size)}
+        self.choices_ = {
+            "form": "loss = p0 + p1*log N + p2*(log N)^2 per budget (Hoffmann et al. 2022, approach 2)",
+            "buckets": f"budgets grouped where sorted log10 C jumps by more than {self.bucket_tolerance_decades} decades",
+            "min_sizes": self.min_sizes,
+            "regression": "least squares log N_opt = log G + a*log C",
+            "flop_convention": f"C = {self.flops_per_param_token:g}*N*D for D_opt",
+            "points_used": int(n.size),
+        }
         self._finish(pd.DataFrame(rows), self.flops_per_param_token)
         return self
 
     def _vertex(self, n: np.ndarray, c: np.ndarray, l: np.ndarray) -> dict:
         budget = float(np.exp(np.mean(np.log(c))))
-        row = {"flops": budget, "n_points": int(n.size), "n_opt": np.nan, "loss_min": np.nan, "used": False, "reason": ""}
+        row = {
+            "flops": budget,
+            "n_points": int(n.size),
+            "n_opt": np.nan,
+            "loss_min": np.nan,
+            "used": False,
+            "reason": "",
+        }
         x = np.log(n)
         p2, p1, p0 = np.polyfit(x, l, 2) if np.unique(n).size >= self.min_sizes else (np.nan, np.nan, np.nan)
         if np.unique(n).size < self.min_sizes:
@@ -150,12 +184,16 @@ class EnvelopeFit(_FrontierExponentFit):
         self.n_budgets = n_budgets
         self.flops_per_param_token = flops_per_param_token
 
-    def fit(self, params: Sequence[float], flops: Sequence[float], loss: Sequence[float], runs: Sequence) -> "EnvelopeFit":
+    def fit(
+        self, params: Sequence[float], flops: Sequence[float], loss: Sequence[float], runs: Sequence
+    ) -> EnvelopeFit:
         """Curves given as points (N, cumulative FLOPs, loss) labelled by run."""
         n, c, l = _positive("params", params), _positive("flops", flops), _positive("loss", loss)
         labels = np.asarray(runs)
         if not n.size == c.size == l.size == labels.size:
-            raise InputError(f"params, flops, loss and runs differ in length ({n.size}, {c.size}, {l.size}, {labels.size})")
+            raise InputError(
+                f"params, flops, loss and runs differ in length ({n.size}, {c.size}, {l.size}, {labels.size})"
+            )
         curves = envelope_curves(n, c, l, labels)
         low = min(curve[0].min() for curve in curves.values())
         high = max(curve[0].max() for curve in curves.values())
@@ -174,17 +212,22 @@ class EnvelopeFit(_FrontierExponentFit):
         if table["n_opt"].nunique() < 2:
             self.warnings_.append("approach 1: the envelope is held by fewer than 2 model sizes; a is not identified")
             table["used"] = False
-        self.choices_ = {"form": "lower envelope of loss vs FLOPs over runs (Hoffmann et al. 2022, approach 1)",
-                         "budgets": f"{self.n_budgets} log-spaced budgets over the FLOPs covered",
-                         "curve": "running minimum of each run's loss, interpolated in log C",
-                         "regression": "least squares log N_opt = log G + a*log C",
-                         "flop_convention": f"C = {self.flops_per_param_token:g}*N*D for D_opt",
-                         "points_used": int(n.size), "runs": len(curves)}
+        self.choices_ = {
+            "form": "lower envelope of loss vs FLOPs over runs (Hoffmann et al. 2022, approach 1)",
+            "budgets": f"{self.n_budgets} log-spaced budgets over the FLOPs covered",
+            "curve": "running minimum of each run's loss, interpolated in log C",
+            "regression": "least squares log N_opt = log G + a*log C",
+            "flop_convention": f"C = {self.flops_per_param_token:g}*N*D for D_opt",
+            "points_used": int(n.size),
+            "runs": len(curves),
+        }
         self._finish(table, self.flops_per_param_token)
         return self
 
 
-def envelope_curves(n: np.ndarray, c: np.ndarray, l: np.ndarray, runs: np.ndarray) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+def envelope_curves(
+    n: np.ndarray, c: np.ndarray, l: np.ndarray, runs: np.ndarray
+) -> dict[float, tuple[np.ndarray, np.ndarray]]:
     """Per run (keyed by its N; runs of one size stay separate curves): sorted log C and the best loss so far."""
     curves: dict[float, tuple[np.ndarray, np.ndarray]] = {}
     for run in np.unique(runs):

@@ -17,14 +17,14 @@ Example:
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from scaling_callback.errors import InputError
-from scaling_callback.fitting.inputs import positive_pair
 from scaling_callback.fitting.huber import DEFAULT_DELTA, huber
+from scaling_callback.fitting.inputs import positive_pair
 from scaling_callback.fitting.multistart import TIGHT_OPTIONS, minimize_from_starts, pick_best_starts
 from scaling_callback.laws.loss_to_loss import shifted_power_law, shifted_power_law_gradient
 
@@ -50,15 +50,22 @@ class LossToLossLaw:
             fitted. None (both): all four are fitted, the offsets kept below the lowest losses.
     """
 
-    def __init__(self, *, delta: float = DEFAULT_DELTA, n_best_starts: int = 4, optimizer: str = "L-BFGS-B",
-                 E0: float | None = None, E1: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        delta: float = DEFAULT_DELTA,
+        n_best_starts: int = 4,
+        optimizer: str = "L-BFGS-B",
+        E0: float | None = None,
+        E1: float | None = None,
+    ) -> None:
         self.delta = delta
         self.n_best_starts = n_best_starts
         self.optimizer = optimizer
         self.E0 = E0
         self.E1 = E1
 
-    def fit(self, loss0: Sequence[float], loss1: Sequence[float], *, pairing: str = "same models") -> "LossToLossLaw":
+    def fit(self, loss0: Sequence[float], loss1: Sequence[float], *, pairing: str = "same models") -> LossToLossLaw:
         """Fit L1 as a function of L0 over paired points (same model, or models paired by compute)."""
         started = time.perf_counter()
         if self.optimizer not in TIGHT_OPTIONS:
@@ -87,26 +94,43 @@ class LossToLossLaw:
             self.converged_ = bool(best.grad_norm <= tolerance)
             self.status_ = "converged" if self.converged_ else "not_converged"
             if not self.converged_:
-                self.warnings_.append(f"optimizer did not converge: max |gradient| = {best.grad_norm:.3g} ({best.message})")
+                self.warnings_.append(
+                    f"optimizer did not converge: max |gradient| = {best.grad_norm:.3g} ({best.message})"
+                )
             if self.E0_ > 0.999 * self._m0 or self.E1_ > 0.999 * self._m1:
-                self.warnings_.append("an offset E0 or E1 sits at the lowest observed loss: the shift is not identified by these points")
+                self.warnings_.append(
+                    "an offset E0 or E1 sits at the lowest observed loss: the shift is not identified by these points"
+                )
             if np.ptp(np.log(l0)) < 0.02:
                 self.warnings_.append("L0 spans less than 2%: the law is barely constrained")
         self.n_points_ = int(l0.size)
-        self.choices_ = {"form": FORM, "pairing": pairing, "loss": "Huber on log L1 residuals, summed", "delta": self.delta,
-                         "optimizer": self.optimizer, "tolerances": TIGHT_OPTIONS[self.optimizer], "gradients": "analytic",
-                         "constraints": "K, kappa > 0; 0 < E0 < min L0; 0 < E1 < min L1",
-                         "starts_scored": int(len(starts)), "starts_optimized": int(len(chosen)), "points_used": self.n_points_}
+        self.choices_ = {
+            "form": FORM,
+            "pairing": pairing,
+            "loss": "Huber on log L1 residuals, summed",
+            "delta": self.delta,
+            "optimizer": self.optimizer,
+            "tolerances": TIGHT_OPTIONS[self.optimizer],
+            "gradients": "analytic",
+            "constraints": "K, kappa > 0; 0 < E0 < min L0; 0 < E1 < min L1",
+            "starts_scored": int(len(starts)),
+            "starts_optimized": int(len(chosen)),
+            "points_used": self.n_points_,
+        }
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
-    def _fit_fixed_offsets(self, loss0: Sequence[float], loss1: Sequence[float], pairing: str, started: float) -> "LossToLossLaw":
+    def _fit_fixed_offsets(
+        self, loss0: Sequence[float], loss1: Sequence[float], pairing: str, started: float
+    ) -> LossToLossLaw:
         """K and κ with E0, E1 given: a log-log regression start, then the summed Huber on log L1, tightly."""
         l0, l1 = _positive_pair(loss0, loss1, min_points=2)
         E0, E1 = float(self.E0), float(self.E1)
         for name, offset, values in (("E0", E0, l0), ("E1", E1, l1)):
             if not (np.isfinite(offset) and 0 <= offset < values.min()):
-                raise InputError(f"{name} = {offset!r} must be finite, >= 0 and below the lowest loss it offsets ({values.min():.6g})")
+                raise InputError(
+                    f"{name} = {offset!r} must be finite, >= 0 and below the lowest loss it offsets ({values.min():.6g})"
+                )
         log_gap0, log_l1 = np.log(l0 - E0), np.log(l1)
         slope, intercept = np.polyfit(log_gap0, np.log(l1 - E1), 1) if np.ptp(log_gap0) > 0 else (1.0, 0.0)
         start = np.array([intercept, np.log(max(slope, 1e-3))])
@@ -131,10 +155,19 @@ class LossToLossLaw:
             self.warnings_.append(f"optimizer did not converge: max |gradient| = {best.grad_norm:.3g} ({best.message})")
         self._m0, self._m1 = float(l0.min()), float(l1.min())
         self.n_points_ = int(l0.size)
-        self.choices_ = {"form": FORM, "pairing": pairing, "loss": "Huber on log L1 residuals, summed", "delta": self.delta,
-                         "optimizer": self.optimizer, "tolerances": TIGHT_OPTIONS[self.optimizer], "gradients": "analytic",
-                         "offsets": "E0, E1 given (fixed); K, kappa fitted", "constraints": "K, kappa > 0",
-                         "starts": "least squares of log(L1 - E1) on log(L0 - E0)", "points_used": self.n_points_}
+        self.choices_ = {
+            "form": FORM,
+            "pairing": pairing,
+            "loss": "Huber on log L1 residuals, summed",
+            "delta": self.delta,
+            "optimizer": self.optimizer,
+            "tolerances": TIGHT_OPTIONS[self.optimizer],
+            "gradients": "analytic",
+            "offsets": "E0, E1 given (fixed); K, kappa fitted",
+            "constraints": "K, kappa > 0",
+            "starts": "least squares of log(L1 - E1) on log(L0 - E0)",
+            "points_used": self.n_points_,
+        }
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -171,7 +204,9 @@ class LossToLossLaw:
     def predict(self, loss0: Sequence[float]) -> np.ndarray:
         """L1 predicted from L0; where L0 ≤ E0 (see :meth:`below_E0`) the law's floor E1, its limit as L0 → E0."""
         values = np.asarray(loss0, dtype=float)
-        return np.where(self.below_E0(values), self.E1_, shifted_power_law(values, self.K_, self.kappa_, self.E0_, self.E1_))
+        return np.where(
+            self.below_E0(values), self.E1_, shifted_power_law(values, self.K_, self.kappa_, self.E0_, self.E1_)
+        )
 
     def below_E0(self, loss0: Sequence[float]) -> np.ndarray:
         """Where a loss to map lies at or below E0, outside the law's domain."""
@@ -180,21 +215,43 @@ class LossToLossLaw:
     def to_dict(self) -> dict:
         """JSON-ready parameters, status, warnings and choices."""
         params = {"K": self.K_, "kappa": self.kappa_, "E0": self.E0_, "E1": self.E1_, "objective": self.objective_}
-        return {**{k: (float(v) if np.isfinite(v) else None) for k, v in params.items()}, "converged": self.converged_,
-                "status": self.status_, "warnings": list(self.warnings_), "n_points": self.n_points_,
-                "fit_seconds": self.fit_seconds_, "choices": self.choices_}
+        return {
+            **{k: (float(v) if np.isfinite(v) else None) for k, v in params.items()},
+            "converged": self.converged_,
+            "status": self.status_,
+            "warnings": list(self.warnings_),
+            "n_points": self.n_points_,
+            "fit_seconds": self.fit_seconds_,
+            "choices": self.choices_,
+        }
 
     def to_frame(self) -> pd.DataFrame:
         """One row of parameters and status."""
-        return pd.DataFrame([{"K": self.K_, "kappa": self.kappa_, "E0": self.E0_, "E1": self.E1_, "objective": self.objective_,
-                              "converged": self.converged_, "n_points": self.n_points_, "pairing": self.choices_["pairing"],
-                              "warnings": " | ".join(self.warnings_)}])
+        return pd.DataFrame(
+            [
+                {
+                    "K": self.K_,
+                    "kappa": self.kappa_,
+                    "E0": self.E0_,
+                    "E1": self.E1_,
+                    "objective": self.objective_,
+                    "converged": self.converged_,
+                    "n_points": self.n_points_,
+                    "pairing": self.choices_["pairing"],
+                    "warnings": " | ".join(self.warnings_),
+                }
+            ]
+        )
 
 
-def fit_train_to_test(train_loss: Sequence[float], test_losses: dict[str, Sequence[float]], **options) -> dict[str, LossToLossLaw]:
+def fit_train_to_test(
+    train_loss: Sequence[float], test_losses: dict[str, Sequence[float]], **options
+) -> dict[str, LossToLossLaw]:
     """One law per validation set: its loss against the training loss of the same checkpoints or models."""
-    return {name: LossToLossLaw(**options).fit(train_loss, values, pairing=f"train -> {name}, same models")
-            for name, values in test_losses.items()}
+    return {
+        name: LossToLossLaw(**options).fit(train_loss, values, pairing=f"train -> {name}, same models")
+        for name, values in test_losses.items()
+    }
 
 
 def pair_by_compute(
@@ -220,11 +277,18 @@ def pair_by_compute(
 
 
 def fit_train_to_train(
-    flops0: Sequence[float], loss0: Sequence[float], flops1: Sequence[float], loss1: Sequence[float], n_points: int = 20, **options
+    flops0: Sequence[float],
+    loss0: Sequence[float],
+    flops1: Sequence[float],
+    loss1: Sequence[float],
+    n_points: int = 20,
+    **options,
 ) -> LossToLossLaw:
     """Law between the training losses of two sweeps on different datasets, models paired by compute."""
     _, paired0, paired1 = pair_by_compute(flops0, loss0, flops1, loss1, n_points)
-    return LossToLossLaw(**options).fit(paired0, paired1, pairing=f"train -> train, paired by compute at {n_points} budgets")
+    return LossToLossLaw(**options).fit(
+        paired0, paired1, pairing=f"train -> train, paired by compute at {n_points} budgets"
+    )
 
 
 def _positive_pair(

@@ -21,8 +21,9 @@ Example:
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -67,14 +68,23 @@ class LossToLossFromCompute:
     ``law_`` (:class:`LossToLossLaw`), ``status_``, ``warnings_``, ``choices_``, ``n_points_``.
     """
 
-    def __init__(self, *, delta: float = DEFAULT_DELTA, n_bootstrap: int = 0, level: float = 0.9, random_state: int = 0) -> None:
+    def __init__(
+        self, *, delta: float = DEFAULT_DELTA, n_bootstrap: int = 0, level: float = 0.9, random_state: int = 0
+    ) -> None:
         self.delta = delta
         self.n_bootstrap = n_bootstrap
         self.level = level
         self.random_state = random_state
 
-    def fit(self, loss0: Sequence[float], loss1: Sequence[float], compute: Sequence[float],
-            groups: Sequence[Any] | None = None, *, pairing: str = "same models") -> "LossToLossFromCompute":
+    def fit(
+        self,
+        loss0: Sequence[float],
+        loss1: Sequence[float],
+        compute: Sequence[float],
+        groups: Sequence[Any] | None = None,
+        *,
+        pairing: str = "same models",
+    ) -> LossToLossFromCompute:
         """Fit both compute laws and the law between the losses of the same (or compute-paired) models."""
         started = time.perf_counter()
         if not 0 < self.level < 1:
@@ -84,7 +94,9 @@ class LossToLossFromCompute:
         l0, l1 = positive_pair(loss0, loss1, ("loss0", "loss1"))
         c, _ = positive_pair(compute, l0, ("compute", "loss0"))
         if np.unique(c).size < MIN_POINTS:
-            raise InputError(f"{np.unique(c).size} distinct compute values cannot determine E + A*C^-a (need {MIN_POINTS})")
+            raise InputError(
+                f"{np.unique(c).size} distinct compute values cannot determine E + A*C^-a (need {MIN_POINTS})"
+            )
         self.warnings_: list[str] = []
         chain, notes = self._fit_chain(l0, l1, c)
         self.warnings_ += notes + chain.law.warnings_
@@ -100,10 +112,16 @@ class LossToLossFromCompute:
             "method": "Brandfonbrener et al. 2024: E0, E1 from each loss's compute law, then K and kappa",
             "compute_law": "L(C) = E + A*C^-a, Huber on log residuals, fitted to the compute frontier",
             "frontier_points": {"L0": int(frontier(c, l0).size), "L1": int(frontier(c, l1).size)},
-            "pairing": pairing, "law": chain.law.choices_,
-            "bootstrap": {"resamples": self.n_bootstrap, "unit": "points" if groups is None else "groups",
-                          "refit": "compute laws and K, kappa", "interval": f"percentile {self.level:.0%}",
-                          "seed": self.random_state, "failed": self.n_bootstrap - len(self._draws)},
+            "pairing": pairing,
+            "law": chain.law.choices_,
+            "bootstrap": {
+                "resamples": self.n_bootstrap,
+                "unit": "points" if groups is None else "groups",
+                "refit": "compute laws and K, kappa",
+                "interval": f"percentile {self.level:.0%}",
+                "seed": self.random_state,
+                "failed": self.n_bootstrap - len(self._draws),
+            },
         }
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -119,7 +137,9 @@ class LossToLossFromCompute:
             offset = law.E_ if np.isfinite(law.E_) else 0.0
             ceiling = loss.min() - OFFSET_MARGIN * max(np.ptp(loss), 1e-12)
             if offset >= ceiling:
-                notes.append(f"{name} = {offset:.4g} from its compute law reaches the lowest loss; moved to {ceiling:.4g}")
+                notes.append(
+                    f"{name} = {offset:.4g} from its compute law reaches the lowest loss; moved to {ceiling:.4g}"
+                )
                 offset = ceiling
             laws.append(law)
             offsets.append(max(offset, 0.0))
@@ -129,7 +149,9 @@ class LossToLossFromCompute:
     def _bootstrap(self, l0: np.ndarray, l1: np.ndarray, c: np.ndarray, groups: Sequence[Any] | None) -> list[_Chain]:
         if self.n_bootstrap == 0:
             return []
-        labels = np.arange(l0.size) if groups is None else np.unique(np.asarray(groups).astype(str), return_inverse=True)[1]
+        labels = (
+            np.arange(l0.size) if groups is None else np.unique(np.asarray(groups).astype(str), return_inverse=True)[1]
+        )
         members = [np.flatnonzero(labels == g) for g in np.unique(labels)]
         rng = np.random.default_rng(self.random_state)
         draws = []
@@ -174,12 +196,24 @@ class LossToLossFromCompute:
 
     def to_dict(self) -> dict:
         """JSON-ready law, compute laws, status, warnings and choices."""
+
         def finite(value: float) -> float | None:
             return float(value) if np.isfinite(value) else None
 
-        compute = {name: {"E": finite(law.E_), "A": finite(law.A_), "a": finite(law.alpha_), "status": law.status_}
-                   for name, law in (("L0", self.compute0_), ("L1", self.compute1_))}
-        return {"K": finite(self.K_), "kappa": finite(self.kappa_), "E0": finite(self.E0_), "E1": finite(self.E1_),
-                "status": self.status_, "compute_laws": compute, "warnings": list(self.warnings_),
-                "n_points": self.n_points_, "n_draws": len(self._draws), "fit_seconds": self.fit_seconds_,
-                "choices": self.choices_}
+        compute = {
+            name: {"E": finite(law.E_), "A": finite(law.A_), "a": finite(law.alpha_), "status": law.status_}
+            for name, law in (("L0", self.compute0_), ("L1", self.compute1_))
+        }
+        return {
+            "K": finite(self.K_),
+            "kappa": finite(self.kappa_),
+            "E0": finite(self.E0_),
+            "E1": finite(self.E1_),
+            "status": self.status_,
+            "compute_laws": compute,
+            "warnings": list(self.warnings_),
+            "n_points": self.n_points_,
+            "n_draws": len(self._draws),
+            "fit_seconds": self.fit_seconds_,
+            "choices": self.choices_,
+        }

@@ -9,8 +9,8 @@ best ``k`` distinct starts are optimised with tight tolerances and analytic grad
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from scipy.optimize import OptimizeResult, minimize
@@ -33,7 +33,9 @@ TIME_BUDGET_SECONDS = 5.0
 BUDGET_STATUS = 99  # OptimizeResult.status of a minimisation stopped by its deadline
 
 
-def minimize_until(fun_and_grad: ObjectiveWithGradient, x0: np.ndarray, deadline: float | None, **options) -> OptimizeResult:
+def minimize_until(
+    fun_and_grad: ObjectiveWithGradient, x0: np.ndarray, deadline: float | None, **options
+) -> OptimizeResult:
     """``scipy.optimize.minimize(fun_and_grad, x0, jac=True, **options)`` that stops at ``deadline``.
 
     ``deadline`` is a ``time.perf_counter()`` value; past it the result holds the best point seen
@@ -44,8 +46,14 @@ def minimize_until(fun_and_grad: ObjectiveWithGradient, x0: np.ndarray, deadline
         return minimize(watched, x0, jac=True, **options)
     except _BudgetSpent:
         x = watched.best_x if watched.best_x is not None else np.asarray(x0, dtype=float)
-        return OptimizeResult(x=x, fun=watched.best_value, success=False, status=BUDGET_STATUS, nit=0,
-                              message="time budget spent: best point so far")
+        return OptimizeResult(
+            x=x,
+            fun=watched.best_value,
+            success=False,
+            status=BUDGET_STATUS,
+            nit=0,
+            message="time budget spent: best point so far",
+        )
 
 
 class _BudgetSpent(Exception):
@@ -116,7 +124,10 @@ def pick_best_starts(scores: np.ndarray, starts: np.ndarray, k: int) -> np.ndarr
 
 
 def minimize_one(
-    fun_and_grad: ObjectiveWithGradient, start: np.ndarray, method: str = "L-BFGS-B", options: dict | None = None,
+    fun_and_grad: ObjectiveWithGradient,
+    start: np.ndarray,
+    method: str = "L-BFGS-B",
+    options: dict | None = None,
     bounds: list[tuple[float | None, float | None]] | None = None,
     deadline: float | None = None,
 ) -> StartOutcome:
@@ -132,14 +143,20 @@ def minimize_one(
         with np.errstate(all="ignore"):
             bounded = bounds if method == "L-BFGS-B" else None
             if bounded is not None:
-                start = np.array([np.clip(v, lo if lo is not None else -np.inf, hi if hi is not None else np.inf)
-                                  for v, (lo, hi) in zip(start, bounded)])
+                start = np.array(
+                    [
+                        np.clip(v, lo if lo is not None else -np.inf, hi if hi is not None else np.inf)
+                        for v, (lo, hi) in zip(start, bounded)
+                    ]
+                )
             result = minimize_until(fun_and_grad, start, deadline, method=method, options=opts, bounds=bounded)
             if result.status == BUDGET_STATUS and not np.isfinite(result.fun):
                 return StartOutcome(start, start.copy(), float("inf"), 0, False, result.message, float("inf"))
             value, gradient = fun_and_grad(result.x)
     except (ValueError, FloatingPointError, np.linalg.LinAlgError, OverflowError, ArithmeticError) as error:
-        return StartOutcome(start, start.copy(), float("inf"), 0, False, f"{type(error).__name__}: {error}", float("inf"))
+        return StartOutcome(
+            start, start.copy(), float("inf"), 0, False, f"{type(error).__name__}: {error}", float("inf")
+        )
     finite = bool(np.isfinite(value) and np.all(np.isfinite(result.x)))
     return StartOutcome(
         start=start,

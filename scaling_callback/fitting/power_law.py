@@ -16,8 +16,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -69,7 +70,7 @@ class PowerLawFit:
         self.random_state = random_state
 
     # ------------------------------------------------------------------ public API
-    def fit(self, x: Sequence[float], y: Sequence[float], groups: Sequence[Any] | None = None) -> "PowerLawFit":
+    def fit(self, x: Sequence[float], y: Sequence[float], groups: Sequence[Any] | None = None) -> PowerLawFit:
         """Fit to points (x, y), both positive; ``groups`` labels points resampled together."""
         log_x, log_y, group_ids = self._validated(x, y, groups)
         self._check_hyperparameters()
@@ -207,7 +208,9 @@ class PowerLawFit:
             "delta": self.delta,
             "optimizer": f"scipy {_OPTIMIZER} {_OPTIONS}, analytic gradient",
             "starts": n_starts,
-            "start_grid": {"alpha": list(_ALPHA_STARTS), "E/min(y)": list(_OFFSET_FRACTIONS)} if self.fit_offset else "OLS",
+            "start_grid": {"alpha": list(_ALPHA_STARTS), "E/min(y)": list(_OFFSET_FRACTIONS)}
+            if self.fit_offset
+            else "OLS",
             "points_used": n_points,
             "bootstrap": {
                 "resamples": self.n_bootstrap,

@@ -30,8 +30,9 @@ sweep.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtri
@@ -142,7 +143,7 @@ class RunForecaster:
         self.max_points = int(max_points)
         self._designs: dict[tuple, _Design] = {}
 
-    def fit(self, curve: RunCurve, prior: SweepPrior | None = None, targets: Sequence[float] = ()) -> "RunForecaster":
+    def fit(self, curve: RunCurve, prior: SweepPrior | None = None, targets: Sequence[float] = ()) -> RunForecaster:
         """Forecast ``curve``'s loss at its budget (and at ``targets``); sets ``forecast_``, ``status_``, ``posterior_``."""
         self.forecast_, self.posterior_, self.status_ = None, None, "ok"
         try:
@@ -207,27 +208,48 @@ class RunForecaster:
             self.status_ = "failed: the forecast is not finite (a degenerate curve or plan)"
             return
         evidence = {
-            "points": int(n), "x_now": now, "drop_term": source if with_drop else "none",
-            "donors": list(prior.donors) if prior is not None else [], "noise": noise,
-            "grid_sd": float(math.sqrt(max(var[-1], 0.0))), "ahead": float(ahead[-1]), "kappa": kappa, "tau": tau,
-            "calibration": calibration.source, "transfer_sd": float(tau * ahead[-1]),
+            "points": int(n),
+            "x_now": now,
+            "drop_term": source if with_drop else "none",
+            "donors": list(prior.donors) if prior is not None else [],
+            "noise": noise,
+            "grid_sd": float(math.sqrt(max(var[-1], 0.0))),
+            "ahead": float(ahead[-1]),
+            "kappa": kappa,
+            "tau": tau,
+            "calibration": calibration.source,
+            "transfer_sd": float(tau * ahead[-1]),
             "alpha_mean": float(cells.alpha_weights @ ALPHAS),
         }
         self.forecast_ = Forecast(
-            loss=end, sd=float(sd[-1]), low=end - z * float(sd[-1]), high=end + z * float(sd[-1]), level=self.level,
-            x=now, budget=float(curve.budget), law="mpl" if design.has_schedule else "power",
-            evidence=evidence, choices=self._choices(design, with_drop),
-            path_x=tuple(float(v) for v in path), path_loss=tuple(float(v) for v in mean),
+            loss=end,
+            sd=float(sd[-1]),
+            low=end - z * float(sd[-1]),
+            high=end + z * float(sd[-1]),
+            level=self.level,
+            x=now,
+            budget=float(curve.budget),
+            law="mpl" if design.has_schedule else "power",
+            evidence=evidence,
+            choices=self._choices(design, with_drop),
+            path_x=tuple(float(v) for v in path),
+            path_loss=tuple(float(v) for v in mean),
             path_sd=tuple(float(v) for v in sd),
         )
         self.posterior_ = Posterior(
-            curve.name, cells.alpha_weights, cells.shape_weights if with_drop else None,
-            cells.drop_mean if with_drop else None, cells.drop_var if with_drop else None, drop_seen,
-            noise / scale, math.log(design.schedule.peak_lr) if design.has_schedule else None,
+            curve.name,
+            cells.alpha_weights,
+            cells.shape_weights if with_drop else None,
+            cells.drop_mean if with_drop else None,
+            cells.drop_var if with_drop else None,
+            drop_seen,
+            noise / scale,
+            math.log(design.schedule.peak_lr) if design.has_schedule else None,
         )
 
-    def _priors(self, design: _Design, drop: np.ndarray, n: int, scale: float, prior: SweepPrior | None,
-                with_drop: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    def _priors(
+        self, design: _Design, drop: np.ndarray, n: int, scale: float, prior: SweepPrior | None, with_drop: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
         """Prior of B̃ per shape, log prior weights of shapes and α, and where the drop prior came from."""
         n_shapes = SHAPES.shape[0]
         alpha_log_prior = np.zeros(ALPHAS.size) if prior is None else prior.alpha_log_prior
@@ -241,7 +263,9 @@ class RunForecaster:
         # relative spread DROP_SPREAD; μ's posterior from the donors' mean and the broad prior; the new run's B̃ is then
         # N(E μ, s² + Var μ) plus the donors' own posterior variance
         n = prior.drop_donors
-        spread = (n * prior.drop_between + DROP_PSEUDO_DONORS * (DROP_SPREAD * prior.drop_mean) ** 2) / (n + DROP_PSEUDO_DONORS)
+        spread = (n * prior.drop_between + DROP_PSEUDO_DONORS * (DROP_SPREAD * prior.drop_mean) ** 2) / (
+            n + DROP_PSEUDO_DONORS
+        )
         spread = np.maximum(spread, 1e-12)
         precision = n / spread + 1.0 / broad_var
         mean = (n / spread * prior.drop_mean + broad_mean / broad_var) / precision
@@ -249,15 +273,22 @@ class RunForecaster:
 
     def _choices(self, design: _Design, with_drop: bool) -> dict[str, Any]:
         return {
-            "law": ("multi-power law, Luo et al. ICLR 2025 eq. (1)-(2), B scaled by the peak LR" if design.has_schedule
-                    else "saturating power law L0 + A*(x/x_ref)^-alpha (constant schedule in x)"),
+            "law": (
+                "multi-power law, Luo et al. ICLR 2025 eq. (1)-(2), B scaled by the peak LR"
+                if design.has_schedule
+                else "saturating power law L0 + A*(x/x_ref)^-alpha (constant schedule in x)"
+            ),
             "method": "Bayesian grid posterior: alpha x drop-shape grid, linear (L0, A, B) in closed form",
             "alpha_grid": [float(ALPHAS[0]), float(ALPHAS[-1]), int(ALPHAS.size)],
-            "shape_grid": {"C": list(C_GRID), "beta": list(BETA_GRID), "gamma": list(GAMMA_GRID)} if with_drop else None,
-            "max_points": self.max_points, "lr_blocks": MAX_BLOCKS, "level": self.level,
+            "shape_grid": {"C": list(C_GRID), "beta": list(BETA_GRID), "gamma": list(GAMMA_GRID)}
+            if with_drop
+            else None,
+            "max_points": self.max_points,
+            "lr_blocks": MAX_BLOCKS,
+            "level": self.level,
             "residuals": "Gaussian in loss, noise from second differences (AR(1)-inflated for the likelihood)",
             "uncertainty": "kappa^2 * grid-mixture variance + observation noise^2 + (tau * |change still ahead|)^2, "
-                           "kappa and tau from the sweep's backtests",
+            "kappa and tau from the sweep's backtests",
         }
 
 
@@ -318,9 +349,17 @@ def _second_difference_sd(y: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(second - np.median(second)))) / math.sqrt(6.0)
 
 
-def _grid_posterior(y: np.ndarray, decay: np.ndarray, drop: np.ndarray | None, sigma2: float, scale: float,
-                    b_mean: np.ndarray, b_var: np.ndarray, alpha_log_prior: np.ndarray,
-                    shape_log_prior: np.ndarray) -> _Cells:
+def _grid_posterior(
+    y: np.ndarray,
+    decay: np.ndarray,
+    drop: np.ndarray | None,
+    sigma2: float,
+    scale: float,
+    b_mean: np.ndarray,
+    b_var: np.ndarray,
+    alpha_log_prior: np.ndarray,
+    shape_log_prior: np.ndarray,
+) -> _Cells:
     """Closed-form linear posteriors in every (α, θ) cell and the cells' posterior weights."""
     n = y.size
     v = decay[:, :n]  # (a, n)
@@ -383,8 +422,9 @@ def _inverse_3x3(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inverse, np.log(det)
 
 
-def _likelihood_variance(y: np.ndarray, cells: _Cells, decay: np.ndarray, drop: np.ndarray | None, noise: float,
-                         scale: float) -> float:
+def _likelihood_variance(
+    y: np.ndarray, cells: _Cells, decay: np.ndarray, drop: np.ndarray | None, noise: float, scale: float
+) -> float:
     """σ² of the likelihood: max(noise², the best cell's misfit) × (1 + ρ)/(1 − ρ), ρ its residuals' lag-1 correlation.
 
     Smooth curves (validation losses, bin means) have autocorrelated residuals: the inflation keeps
@@ -412,8 +452,14 @@ def _mixture(cells: _Cells, decay: np.ndarray, drop: np.ndarray | None, n: int) 
     d = -(drop[s_index, n:] if drop is not None else np.zeros((a_index.size, decay.shape[1] - n)))  # column of B̃
     coef, cov = cells.coef[a_index, s_index][..., None], cells.cov[a_index, s_index][..., None]
     means = coef[:, 0] + coef[:, 1] * v + coef[:, 2] * d
-    variances = (cov[:, 0, 0] + 2.0 * cov[:, 0, 1] * v + 2.0 * cov[:, 0, 2] * d + cov[:, 1, 1] * v * v
-                 + 2.0 * cov[:, 1, 2] * v * d + cov[:, 2, 2] * d * d)
+    variances = (
+        cov[:, 0, 0]
+        + 2.0 * cov[:, 0, 1] * v
+        + 2.0 * cov[:, 0, 2] * d
+        + cov[:, 1, 1] * v * v
+        + 2.0 * cov[:, 1, 2] * v * d
+        + cov[:, 2, 2] * d * d
+    )
     w = cells.weights[a_index, s_index][:, None]
     w = w / w.sum()
     mean = (w * means).sum(axis=0)

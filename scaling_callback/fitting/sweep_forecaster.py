@@ -7,11 +7,10 @@ here, so the same curve and the same sweep always give the same number.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
-from scaling_callback.fitting.forecast_types import Forecast, RunCurve
+from scaling_callback.fitting.forecast_types import Forecast, RunCurve, SweepPrior
 from scaling_callback.fitting.run_forecast import RunForecaster
-from scaling_callback.fitting.forecast_types import SweepPrior
 from scaling_callback.fitting.sweep_prior import SweepPool, backtest
 
 

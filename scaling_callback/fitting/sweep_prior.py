@@ -24,8 +24,8 @@ Empirical Bayes over the sweep (docs/forecasting.md):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -60,7 +60,9 @@ class SweepPool:
         self.posteriors: dict[str, Posterior] = {}
         self.backtests: dict[str, list[Backtest]] = {}
         self._calibration: Calibration | None = None
-        self._priors: dict[tuple, SweepPrior | None] = {}  # pooled priors by (peak LR, excluded run), until a donor joins
+        self._priors: dict[
+            tuple, SweepPrior | None
+        ] = {}  # pooled priors by (peak LR, excluded run), until a donor joins
 
     def __len__(self) -> int:
         return len(self.posteriors)
@@ -97,23 +99,37 @@ def pool(donors: Sequence[Posterior], log_peak_lr: float | None, calibration: Ca
     noise_rel = float(np.median([p.noise_rel for p in donors]))
     seen = [p for p in donors if p.drop_seen and p.shape_weights is not None]
     if not seen:
-        return SweepPrior(alpha_log_prior, None, None, None, None, 0.0, noise_rel, calibration,
-                          tuple(p.name for p in donors))
+        return SweepPrior(
+            alpha_log_prior, None, None, None, None, 0.0, noise_rel, calibration, tuple(p.name for p in donors)
+        )
     shapes = np.mean([p.shape_weights for p in seen], axis=0)
     shape_log_prior = np.log((1.0 - ROBUST_MASS) * shapes + ROBUST_MASS / SHAPES.shape[0])
     weights = np.array([_lr_weight(p.log_peak_lr, log_peak_lr) for p in seen])
     weights = weights / weights.sum()
     # B of the multi-power law is a constant of model and data, not of the LR (Luo et al. 2025, eq. 2): a donor's
     # B̃ = B·η_0 becomes this run's by the ratio of the peak LRs
-    ratio = np.array([math.exp(log_peak_lr - p.log_peak_lr) if log_peak_lr is not None and p.log_peak_lr is not None
-                      else 1.0 for p in seen])[:, None]
+    ratio = np.array(
+        [
+            math.exp(log_peak_lr - p.log_peak_lr) if log_peak_lr is not None and p.log_peak_lr is not None else 1.0
+            for p in seen
+        ]
+    )[:, None]
     means = np.array([p.drop_mean for p in seen]) * ratio  # (donors, shapes)
     within = np.array([p.drop_var for p in seen]) * ratio**2
     mean = weights @ means
     effective = 1.0 / float(np.sum(weights**2))  # Kish's effective number of donors
     between = weights @ (means - mean) ** 2 * (effective / max(effective - 1.0, 1e-9) if effective > 1 else 0.0)
-    return SweepPrior(alpha_log_prior, shape_log_prior, mean, between, weights @ within, effective, noise_rel,
-                      calibration, tuple(p.name for p in donors))
+    return SweepPrior(
+        alpha_log_prior,
+        shape_log_prior,
+        mean,
+        between,
+        weights @ within,
+        effective,
+        noise_rel,
+        calibration,
+        tuple(p.name for p in donors),
+    )
 
 
 def backtest(forecaster: RunForecaster, curve: RunCurve, prior: SweepPrior | None) -> list[Backtest]:
@@ -124,13 +140,23 @@ def backtest(forecaster: RunForecaster, curve: RunCurve, prior: SweepPrior | Non
         keep = curve.x <= fraction * curve.budget
         if keep.sum() < 4:
             continue
-        prefix = RunCurve(curve.name, curve.x[keep], curve.loss[keep], curve.budget, curve.lrs, curve.step_per_x, curve.schedule)
+        prefix = RunCurve(
+            curve.name, curve.x[keep], curve.loss[keep], curve.budget, curve.lrs, curve.step_per_x, curve.schedule
+        )
         forecast = forecaster.fit(prefix, prior).forecast_
         if forecast is None:
             continue
         evidence = forecast.evidence
-        tests.append(Backtest(curve.name, fraction, final - forecast.loss, evidence["grid_sd"] ** 2,
-                              evidence["noise"] ** 2, evidence["ahead"]))
+        tests.append(
+            Backtest(
+                curve.name,
+                fraction,
+                final - forecast.loss,
+                evidence["grid_sd"] ** 2,
+                evidence["noise"] ** 2,
+                evidence["ahead"],
+            )
+        )
     return tests
 
 
@@ -150,7 +176,9 @@ def calibrate(tests: Sequence[Backtest]) -> Calibration:
     total = np.maximum(kappa**2 * grid_var + noise_var + (tau * ahead) ** 2, 1e-18)
     log_lik = -0.5 * np.sum(np.log(total) + errors**2 / total, axis=0)
     log_kappa, log_tau = np.log(KAPPA_GRID)[:, None], np.log(TAU_GRID)[None, :]
-    log_post = log_lik - 0.5 * (log_kappa / PRIOR_SD_LOG) ** 2 - 0.5 * ((log_tau - math.log(DEFAULT_TAU)) / PRIOR_SD_LOG) ** 2
+    log_post = (
+        log_lik - 0.5 * (log_kappa / PRIOR_SD_LOG) ** 2 - 0.5 * ((log_tau - math.log(DEFAULT_TAU)) / PRIOR_SD_LOG) ** 2
+    )
     weights = np.exp(log_post - log_post.max())
     weights /= weights.sum()
     kappa = math.exp(float(np.sum(weights * log_kappa)))

@@ -8,7 +8,7 @@ optimum, multiplicative log-normal noise on the loss.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,9 @@ def training_curves(
     frames = []
     for run, n in enumerate(np.asarray(sizes, dtype=float)):
         loss = chinchilla_loss(n, tokens, **params) * np.exp(rng.normal(0.0, noise, tokens.size))
-        frames.append(pd.DataFrame({"run": run, "params": n, "tokens": tokens,
-                                    "flops": flops_per_param_token * n * tokens, "loss": loss}))
+        frames.append(
+            pd.DataFrame(
+                {"run": run, "params": n, "tokens": tokens, "flops": flops_per_param_token * n * tokens, "loss": loss}
+            )
+        )
     return pd.concat(frames, ignore_index=True)

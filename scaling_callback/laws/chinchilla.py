@@ -48,7 +48,9 @@ class Frontier(NamedTuple):
     loss: np.ndarray
 
 
-def chinchilla_loss(n: np.ndarray, d: np.ndarray, E: float, A: float, B: float, alpha: float, beta: float) -> np.ndarray:
+def chinchilla_loss(
+    n: np.ndarray, d: np.ndarray, E: float, A: float, B: float, alpha: float, beta: float
+) -> np.ndarray:
     """L(N, D) = E + A/N^α + B/D^β (Hoffmann et al. 2022, eq. 2)."""
     n = np.asarray(n, dtype=float)
     d = np.asarray(d, dtype=float)

@@ -81,7 +81,9 @@ def _multi_power_drop(p: dict, terms: LRTerms, jacobian: bool) -> tuple[np.ndarr
     if not jacobian:
         return b * terms.point_sums(weighted * (1.0 - u_pow)), []
     slope_x = weighted * beta * u_pow * (x / (1.0 + cx))  # Δη·β(1+Cx)^(−β−1)·x
-    rows = np.stack([weighted - weighted * u_pow, slope_x, weighted * u_pow * log_u, slope_x * terms.block_log_lr[terms.pair_block]])
+    rows = np.stack(
+        [weighted - weighted * u_pow, slope_x, weighted * u_pow * log_u, slope_x * terms.block_log_lr[terms.pair_block]]
+    )
     inner, d_c, d_beta, d_gamma = terms.point_sums(rows)
     return b * inner, [inner, b * d_c, b * d_beta, -b * c * d_gamma]
 
@@ -102,7 +104,9 @@ def _momentum_drop(p: dict, terms: LRTerms, jacobian: bool) -> tuple[np.ndarray,
 _DROPS = {"opl": _no_drop, "lldl": _linear_drop, "mpl": _multi_power_drop, "momentum": _momentum_drop}
 
 MULTI_POWER = CurveLaw(
-    "mpl", ("L0", "A", "alpha", "B", "C", "beta", "gamma"), ("B", "C", "beta", "gamma"),
+    "mpl",
+    ("L0", "A", "alpha", "B", "C", "beta", "gamma"),
+    ("B", "C", "beta", "gamma"),
     "Luo et al., A Multi-Power Law for Loss Curve Prediction Across LR Schedules, ICLR 2025, eq. (1)-(2)",
 )
 ONE_POWER = CurveLaw("opl", ("L0", "A", "alpha"), (), "Luo et al., ICLR 2025, eq. (1) with B = 0 (one-power baseline)")
@@ -110,7 +114,9 @@ LINEAR_DROP = CurveLaw(
     "lldl", ("L0", "A", "alpha", "B"), ("B",), "Luo et al., ICLR 2025, section 3 (linear loss-drop baseline)"
 )
 MOMENTUM = CurveLaw(
-    "momentum", ("L0", "A", "alpha", "C", "lam"), ("C", "lam"),
+    "momentum",
+    ("L0", "A", "alpha", "C", "lam"),
+    ("C", "lam"),
     "Tissue et al., Scaling Law with Learning Rate Annealing, 2024, eq. (5)",
 )
 CURVE_LAWS: dict[str, CurveLaw] = {law.name: law for law in (MULTI_POWER, ONE_POWER, LINEAR_DROP, MOMENTUM)}

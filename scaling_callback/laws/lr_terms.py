@@ -20,8 +20,8 @@ schedule logged at a few hundred rows costs what a 1e4-step one does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class LRTerms:
         """η_k of every pair."""
         return self.block_lr[self.pair_block]
 
-    def subset(self, keep: np.ndarray) -> "LRTerms":
+    def subset(self, keep: np.ndarray) -> LRTerms:
         """The terms of the points where boolean ``keep`` is true (pairs re-indexed)."""
         keep = np.asarray(keep, dtype=bool)
         new_index = np.cumsum(keep) - 1
@@ -117,9 +117,17 @@ def _one_curve(schedule: Schedule, steps: np.ndarray, max_blocks: int | None) ->
     t = schedule.post_warmup_steps(steps)
     eval_sorted = np.unique(t)
     first_k, count, drop = schedule.change_runs()
-    limit = max_blocks if max_blocks is not None else max(min(EXACT_BLOCKS, EXACT_PAIR_BUDGET // max(eval_sorted.size, 1)), 1)
+    limit = (
+        max_blocks
+        if max_blocks is not None
+        else max(min(EXACT_BLOCKS, EXACT_PAIR_BUDGET // max(eval_sorted.size, 1)), 1)
+    )
     if int(count.sum()) <= limit:  # every change step is its own block
-        start, n, d = _ranges(count) + np.repeat(first_k, count), np.ones(int(count.sum()), dtype=np.int64), np.repeat(drop, count)
+        start, n, d = (
+            _ranges(count) + np.repeat(first_k, count),
+            np.ones(int(count.sum()), dtype=np.int64),
+            np.repeat(drop, count),
+        )
         block_start = np.arange(start.size)
     else:
         start, n, d, block_start = _blocked_runs(first_k, count, drop, eval_sorted, limit)

@@ -12,7 +12,6 @@ import numpy as np
 
 from scaling_callback.errors import InputError
 
-
 # A piece is linear when rebuilding it from its ends reproduces every LR to this fraction of the
 # largest LR: 64 float64 ulps, so linspace-built decays (which differ from a line by rounding) merge.
 _LINEAR_TOLERANCE = 64 * np.finfo(float).eps
@@ -40,9 +39,15 @@ class Schedule:
 
     @classmethod
     def from_pieces(
-        cls, starts: np.ndarray, values: np.ndarray, slopes: np.ndarray, n_steps: int,
-        peak_lr: float, warmup_sum: float, warmup_steps: int = 0,
-    ) -> "Schedule":
+        cls,
+        starts: np.ndarray,
+        values: np.ndarray,
+        slopes: np.ndarray,
+        n_steps: int,
+        peak_lr: float,
+        warmup_sum: float,
+        warmup_steps: int = 0,
+    ) -> Schedule:
         """A schedule of ``n_steps`` post-warmup steps given as linear pieces (see the class docstring)."""
         self = cls.__new__(cls)
         starts = np.asarray(starts, dtype=np.int64)
@@ -75,8 +80,10 @@ class Schedule:
         self._sum_before = np.concatenate([[0.0], np.cumsum(piece_sums)])  # S1 at the end of each piece
 
     def __repr__(self) -> str:
-        return (f"Schedule({self.n_steps} steps in {self.piece_start.size} linear pieces, peak_lr={self.peak_lr!r}, "
-                f"warmup_sum={self.warmup_sum!r}, warmup_steps={self.warmup_steps})")
+        return (
+            f"Schedule({self.n_steps} steps in {self.piece_start.size} linear pieces, peak_lr={self.peak_lr!r}, "
+            f"warmup_sum={self.warmup_sum!r}, warmup_steps={self.warmup_steps})"
+        )
 
     @property
     def n_pieces(self) -> int:
@@ -101,7 +108,9 @@ class Schedule:
             return np.zeros(t.shape)
         j = self._piece_of(t)
         n = np.maximum(t - self.piece_start[j] + 1, 0).astype(float)
-        return np.where(t > 0, self._sum_before[j] + n * self.piece_value[j] + self.piece_slope[j] * n * (n - 1) / 2.0, 0.0)
+        return np.where(
+            t > 0, self._sum_before[j] + n * self.piece_value[j] + self.piece_slope[j] * n * (n - 1) / 2.0, 0.0
+        )
 
     @property
     def lrs(self) -> np.ndarray:
@@ -145,12 +154,19 @@ class Schedule:
         seen = np.clip(t[..., None] - first_k + 1, 0, counts)  # steps of each run at or before t
         return (seen * drops).sum(axis=-1) / self.peak_lr
 
-    def truncated(self, total_steps: int) -> "Schedule":
+    def truncated(self, total_steps: int) -> Schedule:
         """The same schedule ending at absolute step ``total_steps``."""
         n = int(np.clip(total_steps - self.warmup_steps, 0, self.n_steps))
         keep = self.piece_start <= n
-        return Schedule.from_pieces(self.piece_start[keep], self.piece_value[keep], self.piece_slope[keep], n,
-                                    self.peak_lr, self.warmup_sum, self.warmup_steps)
+        return Schedule.from_pieces(
+            self.piece_start[keep],
+            self.piece_value[keep],
+            self.piece_slope[keep],
+            n,
+            self.peak_lr,
+            self.warmup_sum,
+            self.warmup_steps,
+        )
 
     def change_runs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Runs of steps k where η_k ≠ η_{k−1} (η_0 the peak), each with one drop η_{k−1} − η_k per step.
@@ -182,7 +198,7 @@ class Schedule:
         return t
 
     @classmethod
-    def from_per_step(cls, lrs: np.ndarray, warmup_steps: int | None = None) -> "Schedule":
+    def from_per_step(cls, lrs: np.ndarray, warmup_steps: int | None = None) -> Schedule:
         """Build from the LR used by every absolute step 1..T (``lrs[i]`` is the LR of step i+1).
 
         ``warmup_steps=None`` detects a warmup as the rising run of LRs up to the first peak.
@@ -208,7 +224,7 @@ class Schedule:
         warmup_steps: int = 0,
         warmup_sum: float | None = None,
         total_steps: int | None = None,
-    ) -> "Schedule":
+    ) -> Schedule:
         """Rebuild per-step LRs from sparse logged ``(step, lr)`` pairs by linear interpolation.
 
         The warmup is linear from 0 to the first logged LR over ``warmup_steps`` steps, unless
@@ -241,7 +257,9 @@ class Schedule:
         peak = float(np.interp(float(warmup_steps), steps, lrs)) if warmup_steps else float(values[0])
         if warmup_sum is None:
             warmup_sum = linear_warmup_sum(peak, warmup_steps)
-        return cls.from_pieces(starts - warmup_steps, values, slopes, end - warmup_steps, peak, float(warmup_sum), warmup_steps)
+        return cls.from_pieces(
+            starts - warmup_steps, values, slopes, end - warmup_steps, peak, float(warmup_sum), warmup_steps
+        )
 
 
 def linear_warmup_sum(peak_lr: float, warmup_steps: int) -> float:

@@ -171,7 +171,7 @@ def _best_forecast(points: pd.DataFrame) -> tuple[float, float | None, float | N
     if running.empty:
         return None
     spread = _observed_spread(points)
-    width = (running["pred_final_high"].astype(float) - running["pred_final_low"].astype(float))
+    width = running["pred_final_high"].astype(float) - running["pred_final_low"].astype(float)
     informative = running[width <= spread] if spread is not None else running
     chosen = informative if len(informative) else running
     row = chosen.loc[chosen["pred_final_loss"].astype(float).idxmin()]

@@ -77,7 +77,9 @@ def _build(
         if runs.empty:
             raise InputError(f"{out_dir}: sweep {sweep!r} has no runs yet")
         progress(STAGES[0], 0, 1)  # after the checks, so bad input is one line with no progress before it
-        runs["max_steps"] = [int((c or {}).get("max_steps") or m or 0) for c, m in zip(runs["config"], runs["max_steps"])]
+        runs["max_steps"] = [
+            int((c or {}).get("max_steps") or m or 0) for c, m in zip(runs["config"], runs["max_steps"])
+        ]
         curves = {name: store.points(name) for name in runs["name"]}
         fits = {name: stored_forecast(store, name) for name in runs["name"]}
         schedules = {name: store.planned_schedule(name) for name in runs["name"]}

@@ -105,12 +105,19 @@ def fit_frontier(
         eta_fit, size_fit = _pure_fit(computes_used, loss, n_bootstrap), _pure_fit(computes_used, size, n_bootstrap)
         eta_ci = eta_fit.alpha_ci_
         xi_ci = (-size_fit.alpha_ci_[1], -size_fit.alpha_ci_[0])
-        source = f"95% bootstrap over {computes_used.size} frontier points" if n_bootstrap > 0 else "no interval requested"
+        source = (
+            f"95% bootstrap over {computes_used.size} frontier points" if n_bootstrap > 0 else "no interval requested"
+        )
     return FrontierExponents(
-        eta=eta_fit.alpha_, eta_ci=(float(eta_ci[0]), float(eta_ci[1])),
-        xi=-size_fit.alpha_, xi_ci=(float(xi_ci[0]), float(xi_ci[1])),
-        eta_amplitude=eta_fit.A_, xi_amplitude=size_fit.A_,
-        frontier=frontier, interval_source=source, n_points=int(computes_used.size),
+        eta=eta_fit.alpha_,
+        eta_ci=(float(eta_ci[0]), float(eta_ci[1])),
+        xi=-size_fit.alpha_,
+        xi_ci=(float(xi_ci[0]), float(xi_ci[1])),
+        eta_amplitude=eta_fit.A_,
+        xi_amplitude=size_fit.A_,
+        frontier=frontier,
+        interval_source=source,
+        n_points=int(computes_used.size),
     )
 
 
@@ -140,17 +147,29 @@ def coverage_note(
     if finite_size_value is not None:
         sign = "negative" if finite_size_value < theory else "positive"
         same_side = (finite_size_value - theory) * (measured - theory) > 0
-        explained = low <= finite_size_value <= high or (same_side and abs(measured - theory) <= abs(finite_size_value - theory))
-        parts.append(f"theory evaluated at the same finite sizes gives {finite_size_value:.3f} "
-                     f"(gap {finite_size_value - theory:+.3f})"
-                     + (f", so the measured gap is the known finite-size bias, {sign}" if explained
-                        else ": the measured gap is not the finite-size one"))
+        explained = low <= finite_size_value <= high or (
+            same_side and abs(measured - theory) <= abs(finite_size_value - theory)
+        )
+        parts.append(
+            f"theory evaluated at the same finite sizes gives {finite_size_value:.3f} "
+            f"(gap {finite_size_value - theory:+.3f})"
+            + (
+                f", so the measured gap is the known finite-size bias, {sign}"
+                if explained
+                else ": the measured gap is not the finite-size one"
+            )
+        )
     if trend is not None and not any(math.isnan(value) for _, value in trend):
         (small_label, small), (large_label, large) = trend
         shrinking = abs(large - theory) < abs(small - theory) - 0.01
-        parts.append(f"{small_label}: {small:.3f} -> {large_label}: {large:.3f}, "
-                     + (f"a finite-size bias ({'positive' if large > theory else 'negative'}) shrinking with size"
-                        if shrinking else "no clear convergence within these sizes"))
+        parts.append(
+            f"{small_label}: {small:.3f} -> {large_label}: {large:.3f}, "
+            + (
+                f"a finite-size bias ({'positive' if large > theory else 'negative'}) shrinking with size"
+                if shrinking
+                else "no clear convergence within these sizes"
+            )
+        )
     if mechanism is not None:
         parts.append(mechanism)
     parts.append(interval_source)

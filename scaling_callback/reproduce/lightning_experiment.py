@@ -58,20 +58,37 @@ class _PopulationLossRecorder(pl.Callback):
         self.index = {int(step): i for i, step in enumerate(checkpoints)}
         self.losses = np.full(len(checkpoints), np.nan)
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         position = self.index.get(trainer.global_step)  # already advanced past the step just taken
         if position is not None:
             self.losses[position] = float(pl_module.population_loss())
 
 
 def _train(config: LightningConfig, d: int, checkpoints: np.ndarray) -> _Run:
-    module = make_plrf_module(d=d, v=config.v, alpha=config.alpha, beta=config.beta, batch_size=config.batch_size,
-                              max_steps=config.steps, kind="constant", warmup_steps=config.warmup_steps,
-                              feature_seed=config.feature_seed, data_seed=config.data_seed,
-                              log_every_n_steps=0)
+    module = make_plrf_module(
+        d=d,
+        v=config.v,
+        alpha=config.alpha,
+        beta=config.beta,
+        batch_size=config.batch_size,
+        max_steps=config.steps,
+        kind="constant",
+        warmup_steps=config.warmup_steps,
+        feature_seed=config.feature_seed,
+        data_seed=config.data_seed,
+        log_every_n_steps=0,
+    )
     recorder = _PopulationLossRecorder(checkpoints)
-    trainer = pl.Trainer(max_steps=config.steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, accelerator="cpu", devices=1, callbacks=[recorder])
+    trainer = pl.Trainer(
+        max_steps=config.steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        callbacks=[recorder],
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(module)
@@ -80,7 +97,9 @@ def _train(config: LightningConfig, d: int, checkpoints: np.ndarray) -> _Run:
 
 def _expected_log_loss(config: LightningConfig, runs: list[_Run], checkpoints: np.ndarray) -> np.ndarray:
     """log E[P] from the recursion with each run's own features, batch size and per-step LRs."""
-    spectra = nested_spectra(PLRFProblem(config.alpha, config.beta, config.v), np.asarray(config.sizes), config.feature_seed)
+    spectra = nested_spectra(
+        PLRFProblem(config.alpha, config.beta, config.v), np.asarray(config.sizes), config.feature_seed
+    )
     rows = []
     for spectrum, run in zip(spectra, runs):
         multiplier = lr_multiplier(run.schedule)
@@ -100,26 +119,64 @@ def run_lightning_plrf(config: LightningConfig) -> ExperimentResult:
     expected = _expected_log_loss(config, runs, steps)
     flops_per_step = np.array([run.flops_per_batch for run in runs], dtype=float)
     computes = np.logspace(np.log10(flops_per_step[0]), np.log10(flops_per_step[-1] * config.steps), 200)
-    frontiers = {name: compute_optimal_frontier(sizes, steps.astype(float), curves, computes, flops_per_step, window=1)
-                 for name, curves in (("recursion", expected), ("Lightning", measured))}
+    frontiers = {
+        name: compute_optimal_frontier(sizes, steps.astype(float), curves, computes, flops_per_step, window=1)
+        for name, curves in (("recursion", expected), ("Lightning", measured))
+    }
     best = frontiers["recursion"].best_size_index
     window = (best > 0) & (best < sizes.size - 1)
     if window.sum() < MIN_WINDOW_POINTS:
-        return ExperimentResult([Row("E4 Lightning PLRF", "eta of loss-vs-FLOPs envelope", np.nan, np.nan, np.nan, np.nan,
-                                     time.perf_counter() - start, "fewer than 5 budgets with an interior best size: "
-                                     "train longer or add sizes")])
-    fits = {name: PowerLawFit(fit_offset=False, n_bootstrap=config.n_bootstrap if name == "Lightning" else 0)
-            .fit(computes[window], frontier.best_loss[window]) for name, frontier in frontiers.items()}
-    source = (f"95% bootstrap over {int(window.sum())} envelope points of one SGD run per size "
-              "(run-to-run noise not included)")
+        return ExperimentResult(
+            [
+                Row(
+                    "E4 Lightning PLRF",
+                    "eta of loss-vs-FLOPs envelope",
+                    np.nan,
+                    np.nan,
+                    np.nan,
+                    np.nan,
+                    time.perf_counter() - start,
+                    "fewer than 5 budgets with an interior best size: train longer or add sizes",
+                )
+            ]
+        )
+    fits = {
+        name: PowerLawFit(fit_offset=False, n_bootstrap=config.n_bootstrap if name == "Lightning" else 0).fit(
+            computes[window], frontier.best_loss[window]
+        )
+        for name, frontier in frontiers.items()
+    }
+    source = (
+        f"95% bootstrap over {int(window.sum())} envelope points of one SGD run per size "
+        "(run-to-run noise not included)"
+    )
     note = coverage_note(fits["recursion"].alpha_, fits["Lightning"].alpha_, fits["Lightning"].alpha_ci_, source)
-    note += (f"; theory column = exact recursion on the same features, batch and LRs (the asymptotic Phase-III "
-             f"value {theory.plrf_frontier(config.alpha, config.beta)['loss'].value:.3f} needs far larger d)")
-    label = (f"eta of loss-vs-FLOPs envelope (d={config.sizes[0]}..{config.sizes[-1]}, B={config.batch_size}, "
-             f"{config.steps} steps)")
-    row = Row("E4 Lightning PLRF", label, fits["recursion"].alpha_, fits["Lightning"].alpha_,
-              *fits["Lightning"].alpha_ci_, time.perf_counter() - start, note)
-    plot = {"sizes": sizes, "steps": steps, "flops_per_step": flops_per_step, "measured": measured,
-            "expected": expected, "computes": computes, "window": window, "frontiers": frontiers,
-            "fits": {name: (fit.A_, fit.alpha_) for name, fit in fits.items()}}
+    note += (
+        f"; theory column = exact recursion on the same features, batch and LRs (the asymptotic Phase-III "
+        f"value {theory.plrf_frontier(config.alpha, config.beta)['loss'].value:.3f} needs far larger d)"
+    )
+    label = (
+        f"eta of loss-vs-FLOPs envelope (d={config.sizes[0]}..{config.sizes[-1]}, B={config.batch_size}, "
+        f"{config.steps} steps)"
+    )
+    row = Row(
+        "E4 Lightning PLRF",
+        label,
+        fits["recursion"].alpha_,
+        fits["Lightning"].alpha_,
+        *fits["Lightning"].alpha_ci_,
+        time.perf_counter() - start,
+        note,
+    )
+    plot = {
+        "sizes": sizes,
+        "steps": steps,
+        "flops_per_step": flops_per_step,
+        "measured": measured,
+        "expected": expected,
+        "computes": computes,
+        "window": window,
+        "frontiers": frontiers,
+        "fits": {name: (fit.A_, fit.alpha_) for name, fit in fits.items()},
+    }
     return ExperimentResult([row], plot)

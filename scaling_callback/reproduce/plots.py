@@ -13,11 +13,11 @@ import matplotlib
 import matplotlib.colors
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
 
-from scaling_callback.reproduce.common import ExperimentResult  # noqa: E402
+from scaling_callback.reproduce.common import ExperimentResult
 
 FIT_STYLE = {"color": "tab:red", "linewidth": 1.8}
 THEORY_STYLE = {"color": "black", "linestyle": "--", "linewidth": 1.5}
@@ -52,17 +52,26 @@ def plot_mrs(result: ExperimentResult, path: Path) -> None:
         for curve, color in zip([c for c in data["curves"] if c["direction"] == direction], ("tab:blue", "tab:green")):
             sizes, losses = curve["sizes"], curve["losses"]
             mean = np.exp(np.log(losses).mean(axis=0))
-            ax.plot(sizes, mean, "o", color=color, label=f"measured, α={curve['alpha']:g} (mean of {losses.shape[0]} seeds)")
+            ax.plot(
+                sizes, mean, "o", color=color, label=f"measured, α={curve['alpha']:g} (mean of {losses.shape[0]} seeds)"
+            )
             amplitude, exponent = curve["fit"]
             ax.plot(sizes, amplitude * sizes ** (-exponent), label=f"fit: slope −{exponent:.3f}", **FIT_STYLE)
             _theory_slope(ax, sizes, mean, -curve["alpha"], f"theory: slope −{curve['alpha']:g}")
         other = "P = ∞" if symbol == "N" else "N = ∞"
         factor = data["curves"][0]["latent_factor"]
-        _finish(ax, f"{symbol} ({'features' if symbol == 'N' else 'training samples'})", "test loss",
-                f"MRS: loss vs {symbol} ({other}, M = {factor}·{symbol})", legend_loc="lower left")
+        _finish(
+            ax,
+            f"{symbol} ({'features' if symbol == 'N' else 'training samples'})",
+            "test loss",
+            f"MRS: loss vs {symbol} ({other}, M = {factor}·{symbol})",
+            legend_loc="lower left",
+        )
     dd = data["double_descent"]
     ax = axes[1, 0]
-    ax.plot(dd["widths"], dd["losses"], "o", color="tab:blue", label="measured (exact identity below P, Monte-Carlo above)")
+    ax.plot(
+        dd["widths"], dd["losses"], "o", color="tab:blue", label="measured (exact identity below P, Monte-Carlo above)"
+    )
     finite = np.isfinite(dd["theory"])
     ax.plot(dd["widths"][finite], dd["theory"][finite], label="theory: deterministic equivalent", **THEORY_STYLE)
     ax.axvline(dd["samples"], color="grey", linestyle=":", label=f"N = P = {dd['samples']}")
@@ -92,16 +101,36 @@ def plot_frontiers(result: ExperimentResult, path: Path, time_label: str, title:
         if exponents is not None:
             computes, best, optimal = exponents.frontier.fit_points()
             row[0].plot(computes, best, "k.", markersize=3, label="lower envelope (interior budgets)")
-            row[0].plot(computes, exponents.eta_amplitude * computes ** (-exponents.eta),
-                        label=f"fit: η = {exponents.eta:.3f}", **FIT_STYLE)
-            _theory_slope(row[0], computes, best, -phase["expected"]["loss"].value,
-                          f"theory: η = {phase['expected']['loss'].value:.3f}")
-            row[1].plot(computes, optimal, "o", color="tab:blue", markersize=3, label="measured optimal d (IsoFLOP parabola)")
-            row[1].plot(computes, exponents.xi_amplitude * computes ** exponents.xi,
-                        label=f"fit: ξ = {exponents.xi:.3f}", **FIT_STYLE)
+            row[0].plot(
+                computes,
+                exponents.eta_amplitude * computes ** (-exponents.eta),
+                label=f"fit: η = {exponents.eta:.3f}",
+                **FIT_STYLE,
+            )
+            _theory_slope(
+                row[0],
+                computes,
+                best,
+                -phase["expected"]["loss"].value,
+                f"theory: η = {phase['expected']['loss'].value:.3f}",
+            )
+            row[1].plot(
+                computes, optimal, "o", color="tab:blue", markersize=3, label="measured optimal d (IsoFLOP parabola)"
+            )
+            row[1].plot(
+                computes,
+                exponents.xi_amplitude * computes**exponents.xi,
+                label=f"fit: ξ = {exponents.xi:.3f}",
+                **FIT_STYLE,
+            )
             if "size" in phase["expected"]:
-                _theory_slope(row[1], computes, optimal, phase["expected"]["size"].value,
-                              f"theory: ξ = {phase['expected']['size'].value:.3f}")
+                _theory_slope(
+                    row[1],
+                    computes,
+                    optimal,
+                    phase["expected"]["size"].value,
+                    f"theory: ξ = {phase['expected']['size'].value:.3f}",
+                )
         if exponents is not None:  # zoom on the frontier: the plateaus run on for decades
             computes, best, _ = exponents.frontier.fit_points()
             row[0].set_xlim(computes.min() / 100, computes.max() * 100)
@@ -120,17 +149,24 @@ def plot_lightning(result: ExperimentResult, path: Path) -> None:
     data = result.plot_data
     fig, ax = plt.subplots(figsize=(7, 5))
     colors = plt.cm.viridis(np.linspace(0, 0.9, data["sizes"].size))
-    for size, cost, measured, expected, color in zip(data["sizes"], data["flops_per_step"], data["measured"],
-                                                     data["expected"], colors):
-        ax.plot(cost * data["steps"], np.exp(measured), "o", color=color, markersize=2.5, label=f"Lightning d={int(size)}")
+    for size, cost, measured, expected, color in zip(
+        data["sizes"], data["flops_per_step"], data["measured"], data["expected"], colors
+    ):
+        ax.plot(
+            cost * data["steps"], np.exp(measured), "o", color=color, markersize=2.5, label=f"Lightning d={int(size)}"
+        )
         ax.plot(cost * data["steps"], np.exp(expected), "--", color=color, linewidth=1.0)
     window = data["window"]
     computes = data["computes"][window]
     for name, style in (("Lightning", FIT_STYLE), ("recursion", THEORY_STYLE)):
         amplitude, exponent = data["fits"][name]
-        ax.plot(computes, amplitude * computes ** (-exponent), label=f"{name} envelope fit: η = {exponent:.3f}", **style)
+        ax.plot(
+            computes, amplitude * computes ** (-exponent), label=f"{name} envelope fit: η = {exponent:.3f}", **style
+        )
     ax.plot([], [], "k--", linewidth=1.0, label="exact recursion (dashed, per size)")
-    _finish(ax, "FLOPs (flops_per_batch × steps)", "population loss", "PLRF module trained by Lightning vs exact recursion")
+    _finish(
+        ax, "FLOPs (flops_per_batch × steps)", "population loss", "PLRF module trained by Lightning vs exact recursion"
+    )
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=150)

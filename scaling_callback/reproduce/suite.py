@@ -7,9 +7,9 @@ seeds and larger sizes for tighter intervals.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from scaling_callback.reproduce import plots
 from scaling_callback.reproduce.common import ExperimentResult, Row
@@ -62,8 +62,15 @@ def _runners(config: SuiteConfig) -> dict[str, Callable[[], ExperimentResult]]:
 
 
 def _plot(name: str, result: ExperimentResult, out_dir: Path) -> Path:
-    path = out_dir / {"E1": "e1_mrs.png", "E2": "e2_gradient_flow.png", "E3": "e3_sgd_recursion.png",
-                      "E4": "e4_lightning_plrf.png"}[name]
+    path = (
+        out_dir
+        / {
+            "E1": "e1_mrs.png",
+            "E2": "e2_gradient_flow.png",
+            "E3": "e3_sgd_recursion.png",
+            "E4": "e4_lightning_plrf.png",
+        }[name]
+    )
     if name == "E1":
         plots.plot_mrs(result, path)
     elif name == "E2":
@@ -75,8 +82,12 @@ def _plot(name: str, result: ExperimentResult, out_dir: Path) -> Path:
     return path
 
 
-def run_suite(config: SuiteConfig, only: tuple[str, ...] = EXPERIMENTS, out_dir: Path | None = None,
-              progress: Callable[[str], None] | None = None) -> tuple[list[Row], float, list[Path]]:
+def run_suite(
+    config: SuiteConfig,
+    only: tuple[str, ...] = EXPERIMENTS,
+    out_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[Row], float, list[Path]]:
     """Run the chosen experiments in order; returns the rows, the total seconds and the figures written."""
     start = time.perf_counter()
     rows: list[Row] = []

@@ -26,8 +26,20 @@ _FACTORIES = {"law": LawPolicy, "median": MedianPolicy, "asha": SuccessiveHalvin
 _LAW_ONLY = ("threshold", "objective", "forecaster")
 
 __all__ = [
-    "POLICIES", "Decision", "FixedBudgetPolicy", "Forecast", "LawPolicy", "MedianPolicy", "PolicyPruner",
-    "ReplayResult", "RunView", "StoppingPolicy", "SuccessiveHalvingPolicy", "SweepView", "make_policy", "replay",
+    "POLICIES",
+    "Decision",
+    "FixedBudgetPolicy",
+    "Forecast",
+    "LawPolicy",
+    "MedianPolicy",
+    "PolicyPruner",
+    "ReplayResult",
+    "RunView",
+    "StoppingPolicy",
+    "SuccessiveHalvingPolicy",
+    "SweepView",
+    "make_policy",
+    "replay",
 ]
 
 

@@ -34,9 +34,16 @@ class SuccessiveHalvingPolicy(StoppingPolicy):
 
     name = "asha"
 
-    def __init__(self, min_resource: float | str = "auto", reduction_factor: float = 4.0,
-                 min_early_stopping_rate: int = 0, n_startup_runs: int = 0, n_warmup_steps: float = 0.0,
-                 interval_steps: float = 0.0, confirmations: int = 1) -> None:
+    def __init__(
+        self,
+        min_resource: float | str = "auto",
+        reduction_factor: float = 4.0,
+        min_early_stopping_rate: int = 0,
+        n_startup_runs: int = 0,
+        n_warmup_steps: float = 0.0,
+        interval_steps: float = 0.0,
+        confirmations: int = 1,
+    ) -> None:
         if min_resource != "auto" and not (isinstance(min_resource, (int, float)) and min_resource > 0):
             raise InputError(f"min_resource must be positive or 'auto', got {min_resource!r}")
         if not reduction_factor >= 2:
@@ -51,7 +58,11 @@ class SuccessiveHalvingPolicy(StoppingPolicy):
         """x of every rung below the run's budget."""
         first = AUTO_FRACTION * run.budget if self.min_resource == "auto" else float(self.min_resource)
         first *= self.reduction_factor**self.min_early_stopping_rate
-        count = max(int(math.floor(math.log(run.budget / first, self.reduction_factor) + 1e-9)) + 1, 0) if first < run.budget else 0
+        count = (
+            max(int(math.floor(math.log(run.budget / first, self.reduction_factor) + 1e-9)) + 1, 0)
+            if first < run.budget
+            else 0
+        )
         rungs = first * self.reduction_factor ** np.arange(count)
         return rungs[rungs < run.budget]
 
@@ -60,7 +71,12 @@ class SuccessiveHalvingPolicy(StoppingPolicy):
         reached = rungs[rungs <= run.current_x]
         done = self._rung_count.get(run.name, 0)
         if reached.size <= done:
-            return Decision(False, "continue", None, f"between rungs (next at x={rungs[done]:g})" if done < rungs.size else "past the last rung")
+            return Decision(
+                False,
+                "continue",
+                None,
+                f"between rungs (next at x={rungs[done]:g})" if done < rungs.size else "past the last rung",
+            )
         for index in range(done, reached.size):
             self._rung_count[run.name] = index + 1
             rung = float(reached[index])
@@ -69,7 +85,12 @@ class SuccessiveHalvingPolicy(StoppingPolicy):
             competing = sorted(competing + [value])
             keep = max(int(len(competing) // self.reduction_factor) - 1, 0)
             if not value <= competing[keep]:
-                return Decision(False, "unpromising", None, f"rung x={rung:g}: loss {value:.4g} not in the top {keep + 1} of {len(competing)}")
+                return Decision(
+                    False,
+                    "unpromising",
+                    None,
+                    f"rung x={rung:g}: loss {value:.4g} not in the top {keep + 1} of {len(competing)}",
+                )
         return Decision(False, "continue", None, f"promoted past rung x={float(reached[-1]):g}")
 
     def reset(self) -> None:

@@ -40,11 +40,23 @@ class FixedBudgetPolicy(StoppingPolicy):
             return Decision(False, "continue", None, "survived the small-budget cut")
         self._judged.add(run.name)
         value = _value_at_fraction(run, self.fraction)
-        others = [v for other in sweep.others(run.name) for v in [_value_at_fraction(other, self.fraction)] if np.isfinite(v)]
+        others = [
+            v for other in sweep.others(run.name) for v in [_value_at_fraction(other, self.fraction)] if np.isfinite(v)
+        ]
         rank = 1 + sum(v < value for v in others)
         if rank > self.keep_top:
-            return Decision(False, "unpromising", None, f"loss {value:.4g} at {self.fraction:g} of the budget ranks {rank} of {len(others) + 1}")
-        return Decision(False, "continue", None, f"loss {value:.4g} at {self.fraction:g} of the budget ranks {rank} of {len(others) + 1}")
+            return Decision(
+                False,
+                "unpromising",
+                None,
+                f"loss {value:.4g} at {self.fraction:g} of the budget ranks {rank} of {len(others) + 1}",
+            )
+        return Decision(
+            False,
+            "continue",
+            None,
+            f"loss {value:.4g} at {self.fraction:g} of the budget ranks {rank} of {len(others) + 1}",
+        )
 
     def reset(self) -> None:
         super().reset()

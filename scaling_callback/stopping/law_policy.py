@@ -72,7 +72,9 @@ class LawPolicy(StoppingPolicy):
             raise InputError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
         self.threshold, self.objective = float(threshold), objective
         self.forecaster = forecaster or SweepForecaster()
-        super().__init__(n_startup_runs, n_warmup_steps, warmup_fraction, interval_steps, interval_fraction, confirmations)
+        super().__init__(
+            n_startup_runs, n_warmup_steps, warmup_fraction, interval_steps, interval_fraction, confirmations
+        )
 
     def reset(self) -> None:
         super().reset()
@@ -92,12 +94,20 @@ class LawPolicy(StoppingPolicy):
             return Decision(False, "continue", None, f"no rival yet (own forecast {forecast.loss:.4g})", forecast)
         chances = [(_probability_below(forecast.loss, forecast.sd, r.loss, r.sd), r) for r in rivals]
         probability, binding = min(chances, key=lambda pair: pair[0])
-        versus = (f"forecast {forecast.loss:.4g} ± {forecast.sd:.2g} vs {binding.name} {binding.how} "
-                  f"{binding.loss:.4g} ± {binding.sd:.2g}")
+        versus = (
+            f"forecast {forecast.loss:.4g} ± {forecast.sd:.2g} vs {binding.name} {binding.how} "
+            f"{binding.loss:.4g} ± {binding.sd:.2g}"
+        )
         if forecast.loss <= min(r.loss for r in rivals):
             return Decision(False, "leader", probability, f"leader: {versus}", forecast)
         if probability < self.threshold:
-            return Decision(False, "unpromising", probability, f"P(beats best) = {probability:.3g} < {self.threshold:g}: {versus}", forecast)
+            return Decision(
+                False,
+                "unpromising",
+                probability,
+                f"P(beats best) = {probability:.3g} < {self.threshold:g}: {versus}",
+                forecast,
+            )
         return Decision(False, "continue", probability, f"P(beats best) = {probability:.3g}: {versus}", forecast)
 
     def learn(self, sweep: SweepView) -> None:
@@ -153,7 +163,9 @@ class LawPolicy(StoppingPolicy):
         return _Rival(other.name, loss, sd, f"forecast at x={x:.4g}")
 
     def describe(self) -> dict[str, Any]:
-        return super().describe() | {"forecaster": {"level": self.forecaster.level, "max_points": self.forecaster.max_points}}
+        return super().describe() | {
+            "forecaster": {"level": self.forecaster.level, "max_points": self.forecaster.max_points}
+        }
 
 
 def _probability_below(mean: float, sd: float, other_mean: float, other_sd: float) -> float:
@@ -172,4 +184,6 @@ def _tail_noise(loss: np.ndarray) -> float:
     if tail.size < 4:
         return 1e-6 * float(abs(tail[-1]))
     second = np.diff(tail, 2)
-    return max(1.4826 * float(np.median(np.abs(second - np.median(second)))) / math.sqrt(6.0), 1e-6 * float(abs(tail[-1])))
+    return max(
+        1.4826 * float(np.median(np.abs(second - np.median(second)))) / math.sqrt(6.0), 1e-6 * float(abs(tail[-1]))
+    )

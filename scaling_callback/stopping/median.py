@@ -26,13 +26,22 @@ class MedianPolicy(StoppingPolicy):
 
     name = "median"
 
-    def __init__(self, n_startup_runs: int = 5, n_warmup_steps: float = 0.0, warmup_fraction: float = 0.0,
-                 interval_steps: float = 1.0, interval_fraction: float = 0.0, confirmations: int = 1,
-                 n_min_runs: int = 1) -> None:
+    def __init__(
+        self,
+        n_startup_runs: int = 5,
+        n_warmup_steps: float = 0.0,
+        warmup_fraction: float = 0.0,
+        interval_steps: float = 1.0,
+        interval_fraction: float = 0.0,
+        confirmations: int = 1,
+        n_min_runs: int = 1,
+    ) -> None:
         if int(n_min_runs) != n_min_runs or n_min_runs < 1:
             raise InputError(f"n_min_runs must be a positive integer, got {n_min_runs!r}")
         self.n_min_runs = int(n_min_runs)
-        super().__init__(n_startup_runs, n_warmup_steps, warmup_fraction, interval_steps, interval_fraction, confirmations)
+        super().__init__(
+            n_startup_runs, n_warmup_steps, warmup_fraction, interval_steps, interval_fraction, confirmations
+        )
 
     def judge(self, run: RunView, sweep: SweepView) -> Decision:
         x = run.current_x
@@ -40,13 +49,25 @@ class MedianPolicy(StoppingPolicy):
         if finite.size == 0:
             return Decision(False, "continue", None, "no finite loss yet")
         best = float(finite.min())
-        values = [value for other in sweep.others(run.name) if other.status == "finished"
-                  for value in [_interpolated(other, x)] if np.isfinite(value)]
+        values = [
+            value
+            for other in sweep.others(run.name)
+            if other.status == "finished"
+            for value in [_interpolated(other, x)]
+            if np.isfinite(value)
+        ]
         if len(values) < self.n_min_runs:
-            return Decision(False, "continue", None, f"{len(values)} finished runs reach x={x:g}, need {self.n_min_runs}")
+            return Decision(
+                False, "continue", None, f"{len(values)} finished runs reach x={x:g}, need {self.n_min_runs}"
+            )
         median = float(np.median(values))
         if best > median:
-            return Decision(False, "unpromising", None, f"best loss {best:.4g} > median {median:.4g} of {len(values)} finished runs at x={x:g}")
+            return Decision(
+                False,
+                "unpromising",
+                None,
+                f"best loss {best:.4g} > median {median:.4g} of {len(values)} finished runs at x={x:g}",
+            )
         return Decision(False, "continue", None, f"best loss {best:.4g} <= median {median:.4g} at x={x:g}")
 
 

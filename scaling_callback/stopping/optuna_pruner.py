@@ -23,7 +23,7 @@ which :meth:`PolicyPruner.replay` decides again.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -75,7 +75,7 @@ class PolicyPruner(BasePruner):
         self.keep_history = keep_history
         self.decisions: dict[int, Decision] = {}
 
-    def prune(self, study: "optuna.study.Study", trial: FrozenTrial) -> bool:
+    def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
         if study.direction != StudyDirection.MINIMIZE:
             raise InputError("PolicyPruner compares losses: the study must minimise")
         trials = study.get_trials(deepcopy=False, states=tuple(STATES))
@@ -88,7 +88,7 @@ class PolicyPruner(BasePruner):
         self._record(study, trial, decision, seen)
         return decision.stop
 
-    def replay(self, study: "optuna.study.Study", number: int, policy: StoppingPolicy) -> list[tuple[dict, Decision]]:
+    def replay(self, study: optuna.study.Study, number: int, policy: StoppingPolicy) -> list[tuple[dict, Decision]]:
         """Decide again, with ``policy`` (a fresh one), every stored decision about trial ``number`` of a finished study.
 
         Each pair is (the stored decision, ``policy``'s decision on the same views); needs ``keep_history``.
@@ -104,29 +104,44 @@ class PolicyPruner(BasePruner):
                 pairs.append((stored, policy.decide(*views)))
         return pairs
 
-    def _views(self, trial: FrozenTrial, trials: list[FrozenTrial], seen: dict[int, tuple[str, int]]) -> tuple[RunView, SweepView] | None:
+    def _views(
+        self, trial: FrozenTrial, trials: list[FrozenTrial], seen: dict[int, tuple[str, int]]
+    ) -> tuple[RunView, SweepView] | None:
         run = self._view(trial, "running")
         if run is None:
             return None
         others = [self._view(t, seen[t.number][0]) for t in trials if t.number in seen]
         return run, SweepView(tuple(v for v in others if v is not None) + (run,))
 
-    def _record(self, study: "optuna.study.Study", trial: FrozenTrial, decision: Decision, seen: dict) -> None:
+    def _record(self, study: optuna.study.Study, trial: FrozenTrial, decision: Decision, seen: dict) -> None:
         """Keep the decision in the study's storage (visible to every process and to ``optuna`` dashboards)."""
-        record = {"step": max(trial.intermediate_values, default=0), "stop": decision.stop,
-                  "probability": decision.probability if decision.probability is None or math.isfinite(decision.probability) else None,
-                  "reason": decision.reason, "policy": getattr(self.policy, "name", type(self.policy).__name__)}
-        storage = study._storage  # the pruner gets a FrozenTrial; writes go through the study's storage (as Optuna's own pruners do)
+        record = {
+            "step": max(trial.intermediate_values, default=0),
+            "stop": decision.stop,
+            "probability": decision.probability
+            if decision.probability is None or math.isfinite(decision.probability)
+            else None,
+            "reason": decision.reason,
+            "policy": getattr(self.policy, "name", type(self.policy).__name__),
+        }
+        storage = (
+            study._storage
+        )  # the pruner gets a FrozenTrial; writes go through the study's storage (as Optuna's own pruners do)
         storage.set_trial_system_attr(trial._trial_id, DECISION_ATTR, record)
         if self.keep_history:
             history = list(trial.system_attrs.get(HISTORY_ATTR, []))
-            history.append(record | {"n_values": len(trial.intermediate_values),
-                                     "seen": {str(k): list(v) for k, v in seen.items()}})
+            history.append(
+                record
+                | {"n_values": len(trial.intermediate_values), "seen": {str(k): list(v) for k, v in seen.items()}}
+            )
             storage.set_trial_system_attr(trial._trial_id, HISTORY_ATTR, history)
 
     def _view(self, trial: FrozenTrial, status: str) -> RunView | None:
-        values = {int(step): float(value) for step, value in trial.intermediate_values.items()
-                  if value is not None and math.isfinite(value) and value > 0}
+        values = {
+            int(step): float(value)
+            for step, value in trial.intermediate_values.items()
+            if value is not None and math.isfinite(value) and value > 0
+        }
         steps = np.array(sorted(values), dtype=float)
         if steps.size == 0 and status != "running":
             return None
@@ -145,8 +160,17 @@ def _truncated(trial: FrozenTrial, n_values: int) -> FrozenTrial:
     """``trial`` as it was when it had reported its first ``n_values`` intermediate values."""
     steps = sorted(trial.intermediate_values)[:n_values]
     copy = optuna.trial.FrozenTrial(
-        number=trial.number, state=trial.state, value=trial.value, datetime_start=trial.datetime_start,
-        datetime_complete=trial.datetime_complete, params=trial.params, distributions=trial.distributions,
-        user_attrs=trial.user_attrs, system_attrs=trial.system_attrs,
-        intermediate_values={s: trial.intermediate_values[s] for s in steps}, trial_id=trial._trial_id, values=None)
+        number=trial.number,
+        state=trial.state,
+        value=trial.value,
+        datetime_start=trial.datetime_start,
+        datetime_complete=trial.datetime_complete,
+        params=trial.params,
+        distributions=trial.distributions,
+        user_attrs=trial.user_attrs,
+        system_attrs=trial.system_attrs,
+        intermediate_values={s: trial.intermediate_values[s] for s in steps},
+        trial_id=trial._trial_id,
+        values=None,
+    )
     return copy

@@ -9,7 +9,8 @@ stopped (PRUNED) — inside the same interleaved replay as every other policy. N
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -43,8 +44,9 @@ class OptunaPrunerPolicy(StoppingPolicy):
     def reset(self) -> None:
         super().reset()
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self._study = optuna.create_study(direction="minimize", pruner=self.make_pruner(),
-                                          sampler=optuna.samplers.RandomSampler(seed=0))
+        self._study = optuna.create_study(
+            direction="minimize", pruner=self.make_pruner(), sampler=optuna.samplers.RandomSampler(seed=0)
+        )
         self._trials: dict[str, Any] = {}
         self._reported: dict[str, int] = {}
         self._told: set[str] = set()
@@ -61,7 +63,9 @@ class OptunaPrunerPolicy(StoppingPolicy):
             self._trials[run.name] = self._study.ask()
         self._report(run)
         if self._trials[run.name].should_prune():
-            return Decision(False, "unpromising", None, f"{type(self._study.pruner).__name__} prunes at x={run.current_x:g}")
+            return Decision(
+                False, "unpromising", None, f"{type(self._study.pruner).__name__} prunes at x={run.current_x:g}"
+            )
         return Decision(False, "continue", None, "")
 
     def _report(self, run: RunView) -> None:

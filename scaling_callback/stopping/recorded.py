@@ -13,7 +13,7 @@ from its fitted constants, and drop terms stay comparable across the sweep.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,9 @@ def runs_from_frame(
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
-            raise InputError(f"column {column!r}: non-numeric or non-finite value {frame[column].iloc[bad[0]]!r} in data row {bad[0] + 1}")
+            raise InputError(
+                f"column {column!r}: non-numeric or non-finite value {frame[column].iloc[bad[0]]!r} in data row {bad[0] + 1}"
+            )
         numeric[column] = values
     if np.any(numeric[loss_col] <= 0):
         raise InputError(f"column {loss_col!r}: losses must be positive, got {numeric[loss_col].min():g}")
@@ -68,8 +70,15 @@ def runs_from_frame(
     return [_view(name, x, loss, lrs, compute, unit, warmup_steps) for name, x, loss, lrs, compute in runs]
 
 
-def _view(name: str, x: np.ndarray, loss: np.ndarray, lr: np.ndarray | None, compute: np.ndarray | None,
-          unit: float, warmup_steps: int | None) -> RunView:
+def _view(
+    name: str,
+    x: np.ndarray,
+    loss: np.ndarray,
+    lr: np.ndarray | None,
+    compute: np.ndarray | None,
+    unit: float,
+    warmup_steps: int | None,
+) -> RunView:
     budget = float(x[-1])
     if budget <= 0:
         raise InputError(f"run {name!r}: its last x (the planned budget) must be positive")

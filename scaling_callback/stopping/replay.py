@@ -20,8 +20,9 @@ import heapq
 import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,8 +58,13 @@ class ReplayResult:
         return record
 
 
-def replay(runs: Sequence[RunView], policy: StoppingPolicy, workers: int = DEFAULT_WORKERS,
-           order: Sequence[str] | None = None, keep_decisions: bool = False) -> ReplayResult:
+def replay(
+    runs: Sequence[RunView],
+    policy: StoppingPolicy,
+    workers: int = DEFAULT_WORKERS,
+    order: Sequence[str] | None = None,
+    keep_decisions: bool = False,
+) -> ReplayResult:
     """Replay finished ``runs`` under ``policy`` (which is reset first); see the module docstring."""
     runs = list(runs)
     _check(runs, workers)
@@ -68,7 +74,9 @@ def replay(runs: Sequence[RunView], policy: StoppingPolicy, workers: int = DEFAU
     else:
         unknown = [n for n in order if n not in by_name]
         if unknown or len(set(order)) != len(runs):
-            raise InputError(f"order must list every run once; unknown or missing: {unknown or sorted(set(by_name) - set(order))}")
+            raise InputError(
+                f"order must list every run once; unknown or missing: {unknown or sorted(set(by_name) - set(order))}"
+            )
         queue = deque(by_name[n] for n in order)
     policy.reset()
     started = time.perf_counter()
@@ -123,16 +131,29 @@ class _Simulation:
         key = (i, self.visible[i], self.status[i])
         if self._views.get(i, (None, None))[0] != key:  # a run's view changes only when it logs or ends
             run, n = self.runs[i], self.visible[i]
-            self._views[i] = (key, RunView(run.name, run.x[:n], run.loss[:n], run.budget, self.status[i], run.lrs,
-                                           run.compute_per_x, None, run.step_per_x))
+            self._views[i] = (
+                key,
+                RunView(
+                    run.name,
+                    run.x[:n],
+                    run.loss[:n],
+                    run.budget,
+                    self.status[i],
+                    run.lrs,
+                    run.compute_per_x,
+                    None,
+                    run.step_per_x,
+                ),
+            )
         return self._views[i][1]
 
     def sweep(self) -> SweepView:
         return SweepView(tuple(self.view(i) for i, s in enumerate(self.status) if s != "pending"))
 
 
-def _measure(name: str, runs: list[RunView], sim: _Simulation, n_decisions: int, seconds: float,
-             decisions: list[dict[str, Any]]) -> ReplayResult:
+def _measure(
+    name: str, runs: list[RunView], sim: _Simulation, n_decisions: int, seconds: float, decisions: list[dict[str, Any]]
+) -> ReplayResult:
     finals = np.array([float(r.loss[-1]) for r in runs])
     best = int(np.argmin(finals))
     finished = [i for i, s in enumerate(sim.status) if s == "finished"]
@@ -141,9 +162,18 @@ def _measure(name: str, runs: list[RunView], sim: _Simulation, n_decisions: int,
     spent = float(sum(sim.spent))
     regret = best_surviving - float(finals[best])
     return ReplayResult(
-        policy=name, compute_saved=1.0 - spent / total, best_kept=sim.status[best] == "finished", regret=regret,
-        relative_regret=regret / float(finals[best]), stopped=sim.stops, best_run=runs[best].name,
-        best_final=float(finals[best]), spent=spent, total=total, n_decisions=n_decisions, seconds=seconds,
+        policy=name,
+        compute_saved=1.0 - spent / total,
+        best_kept=sim.status[best] == "finished",
+        regret=regret,
+        relative_regret=regret / float(finals[best]),
+        stopped=sim.stops,
+        best_run=runs[best].name,
+        best_final=float(finals[best]),
+        spent=spent,
+        total=total,
+        n_decisions=n_decisions,
+        seconds=seconds,
         decisions=decisions,
     )
 
@@ -164,4 +194,6 @@ def _check(runs: list[RunView], workers: int) -> None:
         if run.x.size == 0:
             raise InputError(f"run {run.name!r} has no points")
         if not math.isclose(float(run.x[-1]), run.budget, rel_tol=1e-9):
-            raise InputError(f"run {run.name!r}: a recorded run ends at its budget (last x {run.x[-1]:g}, budget {run.budget:g})")
+            raise InputError(
+                f"run {run.name!r}: a recorded run ends at its budget (last x {run.x[-1]:g}, budget {run.budget:g})"
+            )

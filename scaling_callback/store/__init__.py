@@ -3,4 +3,4 @@
 from scaling_callback.store.sweep_store import POINT_COLUMNS, RUN_STATUSES, SweepStore
 from scaling_callback.store.writer import BatchedWriter
 
-__all__ = ["BatchedWriter", "POINT_COLUMNS", "RUN_STATUSES", "SweepStore"]
+__all__ = ["POINT_COLUMNS", "RUN_STATUSES", "BatchedWriter", "SweepStore"]

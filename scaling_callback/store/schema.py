@@ -22,8 +22,8 @@ after taking the lock, so exactly one migrates.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from importlib import metadata as package_metadata
-from typing import Callable
 
 from sqlalchemy import JSON, Column, Connection, Float, Integer, MetaData, String, Table, insert, inspect, select, text
 
@@ -89,8 +89,11 @@ def _create(*tables: Table) -> Callable[[Connection], None]:
 def _add_forecast_references(conn: Connection) -> None:
     """Version 3 → 4: the forecast of each fit, and the kind and fit of each decision (new columns, NULL in old rows)."""
     dialect = conn.dialect
-    for table, column, kind in (("fits", "forecast", JSON()), ("decisions", "kind", String(32)),
-                                ("decisions", "fit_id", Integer())):
+    for table, column, kind in (
+        ("fits", "forecast", JSON()),
+        ("decisions", "kind", String(32)),
+        ("decisions", "fit_id", Integer()),
+    ):
         present = {c["name"] for c in inspect(conn).get_columns(table)}
         if column not in present:
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind.compile(dialect=dialect)}"))
@@ -110,7 +113,9 @@ def current_version(conn: Connection) -> int | None:
     """
     names = set(inspect(conn).get_table_names())
     if VERSION_TABLE in names:
-        version = conn.execute(select(schema_versions.c.version).order_by(schema_versions.c.version.desc()).limit(1)).scalar()
+        version = conn.execute(
+            select(schema_versions.c.version).order_by(schema_versions.c.version.desc()).limit(1)
+        ).scalar()
         if version is not None:
             return int(version)
     present = names & set(_V1_TABLES)
@@ -119,11 +124,15 @@ def current_version(conn: Connection) -> int | None:
     url = conn.engine.url.render_as_string(hide_password=True)
     missing = sorted(set(_V1_TABLES) - present)
     if missing:
-        raise SchemaError(f"store {url}: has tables {sorted(present)} but lacks {missing}; not a scaling-callback store")
+        raise SchemaError(
+            f"store {url}: has tables {sorted(present)} but lacks {missing}; not a scaling-callback store"
+        )
     for name, required in _V1_TABLES.items():
         columns = {c["name"] for c in inspect(conn).get_columns(name)}
         if not required <= columns:
-            raise SchemaError(f"store {url}: table {name!r} lacks columns {sorted(required - columns)}; not a scaling-callback store")
+            raise SchemaError(
+                f"store {url}: table {name!r} lacks columns {sorted(required - columns)}; not a scaling-callback store"
+            )
     return 2 if "drop_members" in names else 1
 
 
@@ -134,15 +143,20 @@ def _lock(conn: Connection) -> None:
 
 
 def _record(conn: Connection, version: int, description: str) -> None:
-    conn.execute(insert(schema_versions).values(version=version, applied_at=time.time(),
-                                                library_version=_library_version(), description=description))
+    conn.execute(
+        insert(schema_versions).values(
+            version=version, applied_at=time.time(), library_version=_library_version(), description=description
+        )
+    )
 
 
 def _refuse_newer(conn: Connection, version: int) -> None:
     if version > SCHEMA_VERSION:
         url = conn.engine.url.render_as_string(hide_password=True)
-        raise SchemaError(f"store {url} has schema version {version}, newer than the version {SCHEMA_VERSION} this "
-                          f"scaling-callback ({_library_version()}) writes; upgrade scaling-callback to use it")
+        raise SchemaError(
+            f"store {url} has schema version {version}, newer than the version {SCHEMA_VERSION} this "
+            f"scaling-callback ({_library_version()}) writes; upgrade scaling-callback to use it"
+        )
 
 
 def check_schema(conn: Connection) -> bool:

@@ -5,7 +5,8 @@ and the SQLite fast path for the hottest write (a batch of per-step points).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import Connection, Engine, delete, insert
@@ -111,7 +112,7 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def with_times(frame: "pd.DataFrame") -> "pd.DataFrame":
+def with_times(frame: pd.DataFrame) -> pd.DataFrame:
     """``created_at``/``updated_at`` columns (UNIX seconds) as UTC timestamps."""
     import pandas as pd
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
@@ -26,8 +27,15 @@ from scaling_callback.errors import InputError
 from scaling_callback.store import tables as t
 from scaling_callback.store.engine import READONLY, is_memory, make_engine, normalise_url
 from scaling_callback.store.schema import check_schema, current_version, migrate
-from scaling_callback.store.sql_values import (POINT_KEYS, jsonable, plain_number, postgres_insert_points, sqlite_insert_points,
-                                               upsert, with_times)
+from scaling_callback.store.sql_values import (
+    POINT_KEYS,
+    jsonable,
+    plain_number,
+    postgres_insert_points,
+    sqlite_insert_points,
+    upsert,
+    with_times,
+)
 from scaling_callback.store.tables import POINT_COLUMNS
 
 if TYPE_CHECKING:
@@ -35,8 +43,22 @@ if TYPE_CHECKING:
 
 
 RUN_STATUSES = ("running", "finished", "stopped", "interrupted", "failed")  # interrupted: Ctrl-C, resumable
-_FIT_COLUMNS = ("step", "final", "law", "status", "drop_term", "pred_final_loss", "pred_final_low",
-                "pred_final_high", "n_points", "cpu_seconds", "params", "drop_params", "record", "forecast")
+_FIT_COLUMNS = (
+    "step",
+    "final",
+    "law",
+    "status",
+    "drop_term",
+    "pred_final_loss",
+    "pred_final_low",
+    "pred_final_high",
+    "n_points",
+    "cpu_seconds",
+    "params",
+    "drop_params",
+    "record",
+    "forecast",
+)
 
 
 class SweepStore:
@@ -107,11 +129,16 @@ class SweepStore:
             row = conn.execute(select(t.sweeps).where(t.sweeps.c.name == name)).mappings().first()
         return dict(row) if row else None
 
-    def sweeps(self) -> "pd.DataFrame":
+    def sweeps(self) -> pd.DataFrame:
         """All sweeps with their number of runs."""
         n_runs = select(t.runs.c.sweep_id, func.count().label("n_runs")).group_by(t.runs.c.sweep_id).subquery()
         query = (
-            select(t.sweeps.c.name, t.sweeps.c.config, t.sweeps.c.created_at, func.coalesce(n_runs.c.n_runs, 0).label("n_runs"))
+            select(
+                t.sweeps.c.name,
+                t.sweeps.c.config,
+                t.sweeps.c.created_at,
+                func.coalesce(n_runs.c.n_runs, 0).label("n_runs"),
+            )
             .select_from(t.sweeps.outerjoin(n_runs, n_runs.c.sweep_id == t.sweeps.c.id))
             .order_by(t.sweeps.c.id)
         )
@@ -140,9 +167,13 @@ class SweepStore:
         sweep_id = self.create_sweep(sweep)["id"] if sweep is not None else None
         now = time.time()
         fields = {
-            "sweep_id": sweep_id, "config": jsonable(config) if config is not None else None,
-            "n_params": n_params, "n_params_nonembedding": n_params_nonembedding, "max_steps": max_steps,
-            "flops_source": flops_source, "world_size": world_size,
+            "sweep_id": sweep_id,
+            "config": jsonable(config) if config is not None else None,
+            "n_params": n_params,
+            "n_params_nonembedding": n_params_nonembedding,
+            "max_steps": max_steps,
+            "flops_source": flops_source,
+            "world_size": world_size,
         }
         given = {k: v for k, v in fields.items() if v is not None}
         existing = self.get_run(name)
@@ -153,12 +184,15 @@ class SweepStore:
             if existing is None:
                 try:
                     with conn.begin_nested():
-                        conn.execute(insert(t.runs).values(name=name, status=status, created_at=now, updated_at=now, **given))
+                        conn.execute(
+                            insert(t.runs).values(name=name, status=status, created_at=now, updated_at=now, **given)
+                        )
                 except IntegrityError as error:  # registered by another process meanwhile, or a real conflict
                     existing, conflict = {}, error
             if existing is not None:
                 updated = conn.execute(
-                    update(t.runs).where(t.runs.c.name == name)
+                    update(t.runs)
+                    .where(t.runs.c.name == name)
                     .values(status=status, updated_at=now, stop_step=None, stop_reason=None, **given)
                 ).rowcount
                 if conflict is not None and not updated:  # not a race on the name: never lose the run silently
@@ -194,11 +228,14 @@ class SweepStore:
         run_id = self._run_id(name)
         with self._write() as conn:
             conn.execute(
-                update(t.runs).where(t.runs.c.id == run_id)
+                update(t.runs)
+                .where(t.runs.c.id == run_id)
                 .values(status=status, stop_step=step, stop_reason=reason, updated_at=time.time())
             )
 
-    def register_or_rewind(self, name: str, restored_step: int = 0, restored_points: Sequence[Any] = (), **fields: Any) -> None:
+    def register_or_rewind(
+        self, name: str, restored_step: int = 0, restored_points: Sequence[Any] = (), **fields: Any
+    ) -> None:
         """Register the run; resumed at ``restored_step``, drop stored points past it and add those it lacks."""
         self.register_run(name, **fields)
         if restored_step:
@@ -214,19 +251,34 @@ class SweepStore:
         """The run was stopped early at ``step`` (by a policy or the trainer) for ``reason``."""
         self.set_run_status(name, "stopped", step=step, reason=reason)
 
-    def runs(self, sweep: str | None = None) -> "pd.DataFrame":
+    def runs(self, sweep: str | None = None) -> pd.DataFrame:
         """Runs (of one sweep, or all) with their last point: ``last_step, samples, tokens, flops, last_loss``."""
         last = (
             select(t.points.c.run_id, func.max(t.points.c.step).label("last_step"), func.count().label("n_points"))
-            .group_by(t.points.c.run_id).subquery()
+            .group_by(t.points.c.run_id)
+            .subquery()
         )
         query = (
             select(
-                t.runs.c.name, t.sweeps.c.name.label("sweep"), t.runs.c.status, t.runs.c.n_params,
-                t.runs.c.n_params_nonembedding, t.runs.c.max_steps, t.runs.c.flops_source, t.runs.c.world_size,
-                t.runs.c.stop_step, t.runs.c.stop_reason, t.runs.c.config, t.runs.c.created_at, t.runs.c.updated_at,
-                func.coalesce(last.c.n_points, 0).label("n_points"), last.c.last_step, t.points.c.samples,
-                t.points.c.tokens, t.points.c.flops, t.points.c.loss.label("last_loss"),
+                t.runs.c.name,
+                t.sweeps.c.name.label("sweep"),
+                t.runs.c.status,
+                t.runs.c.n_params,
+                t.runs.c.n_params_nonembedding,
+                t.runs.c.max_steps,
+                t.runs.c.flops_source,
+                t.runs.c.world_size,
+                t.runs.c.stop_step,
+                t.runs.c.stop_reason,
+                t.runs.c.config,
+                t.runs.c.created_at,
+                t.runs.c.updated_at,
+                func.coalesce(last.c.n_points, 0).label("n_points"),
+                last.c.last_step,
+                t.points.c.samples,
+                t.points.c.tokens,
+                t.points.c.flops,
+                t.points.c.loss.label("last_loss"),
             )
             .select_from(
                 t.runs.outerjoin(t.sweeps, t.sweeps.c.id == t.runs.c.sweep_id)
@@ -264,8 +316,12 @@ class SweepStore:
         ``POINT_COLUMNS`` order (the callback's points, written without conversion).
         """
         run_id = self._run_id(run)
-        records = [(run_id, *row) if isinstance(row, (tuple, list)) else (run_id, *(plain_number(row.get(c)) for c in POINT_COLUMNS))
-                   for row in rows]
+        records = [
+            (run_id, *row)
+            if isinstance(row, (tuple, list))
+            else (run_id, *(plain_number(row.get(c)) for c in POINT_COLUMNS))
+            for row in rows
+        ]
         if not records:
             return 0
         if any(r[1] is None for r in records):
@@ -281,7 +337,7 @@ class SweepStore:
             upsert(conn, t.points, [dict(zip(POINT_KEYS, map(plain_number, r))) for r in records], ("run_id", "step"))
         return len(records)
 
-    def points(self, run: str) -> "pd.DataFrame":
+    def points(self, run: str) -> pd.DataFrame:
         """The run's points ordered by step: ``step, samples, tokens, flops, lr, lr_sum, loss``."""
         columns = [t.points.c[c] for c in POINT_COLUMNS]
         query = select(*columns).where(t.points.c.run_id == self._run_id(run)).order_by(t.points.c.step)
@@ -304,7 +360,9 @@ class SweepStore:
         """
         run_id = self._run_id(run)
         with self._write() as conn:
-            deleted = conn.execute(delete(t.points).where(t.points.c.run_id == run_id, t.points.c.step > after_step)).rowcount
+            deleted = conn.execute(
+                delete(t.points).where(t.points.c.run_id == run_id, t.points.c.step > after_step)
+            ).rowcount
             for table in (t.evals, t.fits, t.decisions):
                 conn.execute(delete(table).where(table.c.run_id == run_id, table.c.step > after_step))
         return int(deleted or 0)
@@ -312,15 +370,20 @@ class SweepStore:
     def add_evals(self, run: str, step: int, values: Mapping[str, float]) -> None:
         """Validation (or other evaluation) metrics of the run at ``step``."""
         run_id = self._run_id(run)
-        rows = [{"run_id": run_id, "step": int(step), "name": str(k), "value": plain_number(v)} for k, v in values.items()]
+        rows = [
+            {"run_id": run_id, "step": int(step), "name": str(k), "value": plain_number(v)} for k, v in values.items()
+        ]
         if rows:
             with self._write() as conn:
                 upsert(conn, t.evals, rows, ("run_id", "step", "name"))
 
-    def evals(self, run: str) -> "pd.DataFrame":
+    def evals(self, run: str) -> pd.DataFrame:
         """The run's evaluation metrics: ``step, name, value``."""
-        query = (select(t.evals.c.step, t.evals.c.name, t.evals.c.value)
-                 .where(t.evals.c.run_id == self._run_id(run)).order_by(t.evals.c.step, t.evals.c.name))
+        query = (
+            select(t.evals.c.step, t.evals.c.name, t.evals.c.value)
+            .where(t.evals.c.run_id == self._run_id(run))
+            .order_by(t.evals.c.step, t.evals.c.name)
+        )
         return self._frame(query)
 
     # -------------------------------------------------------------------- fits
@@ -335,7 +398,7 @@ class SweepStore:
             inserted = conn.execute(insert(t.fits).values(run_id=run_id, created_at=time.time(), **values))
         return int(inserted.inserted_primary_key[0])
 
-    def fits(self, run: str) -> "pd.DataFrame":
+    def fits(self, run: str) -> pd.DataFrame:
         """The run's fits in the order they were stored."""
         columns = [t.fits.c.id] + [t.fits.c[c] for c in _FIT_COLUMNS] + [t.fits.c.created_at]
         query = select(*columns).where(t.fits.c.run_id == self._run_id(run)).order_by(t.fits.c.id)
@@ -358,23 +421,52 @@ class SweepStore:
         return dict(row) if row else None
 
     # --------------------------------------------------------------- decisions
-    def add_decision(self, run: str, step: int, stop: bool, *, probability: float | None = None,
-                     reason: str = "", policy: str | None = None, kind: str | None = None,
-                     fit_id: int | None = None) -> None:
+    def add_decision(
+        self,
+        run: str,
+        step: int,
+        stop: bool,
+        *,
+        probability: float | None = None,
+        reason: str = "",
+        policy: str | None = None,
+        kind: str | None = None,
+        fit_id: int | None = None,
+    ) -> None:
         """Record a stopping policy's decision about the run at ``step`` (``fit_id``: the fit whose forecast it used)."""
         run_id = self._run_id(run)
         with self._write() as conn:
-            conn.execute(insert(t.decisions).values(
-                run_id=run_id, step=int(step), stop=bool(stop), probability=plain_number(probability),
-                reason=reason, policy=policy, kind=kind, fit_id=None if fit_id is None else int(fit_id),
-                created_at=time.time()))
+            conn.execute(
+                insert(t.decisions).values(
+                    run_id=run_id,
+                    step=int(step),
+                    stop=bool(stop),
+                    probability=plain_number(probability),
+                    reason=reason,
+                    policy=policy,
+                    kind=kind,
+                    fit_id=None if fit_id is None else int(fit_id),
+                    created_at=time.time(),
+                )
+            )
 
-    def decisions(self, run: str | None = None) -> "pd.DataFrame":
+    def decisions(self, run: str | None = None) -> pd.DataFrame:
         """Stopping decisions (of one run, or all): ``run, step, policy, stop, kind, probability, reason, fit_id, created_at``."""
-        query = (select(t.runs.c.name.label("run"), t.decisions.c.step, t.decisions.c.policy, t.decisions.c.stop,
-                        t.decisions.c.kind, t.decisions.c.probability, t.decisions.c.reason, t.decisions.c.fit_id,
-                        t.decisions.c.created_at)
-                 .select_from(t.decisions.join(t.runs, t.runs.c.id == t.decisions.c.run_id)).order_by(t.decisions.c.id))
+        query = (
+            select(
+                t.runs.c.name.label("run"),
+                t.decisions.c.step,
+                t.decisions.c.policy,
+                t.decisions.c.stop,
+                t.decisions.c.kind,
+                t.decisions.c.probability,
+                t.decisions.c.reason,
+                t.decisions.c.fit_id,
+                t.decisions.c.created_at,
+            )
+            .select_from(t.decisions.join(t.runs, t.runs.c.id == t.decisions.c.run_id))
+            .order_by(t.decisions.c.id)
+        )
         if run is not None:
             query = query.where(t.decisions.c.run_id == self._run_id(run))
         return with_times(self._frame(query))
@@ -401,7 +493,7 @@ class SweepStore:
         with self._lock, self._engine.begin() as conn:
             yield conn
 
-    def _frame(self, query) -> "pd.DataFrame":
+    def _frame(self, query) -> pd.DataFrame:
         import pandas as pd
 
         with self._read() as conn:
@@ -446,5 +538,6 @@ def _check_existing(url: str) -> None:
         raise InputError(f"{path}: cannot be read as a SQLite database ({_first_line(error)})") from None
     missing = sorted({"sweeps", "runs", "points"} - names)
     if missing:
-        raise InputError(f"{path}: not a scaling-callback store (no {', '.join(missing)} table"
-                         f"{'s' if len(missing) > 1 else ''})")
+        raise InputError(
+            f"{path}: not a scaling-callback store (no {', '.join(missing)} table{'s' if len(missing) > 1 else ''})"
+        )

@@ -18,7 +18,8 @@ import queue
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import OperationalError
 
@@ -46,7 +47,7 @@ class BatchedWriter:
         retry_delay_s: first pause before retrying a failed write (doubles each retry).
     """
 
-    def __init__(self, store: "SweepStore | str | Path", retry_delay_s: float = 0.5) -> None:
+    def __init__(self, store: SweepStore | str | Path, retry_delay_s: float = 0.5) -> None:
         from scaling_callback.store.sweep_store import SweepStore
 
         self.store: SweepStore | None = store if isinstance(store, SweepStore) else None
@@ -73,7 +74,7 @@ class BatchedWriter:
         """Enqueue a batch of points of ``run`` (kept for a retry at close if its write fails)."""
         self.submit(_write_points, run, list(rows))
 
-    def opened_store(self, timeout: float | None = None) -> "SweepStore | None":
+    def opened_store(self, timeout: float | None = None) -> SweepStore | None:
         """The store once the writer thread has opened it (None if opening failed or timed out)."""
         self._opened.wait(timeout)
         return self.store
@@ -105,8 +106,12 @@ class BatchedWriter:
         self._queue.put(_STOP)
         lost = self.unwritten_points
         if lost:
-            log.warning("scaling_callback store: %d points were not stored (%d writes failed; first: %s)",
-                        lost, len(self.errors), self.errors[0] if self.errors else "?")
+            log.warning(
+                "scaling_callback store: %d points were not stored (%d writes failed; first: %s)",
+                lost,
+                len(self.errors),
+                self.errors[0] if self.errors else "?",
+            )
         return finished
 
     def _loop(self) -> None:
@@ -127,7 +132,7 @@ class BatchedWriter:
 
             try:
                 self.store = SweepStore(self._location)
-            except Exception as error:  # noqa: BLE001 - reported through errors, never raised into training
+            except Exception as error:
                 self._fail(SweepStore, error)
         self._opened.set()
 
@@ -152,7 +157,7 @@ class BatchedWriter:
                     return
                 time.sleep(delay)
                 delay *= 2
-            except Exception as error:  # noqa: BLE001 - a failed write must never reach the training loop
+            except Exception as error:
                 self._fail(write, error, args)
                 return
 
@@ -169,12 +174,12 @@ class BatchedWriter:
                 self.dropped_points += len(rows)
 
 
-def _write_points(store: "SweepStore", run: str, rows: list) -> int:
+def _write_points(store: SweepStore, run: str, rows: list) -> int:
     """The writer's point job (the store's own ``add_points``, looked up when it runs)."""
     return store.add_points(run, rows)
 
 
-def _close_at_exit(reference: "weakref.ref[BatchedWriter]") -> None:
+def _close_at_exit(reference: weakref.ref[BatchedWriter]) -> None:
     writer = reference()
     if writer is not None:
         writer.close(timeout=30.0)

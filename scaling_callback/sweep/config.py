@@ -111,8 +111,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key (a list or mapping): let PyYAML raise its own error
                 break
             if duplicate:
-                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice (line {key_node.start_mark.line + 1})",
-                                                        key_node.start_mark)
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (line {key_node.start_mark.line + 1})", key_node.start_mark
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -123,7 +124,7 @@ def read_config_mapping(path: str | Path) -> dict:
 
     text = read_text(path, "config file")
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
         first = (str(error).splitlines() or [type(error).__name__])[0]
         raise InputError(f"{path}: not valid YAML ({first})") from None
@@ -218,7 +219,9 @@ def _number(value: Any, key: str) -> float:
     return number
 
 
-def _check_range(key: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False) -> None:
+def _check_range(
+    key: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False
+) -> None:
     below = value <= low if low_open else value < low
     above = value >= high if high_open else value > high
     if below or above:
@@ -229,7 +232,9 @@ def _check_range(key: str, value: float, low: float, high: float, low_open: bool
 def _check_values(config: SweepConfig) -> None:
     name = config.name
     if not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0") or name != name.strip():
-        raise InputError(f"config key 'name': {name!r} cannot name the sweep's folder (no slashes, not empty, not . or ..)")
+        raise InputError(
+            f"config key 'name': {name!r} cannot name the sweep's folder (no slashes, not empty, not . or ..)"
+        )
     o, c, s = config.optimizer, config.callback, config.stopping
     for key, value, low, high, low_open in (
         ("optimizer.final_lr_fraction", o.final_lr_fraction, 0.0, 1.0, False),
@@ -239,9 +244,14 @@ def _check_values(config: SweepConfig) -> None:
         ("stopping.threshold", s.threshold, 0.0, math.inf, False),
     ):
         _check_range(key, value, low, high, low_open)
-    for key, value, low in (("optimizer.warmup_steps", o.warmup_steps, 0), ("callback.log_every_n_steps", c.log_every_n_steps, 1),
-                            ("stopping.confirmations", s.confirmations, 1), ("stopping.n_startup_runs", s.n_startup_runs, 0),
-                            ("stopping.n_warmup_steps", s.n_warmup_steps, 0), ("stopping.interval_steps", s.interval_steps, 1)):
+    for key, value, low in (
+        ("optimizer.warmup_steps", o.warmup_steps, 0),
+        ("callback.log_every_n_steps", c.log_every_n_steps, 1),
+        ("stopping.confirmations", s.confirmations, 1),
+        ("stopping.n_startup_runs", s.n_startup_runs, 0),
+        ("stopping.n_warmup_steps", s.n_warmup_steps, 0),
+        ("stopping.interval_steps", s.interval_steps, 1),
+    ):
         if value < low:
             raise InputError(f"config key '{key}': must be >= {low}, got {value}")
     if not -20 <= c.fit_niceness <= 19:
@@ -260,7 +270,9 @@ def _check_values(config: SweepConfig) -> None:
             raise InputError(f"config key 'grid.tokens[{i}]': must be positive, got {tokens!r}")
     for i, kind in enumerate(config.grid.schedules):
         if kind not in SCHEDULE_KINDS:
-            raise InputError(f"config key 'grid.schedules[{i}]': unknown schedule {kind!r} (one of {', '.join(SCHEDULE_KINDS)})")
+            raise InputError(
+                f"config key 'grid.schedules[{i}]': unknown schedule {kind!r} (one of {', '.join(SCHEDULE_KINDS)})"
+            )
     for i, peak_lr in enumerate(config.grid.peak_lrs):
         if _number(peak_lr, f"grid.peak_lrs[{i}]") <= 0:
             raise InputError(f"config key 'grid.peak_lrs[{i}]': must be positive, got {peak_lr!r}")
@@ -268,19 +280,28 @@ def _check_values(config: SweepConfig) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise InputError(f"config key 'grid.seeds[{i}]': expected an integer, got {seed!r}")
     if config.stopping.policy not in STOPPING_POLICIES:
-        raise InputError(f"config key 'stopping.policy': unknown policy {config.stopping.policy!r} (one of {', '.join(STOPPING_POLICIES)})")
+        raise InputError(
+            f"config key 'stopping.policy': unknown policy {config.stopping.policy!r} (one of {', '.join(STOPPING_POLICIES)})"
+        )
     if config.stopping.objective not in ("final", "frontier"):
-        raise InputError(f"config key 'stopping.objective': must be final or frontier, got {config.stopping.objective!r}")
+        raise InputError(
+            f"config key 'stopping.objective': must be final or frontier, got {config.stopping.objective!r}"
+        )
     if config.callback.law not in ("mpl", "opl", "lldl", "momentum"):
         raise InputError(f"config key 'callback.law': unknown law {config.callback.law!r}")
-    for key, value in (("workers", config.workers), ("callback.fit_every_n_steps", config.callback.fit_every_n_steps),
-                       ("checkpoint_every_n_steps", config.checkpoint_every_n_steps)):
+    for key, value in (
+        ("workers", config.workers),
+        ("callback.fit_every_n_steps", config.callback.fit_every_n_steps),
+        ("checkpoint_every_n_steps", config.checkpoint_every_n_steps),
+    ):
         if value < 1:
             raise InputError(f"config key '{key}': must be >= 1, got {value}")
     if config.optimizer.peak_lr <= 0:
         raise InputError(f"config key 'optimizer.peak_lr': must be positive, got {config.optimizer.peak_lr}")
     if config.frontier.n_convention not in ("total", "non-embedding"):
-        raise InputError(f"config key 'frontier.n_convention': must be total or non-embedding, got {config.frontier.n_convention!r}")
+        raise InputError(
+            f"config key 'frontier.n_convention': must be total or non-embedding, got {config.frontier.n_convention!r}"
+        )
     if config.frontier.bootstrap < 0:
         raise InputError(f"config key 'frontier.bootstrap': must be >= 0, got {config.frontier.bootstrap}")
     for i, flops in enumerate(config.frontier.target_flops):

@@ -61,7 +61,11 @@ def plan_runs(config: SweepConfig, raw_config: dict, out_dir: Path, resume: bool
         if existing is not None and len(existing) and not resume:
             raise InputError(f"{out_dir}: sweep {config.name!r} already has runs in its store; rerun with --resume")
         store.create_sweep(config.name, raw_config) if store.get_sweep(config.name) is None else None
-        done = set(existing.loc[existing["status"].isin(DONE_STATUSES), "name"]) if existing is not None and len(existing) else set()
+        done = (
+            set(existing.loc[existing["status"].isin(DONE_STATUSES), "name"])
+            if existing is not None and len(existing)
+            else set()
+        )
     finally:
         store.close()
     todo = sorted((r for r in runs if r.name not in done), key=lambda r: cost[r.name])
@@ -74,8 +78,14 @@ def run_costs(config: SweepConfig) -> dict[str, float]:
     return {r.name: r.tokens * (1 + position[json.dumps(r.size, sort_keys=True)]) for r in expand_grid(config)}
 
 
-def run_sweep(config: SweepConfig, raw_config: dict, out_dir: Path, workers: int | None = None,
-              resume: bool = False, stream: TextIO | None = None) -> SweepOutcome:
+def run_sweep(
+    config: SweepConfig,
+    raw_config: dict,
+    out_dir: Path,
+    workers: int | None = None,
+    resume: bool = False,
+    stream: TextIO | None = None,
+) -> SweepOutcome:
     """Train every run of the grid not yet done; returns what happened."""
     out_dir = Path(out_dir)
     stream = stream or sys.stderr  # progress; the outcome is printed on stdout by the CLI
@@ -87,7 +97,9 @@ def run_sweep(config: SweepConfig, raw_config: dict, out_dir: Path, workers: int
     trained: list[str] = []
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
-        pending: dict[Future, RunSpec] = {pool.submit(train_run, raw_config, run, str(out_dir), url, resume): run for run in todo}
+        pending: dict[Future, RunSpec] = {
+            pool.submit(train_run, raw_config, run, str(out_dir), url, resume): run for run in todo
+        }
         try:
             while pending:
                 finished, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import importlib
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 from scaling_callback.errors import InputError
 from scaling_callback.sweep.config import SweepConfig
@@ -52,7 +53,9 @@ def expand_grid(config: SweepConfig) -> list[RunSpec]:
     runs = []
     grid = config.grid
     peak_lrs = [float(lr) for lr in grid.peak_lrs] or [float(config.optimizer.peak_lr)]
-    for size, tokens, schedule, peak_lr, seed in itertools.product(grid.sizes, grid.tokens, grid.schedules, peak_lrs, grid.seeds):
+    for size, tokens, schedule, peak_lr, seed in itertools.product(
+        grid.sizes, grid.tokens, grid.schedules, peak_lrs, grid.seeds
+    ):
         size_label = "-".join(f"{k}{v}" for k, v in sorted(size.items()))
         lr_label = f"_lr{peak_lr:.3g}" if len(peak_lrs) > 1 else ""
         name = f"{size_label}_t{float(tokens):.3g}_{schedule}{lr_label}_s{seed}".replace("+", "")
@@ -70,7 +73,9 @@ def resolve_factory(name: str) -> Callable[..., RunSetup]:
         return BUILT_IN_FACTORIES[name]
     module_name, _, attribute = name.replace(":", ".").rpartition(".")
     if not module_name:
-        raise InputError(f"config key 'model.factory': unknown factory {name!r} (built-ins: {', '.join(BUILT_IN_FACTORIES)}; or module:function)")
+        raise InputError(
+            f"config key 'model.factory': unknown factory {name!r} (built-ins: {', '.join(BUILT_IN_FACTORIES)}; or module:function)"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
@@ -98,17 +103,36 @@ def build_run(config: SweepConfig, run: RunSpec) -> RunSetup:
     """Call the configured factory for ``run``; a failure is an InputError naming the factory."""
     factory = resolve_factory(config.model.factory)
     try:
-        setup = factory(size=run.size, tokens=run.tokens, schedule=schedule_args(config, run.schedule, run.peak_lr), seed=run.seed,
-                        **config.model.args)
+        setup = factory(
+            size=run.size,
+            tokens=run.tokens,
+            schedule=schedule_args(config, run.schedule, run.peak_lr),
+            seed=run.seed,
+            **config.model.args,
+        )
     except (TypeError, ValueError) as error:
-        raise InputError(f"config key 'model': factory {config.model.factory!r} rejected run {run.name}: {error}") from None
+        raise InputError(
+            f"config key 'model': factory {config.model.factory!r} rejected run {run.name}: {error}"
+        ) from None
     if not isinstance(setup, RunSetup):
-        raise InputError(f"config key 'model.factory': {config.model.factory!r} returned {type(setup).__name__}, not RunSetup")
+        raise InputError(
+            f"config key 'model.factory': {config.model.factory!r} returned {type(setup).__name__}, not RunSetup"
+        )
     return setup
 
 
-def tiny_lm_factory(size: dict, tokens: float, schedule: dict, seed: int, vocab_size: int = 64, seq_len: int = 32,
-                    batch_size: int = 16, zipf_exponent: float = 1.1, val_batches: int = 4, **model_args: Any) -> RunSetup:
+def tiny_lm_factory(
+    size: dict,
+    tokens: float,
+    schedule: dict,
+    seed: int,
+    vocab_size: int = 64,
+    seq_len: int = 32,
+    batch_size: int = 16,
+    zipf_exponent: float = 1.1,
+    val_batches: int = 4,
+    **model_args: Any,
+) -> RunSetup:
     """The toy tiny transformer LM on a Zipfian Markov corpus (toy_models.tiny_lm)."""
     from toy_models.schedules import ScheduleSpec
     from toy_models.tiny_lm import TinyLM
@@ -121,22 +145,51 @@ def tiny_lm_factory(size: dict, tokens: float, schedule: dict, seed: int, vocab_
     n_layers = int(size_args.pop("n_layers", 1))
     n_heads = int(size_args.pop("n_heads", max(1, d_model // 16)))
     spec = ScheduleSpec(max_steps=max_steps, **schedule)
-    module = TinyLM(vocab_size, d_model, n_layers, n_heads, seq_len, batch_size, spec, seed=seed, **size_args, **model_args)
-    data = ZipfDataModule(vocab_size, zipf_exponent, batch_size=batch_size, seq_len=seq_len, val_batches=val_batches,
-                          seed=seed, source_seed=0)
+    module = TinyLM(
+        vocab_size, d_model, n_layers, n_heads, seq_len, batch_size, spec, seed=seed, **size_args, **model_args
+    )
+    data = ZipfDataModule(
+        vocab_size,
+        zipf_exponent,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        val_batches=val_batches,
+        seed=seed,
+        source_seed=0,
+    )
     return RunSetup(module, max_steps, tokens_per_step, data)
 
 
-def plrf_factory(size: dict, tokens: float, schedule: dict, seed: int, v: int = 512, alpha: float = 1.0,
-                 beta: float = 1.5, batch_size: int = 8, **module_args: Any) -> RunSetup:
+def plrf_factory(
+    size: dict,
+    tokens: float,
+    schedule: dict,
+    seed: int,
+    v: int = 512,
+    alpha: float = 1.0,
+    beta: float = 1.5,
+    batch_size: int = 8,
+    **module_args: Any,
+) -> RunSetup:
     """The trainable power-law random-feature model (toy_models.plrf_module); ``tokens`` counts samples."""
     from toy_models.plrf_module import make_plrf_module
 
     max_steps = max(schedule["warmup_steps"] + 2, math.ceil(tokens / batch_size))
-    module = make_plrf_module(d=int(size["d"]), v=v, alpha=alpha, beta=beta, batch_size=batch_size, max_steps=max_steps,
-                              kind=schedule["kind"], warmup_steps=schedule["warmup_steps"], peak_lr=schedule["peak_lr"],
-                              final_lr_fraction=schedule["final_lr_fraction"], feature_seed=seed, data_seed=seed,
-                              **module_args)
+    module = make_plrf_module(
+        d=int(size["d"]),
+        v=v,
+        alpha=alpha,
+        beta=beta,
+        batch_size=batch_size,
+        max_steps=max_steps,
+        kind=schedule["kind"],
+        warmup_steps=schedule["warmup_steps"],
+        peak_lr=schedule["peak_lr"],
+        final_lr_fraction=schedule["final_lr_fraction"],
+        feature_seed=seed,
+        data_seed=seed,
+        **module_args,
+    )
     return RunSetup(module, max_steps, batch_size)
 
 

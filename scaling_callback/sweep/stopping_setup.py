@@ -10,6 +10,10 @@ def policy_from_config(section: StoppingSection) -> StoppingPolicy | None:
     """A policy object for the callback's ``early_stopping``, or None for ``policy: none``."""
     if section.policy == "none":
         return None
-    gating = {"n_startup_runs": section.n_startup_runs, "n_warmup_steps": section.n_warmup_steps,
-              "interval_steps": section.interval_steps, "confirmations": section.confirmations}
+    gating = {
+        "n_startup_runs": section.n_startup_runs,
+        "n_warmup_steps": section.n_warmup_steps,
+        "interval_steps": section.interval_steps,
+        "confirmations": section.confirmations,
+    }
     return make_policy(section.policy, threshold=section.threshold, objective=section.objective, **gating)

@@ -39,8 +39,9 @@ def checkpoint_dir(out_dir: Path, run: RunSpec) -> Path:
     return Path(out_dir) / "checkpoints" / run.name
 
 
-def train_run(raw_config: dict, run: RunSpec, out_dir: str, store_url: str, resume: bool,
-              extra_callbacks: list | None = None) -> str:
+def train_run(
+    raw_config: dict, run: RunSpec, out_dir: str, store_url: str, resume: bool, extra_callbacks: list | None = None
+) -> str:
     """Train ``run`` to its budget (or until its policy stops it); returns the run's name.
 
     ``extra_callbacks`` join the Trainer's (e.g. the Ray backend's reporter to Tune).
@@ -48,8 +49,8 @@ def train_run(raw_config: dict, run: RunSpec, out_dir: str, store_url: str, resu
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if threading.current_thread() is threading.main_thread():  # a Ray Tune trial runs its function on a thread
         signal.signal(signal.SIGINT, _interrupt_once)  # Ctrl-C reaches a worker from the terminal and from the runner
-    import torch
     import lightning.pytorch as pl
+    import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
@@ -73,8 +74,9 @@ def train_run(raw_config: dict, run: RunSpec, out_dir: str, store_url: str, resu
         fit_niceness=config.callback.fit_niceness,
         tokens_per_sample=None,
     )
-    checkpoints = ModelCheckpoint(dirpath=directory, every_n_train_steps=config.checkpoint_every_n_steps,
-                                  save_last=True, save_top_k=0)
+    checkpoints = ModelCheckpoint(
+        dirpath=directory, every_n_train_steps=config.checkpoint_every_n_steps, save_last=True, save_top_k=0
+    )
     trainer = pl.Trainer(
         max_steps=setup.max_steps,
         accelerator="cpu",
