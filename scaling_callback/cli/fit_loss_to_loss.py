@@ -6,8 +6,9 @@
 One row per model (or checkpoint). Train→test: both losses on the same row. Train→train (two sweeps
 on different data): rows holding only L0 and rows holding only L1, paired by equal compute, else
 along each sweep's compute frontier. With ``--compute-col``, E0 and E1 come from each loss's own
-compute law L(C) = E + A·C^(−a) and only K, κ are fitted (the paper's method); without it all four
-are fitted and the JSON says so. A value to map at or below E0 is reported as such (``below_E0``)
+compute law L(C) = E + A·C^(−a) and only K, κ are fitted (the paper's method; ``--method joint``, the
+default, then refines the compute laws and the law together); without it all four are fitted and the
+JSON says so. A value to map at or below E0 is reported as such (``below_E0``)
 with the law's floor E1. Each ``--group-col`` value gets its own law.
 """
 
@@ -23,7 +24,7 @@ import pandas as pd
 from scaling_callback.cli.json_output import dumps
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.loss_to_loss import LossToLossLaw, pair_by_compute
-from scaling_callback.fitting.loss_to_loss_compute import LossToLossFromCompute
+from scaling_callback.fitting.loss_to_loss_compute import METHODS, LossToLossFromCompute
 
 MIN_PAIRS = 4
 
@@ -37,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predict-x", type=float, nargs="+", default=[], metavar="L0", help="L0 values to map")
     parser.add_argument("--predict-compute", type=float, nargs="+", default=[], metavar="C",
                         help="budgets at which to predict L1 through L0(C) (needs --compute-col)")
+    parser.add_argument("--method", choices=METHODS, default="joint",
+                        help="with --compute-col: refine the compute laws and the law jointly (default), or the paper's sequential fit")
     parser.add_argument("--bootstrap", type=int, default=0, metavar="K", help="bootstrap resamples for intervals (needs --compute-col)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     parser.add_argument("--level", type=float, default=0.9, help="interval coverage (default 0.9)")
@@ -111,7 +114,7 @@ def _pairs(part: pd.DataFrame, args: argparse.Namespace, where: str) -> tuple[np
 def _fit_group(part: pd.DataFrame, args: argparse.Namespace, where: str) -> dict[str, Any]:
     l0, l1, compute, pairing = _pairs(part, args, where)
     if compute is not None:
-        fit = LossToLossFromCompute(n_bootstrap=args.bootstrap, level=args.level, random_state=args.seed)
+        fit = LossToLossFromCompute(method=args.method, n_bootstrap=args.bootstrap, level=args.level, random_state=args.seed)
         fit.fit(l0, l1, compute, pairing=pairing)
         record = fit.to_dict()
         predictor, below = fit.predict, fit.below_E0
