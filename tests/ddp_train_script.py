@@ -21,9 +21,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import scaling_callback.fitting.curve_fitter  # noqa: F401 - imported up front so the thread worker's first fit is quick
+import scaling_callback.fitting.sweep_forecaster  # noqa: F401 - imported up front so the thread worker's first fit is quick
 from scaling_callback import ScalingLawCallback
-from scaling_callback.stopping import LawPolicy
+from scaling_callback.stopping import Decision, LawPolicy, StoppingPolicy
 
 MAX_STEPS, BATCH = 400, 4
 
@@ -48,11 +48,11 @@ class Model(pl.LightningModule):
                 "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.1, MAX_STEPS), "interval": "step"}}
 
 
-class StopOnceFitted:
+class StopOnceFitted(StoppingPolicy):
     """Stops the run at the first fit that has seen 20 steps (only rank 0 is asked)."""
 
-    def should_stop(self, **context):
-        return context["step"] >= 20
+    def judge(self, run, sweep):
+        return Decision(False, "unpromising" if run.current_x >= 20 else "continue")
 
 
 def main(out: Path, law: bool = False) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from scaling_callback.errors import InputError
 from scaling_callback.stopping.asha import SuccessiveHalvingPolicy
-from scaling_callback.stopping.policy import RunView, SweepView
+from scaling_callback.stopping import RunView, SweepView
 
 X = np.arange(1.0, 101.0)
 

@@ -38,7 +38,7 @@ def test_json_contract_with_tokens(points_csv, capsys):
 
 def test_flops_column_derives_tokens_and_bootstrap_fills_intervals(points_csv, capsys):
     out = run_json(capsys, str(points_csv), "--params-col", "N", "--flops-col", "C", "--loss-col", "loss",
-                   "--bootstrap", "12", "--seed", "3", "--run-col", "run", "--jobs", "1")
+                   "--bootstrap", "12", "--seed", "3", "--run-col", "run", "--workers", "1")
     assert "D = C/(6*N)" in out["choices"]["flop_convention"]
     assert out["choices"]["frontier_budgets"] == "largest budget in the data"
     for name in ("E", "A", "B", "alpha", "beta", "a", "b"):

@@ -53,7 +53,7 @@ def test_groups_are_separate_sweeps_and_the_top_level_sums_them(tmp_path, capsys
     path = tmp_path / "curves.csv"
     pd.concat([sweep_frame("constant", "g1"), sweep_frame("constant", "g2")]).to_csv(path, index=False)
     code, out, _ = run_cli(capsys, str(path), "--run-col", "name", "--x-col", "step", "--loss-col", "loss",
-                           "--group-col", "group", "--policy", "median", "fixed", "--workers", "2", "--json")
+                           "--group-col", "group", "--policy", "median", "fixed", "--parallel-runs", "2", "--json")
     record = json.loads(out)
     assert code == 0 and set(record["groups"]) == {"g1", "g2"}
     for name in ("median", "fixed"):
@@ -72,7 +72,7 @@ def test_without_lr_column_the_law_policy_uses_the_power_law_and_prints_a_table(
     path = tmp_path / "curves.csv"
     frame.to_csv(path, index=False)
     code, out, _ = run_cli(capsys, str(path), "--run-col", "run", "--x-col", "tokens", "--loss-col", "loss",
-                           "--policy", "law", "median", "--shuffle", "3")
+                           "--policy", "law", "median", "--seed", "3")
     assert code == 0
     assert "best run a" in out and "law" in out and "median" in out
 
@@ -82,7 +82,7 @@ def test_without_lr_column_the_law_policy_uses_the_power_law_and_prints_a_table(
     (lambda f: f.assign(loss=f["loss"].astype(object).where(f.index != 3, "oops")), [], "non-numeric"),
     (lambda f: f.assign(loss=-f["loss"]), [], "losses must be positive"),
     (lambda f: f, ["--group-col", "nope"], "missing column 'nope'"),
-    (lambda f: f, ["--workers", "0"], "--workers"),
+    (lambda f: f, ["--parallel-runs", "0"], "--parallel-runs"),
     (lambda f: f, ["--threshold", "1.5"], "--threshold"),
 ])
 def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, capsys, mutate, args, message):

@@ -35,13 +35,13 @@ def _write(tmp_path: Path, config: dict, name: str = "sweep.yaml") -> Path:
 
 
 @pytest.mark.slow
-def test_tiny_sweep_end_to_end(tmp_path, capsys):
+def test_tiny_sweep_end_to_end(tmp_path, capsys, store_url):
     out = tmp_path / "out"
-    code = main(["sweep", str(_write(tmp_path, TINY)), "--out", str(out)])
+    code = main(["sweep", str(_write(tmp_path, TINY | {"store": store_url})), "--out", str(out)])
     assert code == 0
     from scaling_callback.store import SweepStore
 
-    store = SweepStore(out / "sweep.sqlite")
+    store = SweepStore(store_url)
     runs = store.runs("tiny")
     assert sorted(runs["status"]) == ["finished", "finished"]
     for name in runs["name"]:
@@ -57,12 +57,12 @@ def test_tiny_sweep_end_to_end(tmp_path, capsys):
     assert set(summary) >= {"runs", "finished", "stopped", "compute_saved", "frontier", "recommendation"}
     assert summary["runs"] == 2 and summary["finished"] == 2 and summary["stopped"] == 0
     assert summary["compute_saved"] == 0.0
-    assert set(summary["frontier"]) == {"a", "a_ci", "b", "b_ci", "E", "alpha", "beta"}
-    assert summary["frontier"]["a"] is None  # two runs cannot determine a frontier: said, not invented
+    assert set(summary["frontier"]) >= {"a", "a_ci", "b", "b_ci", "E", "alpha", "beta", "flop_convention", "verdict"}
+    assert summary["frontier"]["a"] is None and summary["frontier"]["verdict"]  # two runs: said, not invented
     assert "Sweep `tiny`" in (report / "summary.md").read_text()
     assert "report:" in capsys.readouterr().out
     # a second run without --resume refuses to mix sweeps
-    assert main(["sweep", str(_write(tmp_path, TINY)), "--out", str(out), "--no-report"]) == 2
+    assert main(["sweep", str(_write(tmp_path, TINY | {"store": store_url})), "--out", str(out), "--no-report"]) == 2
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from scaling_callback.callback.fit_job import FitRequest, bin_curve, median_prior, run_fit
+from scaling_callback.callback.fit_job import FitRequest, run_fit
+from scaling_callback.fitting.curves import bin_curve
+from scaling_callback.fitting.sweep_forecaster import SweepForecaster
 from scaling_callback.store import SweepStore
 
 
@@ -35,36 +37,39 @@ def test_bin_curve_keeps_post_warmup_finite_points_and_averages_bins():
     assert few_steps.tolist() == [6, 7, 8, 9, 10] and few_loss.tolist() == [6.0, 7.0, 8.0, 9.0, 10.0]
 
 
-def test_median_prior():
-    priors = [{"drop_params": {"B": 1.0, "C": 2.0}}, {"drop_params": {"B": 3.0, "C": 4.0}}, {"drop_params": {"B": 100.0, "C": 0.0}}]
-    assert median_prior(priors) == {"B": 3.0, "C": 2.0}
-    assert median_prior([]) is None
-
-
-def test_fit_with_decay_is_fitted_and_stored(tmp_path):
+def test_fit_with_decay_stores_the_forecast(tmp_path):
     store = SweepStore(tmp_path / "s.sqlite")
     store.register_run("a", sweep="s")
     lrs = wsd_lrs()
-    steps, loss = curve(lrs, 400)
-    result = run_fit(FitRequest("a", 400, steps, loss, lrs, sweep="s", conventions={"n_params": 7}), store)
-    assert result["status"] == "ok" and result["drop_term"] == "fitted" and result["cpu_seconds"] > 0
-    assert abs(result["pred_final_loss"] / loss[-1] - 1) < 0.01
+    steps, loss = curve(lrs, 350)
+    result = run_fit(FitRequest("a", 350, steps, loss, lrs, sweep="s", conventions={"n_params": 7}), store)
+    assert result["status"] == "ok" and result["drop_term"] == "broad prior" and result["cpu_seconds"] > 0
+    final = curve(lrs, 400)[1][-1]
+    assert result["pred_final_low"] < final < result["pred_final_high"]
     stored = store.latest_fit("a")
-    assert stored["record"]["conventions"] == {"n_params": 7} and stored["record"]["binning"]["raw_points"] == 400
-    assert stored["record"]["fit"]["choices"]["law"] == "mpl" and stored["drop_params"] == result["drop_params"]
+    assert stored["id"] == result["fit_id"] and stored["forecast"]["loss"] == result["pred_final_loss"]
+    assert stored["record"]["conventions"] == {"n_params": 7} and stored["record"]["binning"]["raw_points"] == 350
+    assert stored["forecast"]["choices"]["law"].startswith("multi-power law")
 
 
-def test_prefix_without_decay_takes_the_prior_of_finished_runs(tmp_path):
+def test_prefix_before_its_decay_takes_the_prior_of_finished_runs(tmp_path):
     store = SweepStore(tmp_path / "s.sqlite")
-    store.register_run("done", sweep="s")
     lrs = wsd_lrs()
-    done = run_fit(FitRequest("done", 400, *curve(lrs, 400), lrs, sweep="s"), store)
-    store.mark_finished("done")
+    for name in ("done", "done2"):
+        store.register_run(name, sweep="s", max_steps=400)
+        steps, loss = curve(lrs, 400)
+        store.add_points(name, [{"step": int(t), "loss": float(v)} for t, v in zip(steps, loss * (1.01 if name == "done2" else 1))])
+        store.set_planned_schedule(name, lrs)
+        store.mark_finished(name, 400)
     store.register_run("new", sweep="s")
-    early = run_fit(FitRequest("new", 250, *curve(lrs, 250), lrs, sweep="s"), store)
-    assert early["drop_term"] == "prior" and early["record"]["prior"]["runs"] == ["done"]
-    assert early["record"]["prior"]["params"] == pytest.approx(done["drop_params"])
-    assert abs(early["pred_final_loss"] / curve(lrs, 400)[1][-1] - 1) < 0.02
+    forecaster = SweepForecaster()
+    early = run_fit(FitRequest("new", 250, *curve(lrs, 250), lrs, sweep="s"), store, forecaster)
+    alone = run_fit(FitRequest("alone", 250, *curve(lrs, 250), lrs), None)
+    assert early["drop_term"] == "sweep prior" and early["forecast"]["evidence"]["donors"] == ["done", "done2"]
+    assert alone["drop_term"] == "broad prior"
+    final = curve(lrs, 400)[1][-1]
+    width = lambda r: r["pred_final_high"] - r["pred_final_low"]  # noqa: E731
+    assert early["pred_final_low"] < final < early["pred_final_high"] and width(early) < width(alone)
 
 
 @pytest.mark.parametrize("bad", ["too_few", "nan_lrs"])
@@ -76,4 +81,4 @@ def test_failures_become_statuses(bad, tmp_path):
     else:
         lrs = lrs * np.nan
     result = run_fit(FitRequest("x", int(steps[-1]), steps, loss, lrs))
-    assert result["status"].startswith("failed: InputError") and math.isnan(result["pred_final_loss"])
+    assert result["status"] != "ok" and math.isnan(result["pred_final_loss"]) and result["forecast"] is None

@@ -7,7 +7,7 @@ import pytest
 
 from scaling_callback.errors import InputError
 from scaling_callback.stopping.fixed_budget import FixedBudgetPolicy
-from scaling_callback.stopping.policy import RunView, SweepView
+from scaling_callback.stopping import RunView, SweepView
 
 X = np.arange(5.0, 201.0, 5.0)
 

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from scaling_callback.laws.lr_terms import lr_terms
 from scaling_callback.laws.schedule import Schedule
@@ -54,3 +55,29 @@ def test_several_curves_concatenate_and_subset():
     subset = terms.subset(np.array([False, False, True]))
     assert np.allclose(subset.point_sums(subset.pair_dlr), single.point_sums(single.pair_dlr))
     assert np.allclose(subset.pair_sum, single.pair_sum)
+
+
+def test_linear_decay_runs_match_every_step_sums():
+    lrs = np.concatenate([np.full(200, 1e-3), np.linspace(1e-3, 1e-4, 800)])
+    schedule = Schedule(lrs, 1e-3, 0.0)
+    steps = np.array([100, 400, 700, 1000])
+    terms = lr_terms([schedule], [steps])
+    for point, t in enumerate(steps):
+        expected = _brute_force_drop_pairs(schedule, t)
+        mine = np.flatnonzero(terms.pair_point == point)
+        assert len(mine) == len(expected)
+        assert np.allclose(terms.pair_sum[mine], [e[2] for e in expected], rtol=1e-10)
+        assert np.allclose(terms.pair_dlr[mine], [e[0] for e in expected], rtol=1e-6)
+
+
+def test_cost_follows_the_pieces_not_the_steps():
+    steps = np.linspace(1000, 10**8, 300).round()
+    schedule = Schedule.from_logged(steps, np.linspace(1e-3, 1e-5, 300), warmup_steps=1000, total_steps=10**8)
+    points = np.unique(np.linspace(2000, 6 * 10**7, 300).round().astype(int))
+    blocked = lr_terms([schedule], [points], max_blocks=512)
+    assert blocked.block_lr.size < 2 * (512 + points.size)
+    final = lr_terms([schedule], [np.array([schedule.total_steps])])
+    s1 = schedule.lr_sum_at(np.array([schedule.n_steps]))[0]
+    assert final.point_sums(final.pair_dlr)[0] == pytest.approx(1e-3 - 1e-5, rel=1e-9)  # every decrease counted
+    assert final.s1[0] == pytest.approx(s1)
+    assert final.pair_point.size <= 2**16 + 1

@@ -7,7 +7,7 @@ import pytest
 
 from scaling_callback.errors import InputError
 from scaling_callback.stopping.median import MedianPolicy
-from scaling_callback.stopping.policy import RunView, SweepView
+from scaling_callback.stopping import RunView, SweepView
 
 X = np.arange(10.0, 101.0, 10.0)
 
@@ -93,7 +93,7 @@ def test_state_round_trip_keeps_streaks():
     assert restored.decide(later, SweepView((finished[0], later))).stop
 
 
-def test_should_stop_reads_running_rivals_curves_from_the_store(tmp_path):
+def test_store_views_give_running_rivals_curves(tmp_path):
     from scaling_callback.store import SweepStore
 
     store = SweepStore(tmp_path / "sweep.sqlite")
@@ -102,6 +102,9 @@ def test_should_stop_reads_running_rivals_curves_from_the_store(tmp_path):
         store.add_points(name, [{"step": int(x), "loss": level + 1.0 / x} for x in X[:upto]])
         if status == "finished":
             store.mark_finished(name, 100)
-    decision = MedianPolicy(n_startup_runs=1).should_stop(store=store, run_name="r", sweep="s", step=40, fit={})
+    from scaling_callback.callback.store_views import sweep_from_store
+
+    views = {v.name: v for v in sweep_from_store(store, "s")}
+    decision = MedianPolicy(n_startup_runs=1).decide(views["r"], SweepView(tuple(views.values())))
     assert decision.stop and "1 finished runs at x=40" in decision.reason
     store.close()

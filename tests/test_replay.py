@@ -9,7 +9,7 @@ from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve
 from scaling_callback.errors import InputError
 from scaling_callback.stopping.asha import SuccessiveHalvingPolicy
 from scaling_callback.stopping.law_policy import LawPolicy
-from scaling_callback.stopping.policy import RunView, StoppingPolicy, SweepView, Verdict
+from scaling_callback.stopping import Decision, RunView, StoppingPolicy, SweepView
 from scaling_callback.stopping.replay import replay
 
 X = np.arange(10.0, 101.0, 10.0)
@@ -29,10 +29,10 @@ class Spy(StoppingPolicy):
         self.seen: list[tuple[str, float, dict[str, tuple[str, float]]]] = []
         super().__init__()
 
-    def judge(self, run: RunView, sweep: SweepView) -> Verdict:
+    def judge(self, run: RunView, sweep: SweepView) -> Decision:
         self.seen.append((run.name, run.current_x, {r.name: (r.status, r.current_x) for r in sweep.others(run.name)}))
         limit = self.stop_at.get(run.name)
-        return Verdict(limit is not None and run.current_x >= limit, None, "scripted")
+        return Decision(False, "unpromising" if limit is not None and run.current_x >= limit else "continue", None, "scripted")
 
 
 def test_all_parallel_runs_see_only_points_logged_so_far():

@@ -3,6 +3,8 @@ priors, resume without double counting, early-stopping seam, odd models, Lightni
 
 from __future__ import annotations
 
+import re
+
 import csv
 import math
 import time
@@ -19,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from scaling_callback import ScalingLawCallback, SweepStore
-from scaling_callback.callback.stopping import StopDecision
+from scaling_callback.stopping import Decision, StoppingPolicy
 from scaling_callback.errors import InputError
 
 BASE_LR, WARMUP, BATCH = 0.05, 10, 8
@@ -145,21 +147,20 @@ def test_lr_sum_loss_and_flops_with_gradient_accumulation(tmp_path):
     assert evals.step.tolist() == [10, 20, 30, 40] and set(evals.name) == {"val_loss"}
 
 
-def test_online_fits_use_finished_runs_drop_terms_as_prior(tmp_path):
+def test_online_fits_take_the_sweep_prior_from_finished_runs(tmp_path):
     store = tmp_path / "sweep.sqlite"
     first = ScalingLawCallback(store=store, run_name="done", sweep="wsd", fit_every_n_steps=1000, fit_worker="thread",
                                wait_for_final_fit=True)
     trainer(tmp_path, first, max_steps=300).fit(MPLShaped(300, decay_from=150), loader(n=8 * 300))
     finished = SweepStore(store).fits("done").iloc[-1]
-    assert finished.final and finished.status == "ok" and finished.drop_term == "fitted"
+    assert finished.final and finished.status == "ok"
 
     second = ScalingLawCallback(store=store, run_name="new", sweep="wsd", fit_every_n_steps=100, max_fit_fraction=None,
                                 fit_worker="thread", wait_for_final_fit=True)
     trainer(tmp_path, second, max_steps=300).fit(MPLShaped(300, decay_from=250), loader(n=8 * 300))
     fits = SweepStore(store).fits("new")
     early = fits[~fits.final].iloc[0]
-    assert early.step < 250 and early.drop_term == "prior"
-    assert early.record["prior"]["runs"] == ["done"] and early.record["prior"]["params"] == finished.drop_params
+    assert early.step < 250 and early.drop_term == "sweep prior" and early.forecast["evidence"]["donors"] == ["done"]
     assert np.isfinite(early.pred_final_loss) and early.pred_final_low <= early.pred_final_loss <= early.pred_final_high
     assert early.record["conventions"]["n_params"] == 1 and "FlopCounterMode" in early.record["conventions"]["flops"]
     assert second.latest_fit["final"] and SweepStore(store).get_run("new")["status"] == "finished"
@@ -182,8 +183,8 @@ def _plain(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str, torch.Tensor))
 
 
-def test_resume_from_mid_epoch_checkpoint_has_no_duplicate_or_missing_steps(tmp_path):
-    store = tmp_path / "s.sqlite"
+def test_resume_from_mid_epoch_checkpoint_has_no_duplicate_or_missing_steps(tmp_path, store_url):
+    store = store_url
     reference = ScalingLawCallback(store=store, run_name="reference", fit_worker="thread", fit_every_n_steps=1000)
     trainer(tmp_path, reference, max_steps=30).fit(Regressor(30), loader())  # 20 batches per epoch
 
@@ -218,44 +219,54 @@ def test_resume_from_mid_epoch_checkpoint_has_no_duplicate_or_missing_steps(tmp_
     torch.testing.assert_close(again["curve"], state["curve"], rtol=0, atol=0, equal_nan=True)
 
 
-class StopAfter:
+class StopAfter(StoppingPolicy):
     """A stand-in early-stopping policy: stop once a fit has seen ``step`` steps; its state survives resumes."""
 
     def __init__(self, step: int) -> None:
         self.step = step
-        self.calls: list[dict] = []
+        self.calls: list = []
+        super().__init__()
 
     def state_dict(self) -> dict:
-        return {"calls": len(self.calls)}
+        return super().state_dict() | {"calls": len(self.calls)}
 
     def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
         self.restored = state
 
-    def should_stop(self, **context) -> StopDecision:
-        self.calls.append(context)
-        stop = context["step"] >= self.step
-        return StopDecision(stop, 0.9 if stop else 0.1, "predicted final loss worse than the best run" if stop else "")
+    def judge(self, run, sweep) -> Decision:
+        self.calls.append(run)
+        stop = run.current_x >= self.step
+        return Decision(False, "unpromising" if stop else "continue", 0.1 if stop else 0.9,
+                        "predicted final loss worse than the best run" if stop else "")
 
 
-def test_early_stopping_policy_stops_training_and_is_recorded(tmp_path):
+def test_early_stopping_policy_stops_training_and_is_recorded(tmp_path, store_url):
     policy = StopAfter(20)
-    callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name="stopped", fit_worker="thread",
+    callback = ScalingLawCallback(store=store_url, run_name="stopped", fit_worker="thread",
                                   fit_every_n_steps=10, max_fit_fraction=None, early_stopping=policy)
     run = trainer(tmp_path, callback, max_steps=400)
     run.fit(Regressor(400), loader(n=8 * 400))
     assert run.global_step < 400
-    store = SweepStore(tmp_path / "s.sqlite")
+    store = SweepStore(store_url)
     row = store.get_run("stopped")
-    assert row["status"] == "stopped" and row["stop_reason"] == "predicted final loss worse than the best run"
+    assert row["status"] == "stopped" and row["stop_reason"].startswith("predicted final loss worse than the best run")
     assert row["stop_step"] == run.global_step
     decisions = store.decisions("stopped")
     assert decisions.stop.tolist()[-1] and decisions.policy.iloc[0] == "StopAfter"
-    assert set(policy.calls[0]) == {"store", "run_name", "sweep", "step", "fit"}
+    assert policy.calls[0].name == "stopped" and policy.calls[0].forecast is not None  # judged on the fit's forecast
+    fits = store.fits("stopped")
+    assert set(decisions.fit_id.dropna().astype(int)) <= set(fits.id)  # each decision names the fit it used
+    from scaling_callback.report.sweep_data import stored_forecast
+
+    stop_fit = int(decisions[decisions.stop].fit_id.iloc[-1])
+    assert stored_forecast(store, "stopped")["id"] == stop_fit  # the report shows the forecast the stop used
+    assert stored_forecast(store, "stopped")["forecast"] == store.fit(stop_fit)["forecast"]
     state = callback.state_dict()
-    assert state["policy"] == {"calls": len(policy.calls)}
+    assert state["policy"]["calls"] == len(policy.calls)
     fresh = StopAfter(20)
     ScalingLawCallback(early_stopping=fresh).load_state_dict(state)
-    assert fresh.restored == {"calls": len(policy.calls)}
+    assert fresh.restored["calls"] == len(policy.calls)
 
 
 class SlowSteps(pl.Callback):
@@ -286,9 +297,9 @@ def test_a_process_worker_judges_off_the_training_process_and_its_policy_state_i
     store = SweepStore(tmp_path / "s.sqlite")
     assert store.get_run("judged")["status"] == "stopped"
     decisions = store.decisions("judged")
-    judges = {reason.rsplit(" ", 1)[-1] for reason in decisions.reason}
+    judges = {re.search(r"process (\d+)", reason).group(1) for reason in decisions.reason}
     assert judges and str(os.getpid()) not in judges  # the policy ran in the worker, not on the training thread
-    assert callback.state_dict()["policy"] == {"calls": len(decisions)}  # the worker's state came back
+    assert callback.state_dict()["policy"]["calls"] == len(decisions)  # the worker's state came back
     store.close()
 
 
@@ -331,7 +342,7 @@ def test_invalid_arguments_name_the_value(tmp_path):
         ScalingLawCallback(fit_every_n_steps=0)
     with pytest.raises(InputError, match="'fork'"):
         ScalingLawCallback(fit_worker="fork")
-    with pytest.raises(InputError, match="should_stop"):
+    with pytest.raises(InputError, match="StoppingPolicy"):
         ScalingLawCallback(early_stopping=object())
     with pytest.raises(InputError, match="directory"):
         ScalingLawCallback(store=tmp_path)
@@ -387,3 +398,55 @@ def test_sigkill_loses_at_most_the_unflushed_points_and_resume_is_gapless(tmp_pa
     lrs = [0.01 * (1.0 - 0.9 * min(i, 80) / 80) for i in range(80)]  # LinearLR 1.0 -> 0.1 over 80 steps
     np.testing.assert_allclose(points.lr_sum, np.cumsum(lrs), rtol=1e-9)
     assert SweepStore(tmp_path / "s.sqlite").get_run("killed")["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_a_short_cpu_run_logs_a_prediction_early_by_default(tmp_path):
+    """Default settings (2 % budget, process worker): the first fit is requested at 5 % of the planned steps."""
+    callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name="short")
+    logger = CSVLogger(tmp_path, name="logs", version="short")
+    run = trainer(tmp_path, callback, max_steps=600, logger=logger, log_every_n_steps=10,
+                  extra_callbacks=[SlowSteps(0.02)])  # ~12 s: a 2 % budget alone would admit no online fit
+    run.fit(Regressor(600), loader(n=8 * 600))
+    callback.wait_for_fits(60)
+    store = SweepStore(tmp_path / "s.sqlite")
+    online = store.fits("short")
+    online = online[~online["final"].astype(bool)]
+    assert len(online) and int(online["step"].iloc[0]) == 30
+    store.close()
+    with open(Path(logger.log_dir) / "metrics.csv") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("scaling/pred_final_loss")]
+    assert rows and int(rows[0]["step"]) < 600  # a prediction reached the logger during the run
+
+
+class TwoOptimizersManual(pl.LightningModule):
+    """Manual optimization with two optimizers, each stepped every batch (a GAN-style loop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.a, self.b = nn.Linear(16, 1), nn.Linear(16, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        first, second = self.optimizers()
+        loss = nn.functional.mse_loss(self.a(x).squeeze(-1), y) + nn.functional.mse_loss(self.b(x).squeeze(-1), y)
+        first.zero_grad()
+        second.zero_grad()
+        self.manual_backward(loss)
+        first.step()
+        second.step()
+        return loss
+
+    def configure_optimizers(self):
+        return [torch.optim.SGD(self.a.parameters(), lr=0.01), torch.optim.SGD(self.b.parameters(), lr=0.02)]
+
+
+def test_manual_optimization_with_two_optimizers_warns_and_says_what_it_records(tmp_path):
+    callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name="manual", fit_every_n_steps=None)
+    with pytest.warns(UserWarning, match="2 optimizers"):
+        trainer(tmp_path, callback, max_steps=20).fit(TwoOptimizersManual(), loader())
+    store = SweepStore(tmp_path / "s.sqlite")
+    steps = store.points("manual")["step"].tolist()
+    store.close()
+    assert steps[:3] == [2, 4, 6]  # global_step counts both optimizers' steps, as the warning says

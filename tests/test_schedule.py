@@ -66,3 +66,37 @@ def test_steps_outside_schedule_are_named():
     schedule = Schedule.from_per_step(per_step_lrs("constant"), WARMUP)
     with pytest.raises(InputError, match="outside the schedule"):
         schedule.post_warmup_steps(np.array([schedule.total_steps + 1]))
+
+
+def test_decrease_until_counts_lr_decreases_as_a_fraction_of_the_peak():
+    lrs = np.concatenate([np.linspace(0.1, 1.0, 10), np.full(10, 1.0), np.linspace(0.9, 0.1, 9), np.full(3, 0.5)])
+    schedule = Schedule.from_per_step(lrs)
+    assert schedule.warmup_steps == 10
+    assert schedule.decrease_until(np.array([10, 20, 29, 32])) == pytest.approx([0.0, 0.0, 0.9, 0.9])  # rises ignored
+
+
+def test_pieces_reproduce_per_step_lrs_and_sums():
+    rng = np.random.default_rng(3)
+    lrs = np.concatenate([np.full(50, 1e-3), np.linspace(1e-3, 1e-4, 300), 1e-4 + 1e-5 * rng.random(40), np.full(10, 0.0)])
+    schedule = Schedule(lrs, 1e-3, 0.0)
+    assert schedule.n_pieces < 60  # the constant and linear stretches are one piece each
+    assert np.allclose(schedule.lrs, lrs, rtol=0, atol=1e-15)
+    assert np.allclose(schedule.lr_sum, np.concatenate([[0.0], np.cumsum(lrs)]), rtol=1e-12, atol=1e-18)
+    first_k, count, drop = schedule.change_runs()
+    previous = np.concatenate([[1e-3], lrs[:-1]])
+    per_step = np.zeros(lrs.size + 1)
+    for k, n, d in zip(first_k, count, drop):
+        per_step[k : k + n] = d
+    assert np.allclose(per_step[1:], previous - lrs, rtol=0, atol=1e-15)
+
+
+def test_a_hundred_million_step_logged_schedule_stays_as_pieces():
+    steps = np.linspace(1000, 10**8, 300).round()
+    schedule = Schedule.from_logged(steps, np.linspace(1e-3, 1e-5, 300), warmup_steps=1000, total_steps=10**8)
+    assert schedule.total_steps == 10**8 and schedule.n_pieces <= 300
+    t = np.array([1, 5 * 10**7, 10**8 - 1000])
+    exact_mid = np.interp(5 * 10**7 + 1000, steps, np.linspace(1e-3, 1e-5, 300))
+    assert schedule.lr_at(t)[1] == pytest.approx(exact_mid, rel=1e-9)
+    # S1 of a linear ramp from 1e-3 to 1e-5 over (1e8 - 1000) steps: its mean times its length
+    assert schedule.lr_sum_at(t)[-1] == pytest.approx((10**8 - 1000) * (1e-3 + 1e-5) / 2, rel=1e-6)
+    assert schedule.truncated(2000).total_steps == 2000

@@ -22,11 +22,12 @@ def _points(first: int, last: int, loss: float = 2.0) -> list[dict]:
 
 
 @pytest.fixture
-def store(tmp_path) -> SweepStore:
-    return SweepStore(tmp_path / "sweep.sqlite")
+def store(store_url) -> SweepStore:
+    return SweepStore(store_url)
 
 
-def test_sqlite_file_uses_wal(tmp_path, store):
+def test_sqlite_file_uses_wal(tmp_path):
+    store = SweepStore(tmp_path / "sweep.sqlite")
     store.register_run("a")
     mode = sqlite3.connect(tmp_path / "sweep.sqlite").execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
@@ -95,23 +96,17 @@ def test_truncate_rewinds_points_fits_evals_and_decisions(store):
     assert store.fits("a").empty and store.decisions("a").empty
 
 
-def test_latest_fit_and_drop_priors_come_from_finished_runs_only(store):
-    for name, status in (("done1", "finished"), ("done2", "finished"), ("live", "running")):
-        store.register_run(name, sweep="s")
-        store.add_fit(name, {"step": 50, "status": "ok", "law": "mpl", "drop_term": "fitted",
-                             "drop_params": {k: v * (2 if name == "done2" else 1) for k, v in DROP.items()}})
-        store.set_run_status(name, status)
-    store.add_fit("done1", {"step": 60, "status": "failed: x", "law": "mpl", "drop_term": "fitted"})
-    store.register_run("other", sweep="t")
-    store.add_fit("other", {"step": 1, "status": "ok", "law": "mpl", "drop_term": "fitted", "drop_params": DROP})
-    store.mark_finished("other")
-    priors = store.drop_priors("s")
-    assert [p["run"] for p in priors] == ["done1", "done2"]
-    assert priors[0]["drop_params"] == DROP and priors[1]["drop_params"]["B"] == 800.0
-    assert store.drop_priors("s", exclude_run="done1")[0]["run"] == "done2"
-    assert store.drop_priors("s", law="opl") == []
-    assert store.latest_fit("done1")["status"].startswith("failed")
-    assert store.latest_fit("done1", ok_only=True)["step"] == 50
+def test_fits_have_ids_and_decisions_name_the_fit_they_used(store):
+    store.register_run("live", sweep="s")
+    first = store.add_fit("live", {"step": 50, "status": "ok", "law": "mpl", "forecast": {"loss": 2.0}})
+    failed = store.add_fit("live", {"step": 60, "status": "failed: x", "law": "mpl"})
+    assert failed > first
+    store.add_decision("live", 50, False, probability=0.3, reason="keep", kind="continue", fit_id=first)
+    decisions = store.decisions("live")
+    assert decisions.fit_id.tolist() == [first] and decisions.kind.tolist() == ["continue"]
+    assert store.latest_fit("live")["status"].startswith("failed")
+    assert store.latest_fit("live", ok_only=True)["forecast"] == {"loss": 2.0}
+    assert store.fits("live").id.tolist() == [first, failed]
 
 
 def test_fits_json_is_valid_with_non_finite_values(store):
@@ -132,12 +127,13 @@ def test_planned_schedule_and_decisions(store):
     store.add_decision("a", 100, True, probability=0.97, reason="worse than best", policy="P")
     decisions = store.decisions()
     assert decisions.iloc[0].to_dict() | {"created_at": None} == {
-        "run": "a", "step": 100, "policy": "P", "stop": True, "probability": 0.97, "reason": "worse than best", "created_at": None}
+        "run": "a", "step": 100, "policy": "P", "stop": True, "probability": 0.97, "reason": "worse than best", "created_at": None,
+            "kind": None, "fit_id": None}
 
 
 def test_batched_writer_flushes_and_counts_errors(store):
     store.register_run("a")
-    writer = store.writer(retry_delay_s=0.01)
+    writer = BatchedWriter(store, retry_delay_s=0.01)
     writer.add_points("a", _points(1, 50))
     writer.submit(SweepStore.add_points, "no-such-run", _points(1, 1))
     assert writer.flush(timeout=30)
@@ -164,7 +160,7 @@ def test_writer_opens_the_store_on_its_thread_and_reports_failure(tmp_path):
 def test_in_memory_store_is_shared_across_threads():
     store = SweepStore(":memory:")
     store.register_run("a")
-    writer = store.writer()
+    writer = BatchedWriter(store)
     writer.add_points("a", _points(1, 3))
     writer.close()
     assert store.last_step("a") == 3
@@ -173,16 +169,16 @@ def test_in_memory_store_is_shared_across_threads():
 def _write_from_process(url: str, run: str, n_batches: int, batch: int) -> None:
     store = SweepStore(url)
     store.register_run(run, sweep="concurrent")
-    writer = store.writer()
+    writer = BatchedWriter(store)
     for i in range(n_batches):
         writer.add_points(run, _points(i * batch + 1, (i + 1) * batch))
     writer.close(timeout=120)
     assert not writer.errors, writer.errors
 
 
-def test_concurrent_writers_lose_no_rows(tmp_path):
-    """8 processes write at once into one SQLite file (small load; the full load is in benchmarks/)."""
-    url = str(tmp_path / "concurrent.sqlite")
+def test_concurrent_writers_lose_no_rows(store_url):
+    """8 processes write at once into one store (small load; the full load is in benchmarks/)."""
+    url = store_url
     SweepStore(url)
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")

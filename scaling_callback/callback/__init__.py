@@ -7,12 +7,11 @@ Lightning through this package.
 
 from __future__ import annotations
 
-__all__ = ["ScalingLawCallback", "StopDecision", "StoppingPolicy"]
+__all__ = ["ScalingLawCallback", "StoppingPolicy"]
 
 _LAZY = {
     "ScalingLawCallback": "scaling_callback.callback.scaling_law_callback",
-    "StopDecision": "scaling_callback.callback.stopping",
-    "StoppingPolicy": "scaling_callback.callback.stopping",
+    "StoppingPolicy": "scaling_callback.stopping.policy",
 }
 
 

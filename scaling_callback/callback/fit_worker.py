@@ -21,6 +21,7 @@ import atexit
 import os
 import pickle
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -30,6 +31,7 @@ from typing import Any, Callable
 
 from scaling_callback.callback.fit_job import FitRequest, run_fit
 from scaling_callback.callback.stopping import judge_in_worker
+from scaling_callback.fitting.sweep_forecaster import SweepForecaster
 from scaling_callback.store.engine import is_memory
 
 _LIVE_WORKERS: list["FitWorker"] = []
@@ -77,6 +79,7 @@ class FitWorker(ABC):
         self.in_flight = 0
         self.startup_cpu = 0.0
         self._results: queue.Queue = queue.Queue()
+        self._pending: list[tuple[str, int, bool]] = []  # (run, step, final) of requests not yet answered
 
     @property
     def busy(self) -> bool:
@@ -84,16 +87,37 @@ class FitWorker(ABC):
 
     def submit(self, request: FitRequest) -> None:
         self.in_flight += 1
+        self._pending.append((request.run, int(request.step), bool(request.final)))
         self._send(request)
+
+    def _answered(self, result: dict[str, Any]) -> dict[str, Any]:
+        key = (result.get("run"), result.get("step"), result.get("final"))
+        if key in self._pending:
+            self._pending.remove(key)
+        elif self._pending:
+            self._pending.pop(0)
+        return result
+
+    def death(self) -> str:
+        """Why the worker stopped answering (for the failed status of the fits it held)."""
+        return "fit worker exited before answering"
+
+    def _dead_answers(self) -> list[dict[str, Any]]:
+        """A failed result for every request the dead worker held, naming its run, step and the cause."""
+        why = self.death()
+        answers = [dict(_failed(run, step, final, why), worker_died=True) for run, step, final in self._pending]
+        answers += [dict(_failed("", -1, False, why), worker_died=True)] * (self.in_flight - len(answers))
+        self._pending.clear()
+        return answers
 
     def poll(self) -> list[dict[str, Any]]:
         """Results that arrived since the last poll (never blocks); a finished worker's unanswered requests fail."""
         results = []
         while not self._results.empty():
-            results.append(self._results.get_nowait())
+            results.append(self._answered(self._results.get_nowait()))
         self.in_flight -= len(results)
         if self.in_flight > 0 and self._finished() and self._results.empty():
-            results += [_failed("", -1, False, "fit worker exited before answering")] * self.in_flight
+            results += self._dead_answers()
             self.in_flight = 0
         return results
 
@@ -106,7 +130,7 @@ class FitWorker(ABC):
             if remaining is not None and remaining <= 0:
                 break
             try:
-                results.append(self._results.get(timeout=1.0 if remaining is None else min(remaining, 1.0)))
+                results.append(self._answered(self._results.get(timeout=1.0 if remaining is None else min(remaining, 1.0))))
                 self.in_flight -= 1
             except queue.Empty:
                 results += self.poll()  # notices a worker that died
@@ -149,9 +173,9 @@ class ThreadFitWorker(FitWorker):
         self._requests.put(request)
 
     def _loop(self) -> None:
-        policies: dict[str, Any] = {}
+        state = WorkerState()
         while (request := self._requests.get()) is not None:
-            self._results.put(serve(request, self._store, policies, clock=time.thread_time))
+            self._results.put(serve(request, self._store, state, clock=time.thread_time))
 
     def close(self) -> None:
         self._requests.put(None)
@@ -216,6 +240,18 @@ class ProcessFitWorker(FitWorker):
     def alive(self) -> bool:
         return self._process.poll() is None
 
+    def death(self) -> str:
+        code = self._process.poll()
+        if code is None:
+            return "fit worker stopped answering"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"fit worker process {self._process.pid} was killed by {name} during the fit"
+        return f"fit worker process {self._process.pid} exited with status {code} during the fit"
+
     def _finished(self) -> bool:
         return not self._reader.is_alive()
 
@@ -226,13 +262,28 @@ class ProcessFitWorker(FitWorker):
             pass
 
 
-def serve(request: FitRequest, store: Any, policies: dict[str, Any], clock: Callable[[], float] = time.process_time) -> dict[str, Any]:
+class WorkerState:
+    """What a worker keeps between requests: each run's policy and each sweep's forecaster."""
+
+    def __init__(self) -> None:
+        self.policies: dict[str, Any] = {}
+        self.forecasters: dict[str | None, SweepForecaster] = {}
+
+    def forecaster(self, sweep: str | None) -> SweepForecaster:
+        if sweep not in self.forecasters:
+            self.forecasters[sweep] = SweepForecaster()
+        return self.forecasters[sweep]
+
+
+def serve(request: FitRequest, store: Any, state: WorkerState, clock: Callable[[], float] = time.process_time) -> dict[str, Any]:
     """One request in a worker: the fit, then (when asked) the early-stopping judgement. Never raises."""
-    result = run_fit(request, store, clock=clock)
+    forecaster = state.forecaster(request.sweep)
+    result = run_fit(request, store, forecaster, clock=clock)
     try:
-        judge_in_worker(request, result, store, policies)
+        judge_in_worker(request, result, store, state.policies, forecaster)
     except Exception as error:  # noqa: BLE001 - judging is advice; a failure is a no-stop decision
-        result["decision"] = {"stop": False, "probability": float("nan"), "reason": f"policy error: {type(error).__name__}: {error}"}
+        result["decision"] = {"stop": False, "kind": "no-forecast", "probability": float("nan"),
+                              "reason": f"policy error: {type(error).__name__}: {error}", "fit_id": result.get("fit_id")}
     return result
 
 
@@ -279,7 +330,6 @@ def _serve(store_url: str | None, niceness: int = NICENESS) -> None:
         os.nice(niceness)
     except (AttributeError, OSError):
         pass
-    from scaling_callback.fitting.curve_fitter import CurveFitter  # noqa: F401 - import once, before the first fit
 
     store = None
     if store_url:
@@ -289,7 +339,7 @@ def _serve(store_url: str | None, niceness: int = NICENESS) -> None:
     pickle.dump({"ready": True, "startup_cpu": time.process_time()}, out)
     out.flush()
     stdin = sys.stdin.buffer
-    policies: dict[str, Any] = {}
+    state = WorkerState()
     while True:
         try:
             request = pickle.load(stdin)
@@ -297,7 +347,7 @@ def _serve(store_url: str | None, niceness: int = NICENESS) -> None:
             return
         if request is None:
             return
-        result = serve(request, store, policies)
+        result = serve(request, store, state)
         try:
             pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
             out.flush()

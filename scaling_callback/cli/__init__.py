@@ -2,16 +2,20 @@
 
 Each subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int``. An
 :class:`~scaling_callback.errors.InputError` raised by ``run`` becomes a one-line message on
-stderr and exit status 2.
+stderr and exit status 2. Options shared by several subcommands are defined once in
+:mod:`scaling_callback.cli.options` (the vocabulary), and every ``--help`` shows the defaults.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
+from scaling_callback.cli.options import HelpFormatter
 from scaling_callback.errors import InputError
 
 # name -> (module, one-line help)
@@ -47,14 +51,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     name = args_list[0]
     module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"scaling-callback {name}", description=COMMANDS[name][1])
+    parser = argparse.ArgumentParser(prog=f"scaling-callback {name}", description=COMMANDS[name][1],
+                                     formatter_class=HelpFormatter)
     module.add_arguments(parser)
     args = parser.parse_args(args_list[1:])
     try:
         return int(module.run(args) or 0)
     except InputError as error:
-        print(f"scaling-callback {name}: error: {error}", file=sys.stderr)
+        print(f"scaling-callback {name}: error: {_one_line(str(error))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"scaling-callback {name}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader of our output went away (``| head``): nothing left to say
+        return 0
+    except Exception as error:  # noqa: BLE001 - a bug: one line here, the whole traceback in a file
+        where = _write_traceback(name)
+        print(f"scaling-callback {name}: internal error: {type(error).__name__}: {_one_line(str(error))} "
+              f"(full traceback in {where}; please report it)", file=sys.stderr)
+        return 1
+
+
+def _one_line(text: str) -> str:
+    """The first line of a message (errors from libraries can span many)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else text
+
+
+def _write_traceback(command: str) -> str:
+    """Write the current exception's traceback to a file in the temp folder; return its path."""
+    import tempfile
+    import time
+    import traceback
+
+    folder = Path(tempfile.gettempdir()) / "scaling-callback-errors"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+        path.write_text(f"scaling-callback {command} {' '.join(sys.argv[2:])}\n\n{traceback.format_exc()}")
+        return str(path)
+    except OSError as error:
+        return f"nowhere: writing it failed ({error})"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from scaling_callback.cli.options import add_n_convention, add_seed, add_workers
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.bootstrap import bootstrap_compute_optimal, frontier_column
 from scaling_callback.fitting.compute_optimal import ComputeOptimalLaw
@@ -33,15 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loss-col", required=True, metavar="COL", help="column of final losses")
     parser.add_argument("--run-col", metavar="COL", help="column of run ids: the bootstrap resamples whole runs")
     parser.add_argument("--bootstrap", type=int, default=0, metavar="K", help="number of bootstrap resamples (0: none)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="bootstrap seed")
-    parser.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
-    parser.add_argument("--jobs", type=int, default=None, metavar="N", help="bootstrap worker processes (default: measured, only when it pays)")
+    add_seed(parser, "bootstrap seed")
+    parser.add_argument("--level", type=float, default=0.95, help="interval level")
+    add_workers(parser, "bootstrap worker processes (default: measured, only when it pays)")
     parser.add_argument("--target-flops", type=float, nargs="+", metavar="C", help="budgets for the frontier (default: the largest in the data)")
     parser.add_argument("--tie-exponents", action="store_true", help="fit the alpha = beta variant")
     parser.add_argument("--fixed-E", type=float, metavar="VALUE", help="fix the irreducible loss E")
-    parser.add_argument("--delta", type=float, default=1e-3, help="Huber delta (default 1e-3)")
-    parser.add_argument("--starts", type=int, default=8, metavar="K", help="grid starts optimised after cheap scoring (default 8)")
-    parser.add_argument("--n-convention", choices=("total", "non-embedding"), default="total", help="what the params column counts")
+    parser.add_argument("--delta", type=float, default=1e-3, help="Huber delta")
+    parser.add_argument("--starts", type=int, default=8, metavar="K", help="grid starts optimised after cheap scoring")
+    add_n_convention(parser)
     parser.add_argument("--compare", action="store_true", help="also report approach 2 (IsoFLOP) and, with --run-col, approach 1")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -54,8 +55,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--target-flops must be positive, got {args.target_flops}")
     frame = _read(args.points)
     columns = {"params": args.params_col, "tokens": args.tokens_col, "flops": args.flops_col, "loss": args.loss_col}
-    values = {role: _positive_column(frame, column) for role, column in columns.items() if column}
-    runs = _run_labels(frame, args.run_col) if args.run_col else None
+    try:
+        if frame.empty:
+            raise InputError("no rows")
+        values = {role: _positive_column(frame, column) for role, column in columns.items() if column}
+        runs = _run_labels(frame, args.run_col) if args.run_col else None
+    except InputError as error:
+        raise InputError(f"{args.points}: {error}") from None
 
     law = ComputeOptimalLaw(delta=args.delta, tie_exponents=args.tie_exponents, fixed_E=args.fixed_E,
                             n_best_starts=args.starts, n_convention=args.n_convention)
@@ -66,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     result["ci"], result["se"] = {}, {}
     if args.bootstrap:
         boot = bootstrap_compute_optimal(law, groups=runs, n_resamples=args.bootstrap, seed=args.seed,
-                                         target_flops=targets, level=args.level, n_jobs=args.jobs)
+                                         target_flops=targets, level=args.level, n_jobs=args.workers)
         _attach_bootstrap(result, boot.to_dict(), targets)
     if args.compare:
         result["approaches"] = _compare(law, values, runs)
@@ -75,12 +81,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read(path: str) -> pd.DataFrame:
+    from scaling_callback.files import check_table_file
+
+    check_table_file(path)
     try:
         return pd.read_csv(path)
     except FileNotFoundError:
         raise InputError(f"no such file: {path}") from None
     except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise InputError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
+        raise InputError(f"cannot read {path}: {(str(error).splitlines() or [type(error).__name__])[0]}") from None
 
 
 def _positive_column(frame: pd.DataFrame, column: str) -> np.ndarray:

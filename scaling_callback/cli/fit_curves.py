@@ -37,13 +37,13 @@ BOUND_TOLERANCE = 1e-3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--law", choices=sorted(CURVE_LAWS), default="mpl", help="loss-curve law (default mpl)")
+    parser.add_argument("--law", choices=sorted(CURVE_LAWS), default="mpl", help="loss-curve law")
     parser.add_argument("--warmup-steps", type=int, required=True, metavar="W", help="linear warmup length in steps")
     parser.add_argument("--fit", nargs="+", required=True, metavar="PATH", help="curves fitted jointly (PATH or PATH#RUN)")
     parser.add_argument("--predict", nargs="*", default=[], metavar="PATH", help="curves to predict (PATH or PATH#RUN)")
     parser.add_argument("--prefix", type=float, default=None, metavar="F",
                         help="each --predict curve also contributes its first F (0 < F <= 1) of rows to the fit")
-    parser.add_argument("--level", type=float, default=0.9, help="coverage of the final-loss interval (default 0.9)")
+    parser.add_argument("--level", type=float, default=0.9, help="coverage of the final-loss interval")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_source_arguments(parser, ("run", "step", "loss", "lr", "lr_sum"))
 

@@ -70,11 +70,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read(path: str) -> pd.DataFrame:
+    from scaling_callback.files import check_table_file
+
+    check_table_file(path)
     try:
         frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, IsADirectoryError) as error:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as error:
         raise InputError(f"{path}: not a readable CSV ({type(error).__name__})") from None
     return frame
 

@@ -7,7 +7,7 @@
 PATH holds the runs in the ``--from`` format (default: a long-format CSV, one row per logged point;
 see :mod:`scaling_callback.io` for the others and the detected column names); x is the resource
 (step, tokens, samples; default step) and each run's last x is its planned budget. Runs are replayed interleaved, as a sweep on
-``--workers`` parallel slots would run them (see :mod:`scaling_callback.stopping.replay`); each
+``--parallel-runs`` slots would run them (see :mod:`scaling_callback.stopping.replay`); each
 ``--group-col`` value is a separate sweep. With an LR (``--lr-col``, or a detected one) the law
 policy forecasts with the multi-power law on each run's rebuilt schedule; with ``--lr-col none``,
 with a saturating power law in x.
@@ -21,14 +21,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from scaling_callback.cli.curve_source import add_source_arguments
+from scaling_callback.cli.options import add_seed
 from scaling_callback.errors import InputError
 from scaling_callback.io import ColumnMap, column_of, read_runs
+from scaling_callback.progress import LiveProgress
 from scaling_callback.stopping import POLICIES, make_policy
 from scaling_callback.stopping.recorded import runs_from_frame
 from scaling_callback.stopping.replay import DEFAULT_WORKERS, ReplayResult, replay
@@ -44,30 +47,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"policies to replay (default: all of {', '.join(POLICIES)})")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--objective", choices=("final", "frontier"), default="final",
-                        help="law policy: compare final losses, or losses at equal planned compute (default final)")
-    parser.add_argument("--threshold", type=float, default=0.05, help="law policy: stop when P(beats best) < this (default 0.05)")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help=f"parallel runs of the sweep (default {DEFAULT_WORKERS})")
-    parser.add_argument("--shuffle", type=int, metavar="SEED", help="start runs in a random order (default: order of first appearance)")
+                        help="law policy: compare final losses, or losses at equal planned compute")
+    parser.add_argument("--threshold", type=float, default=0.05, help="law policy: stop when P(beats best) < this")
+    parser.add_argument("--parallel-runs", type=int, default=DEFAULT_WORKERS, metavar="K",
+                        help="runs the replayed sweep trains at once (slots, not processes)")
+    add_seed(parser, "start runs in the order of this random permutation (default: order of first appearance)",
+             default=None)
     parser.add_argument("--warmup-steps", type=int, metavar="W", help="linear LR warmup length, when the logs start after it")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.workers < 1:
-        raise InputError(f"--workers must be >= 1, got {args.workers}")
+    if args.parallel_runs < 1:
+        raise InputError(f"--parallel-runs must be >= 1, got {args.parallel_runs}")
     if not 0 < args.threshold < 1:
         raise InputError(f"--threshold must be in (0, 1), got {args.threshold}")
     frame, x_col, lr_col, compute_col = _read(args)
     groups = _groups(frame, args.group_col)
     results: dict[str, dict[str, ReplayResult]] = {}
+    policies = list(dict.fromkeys(args.policy))
+    live = LiveProgress("replay-stopping", len(groups) * len(policies), "replays", sys.stderr)
     for group, part in groups.items():
         runs = runs_from_frame(part, "run", x_col, "loss", lr_col, compute_col, args.warmup_steps)
         order = None
-        if args.shuffle is not None:
-            order = list(np.random.default_rng(args.shuffle).permutation([r.name for r in runs]))
-        results[group] = {
-            name: replay(runs, make_policy(name, objective=args.objective, threshold=args.threshold), args.workers, order)
-            for name in dict.fromkeys(args.policy)
-        }
+        if args.seed is not None:
+            order = list(np.random.default_rng(args.seed).permutation([r.name for r in runs]))
+        results[group] = {}
+        for name in policies:
+            live.update(sum(map(len, results.values())), f"{(group + ': ') if group else ''}{name} ({len(runs)} runs)",
+                        force=True)
+            policy = make_policy(name, objective=args.objective, threshold=args.threshold)
+            results[group][name] = outcome = replay(runs, policy, args.parallel_runs, order)
+            live.write(f"{(group + ': ') if group else ''}{name}: {len(outcome.stopped)} of {len(runs)} runs stopped, "
+                       f"compute saved {outcome.compute_saved:.1%}, best final {outcome.best_final:.4g}")
+    live.update(live.total, "done", force=True)
+    live.close()
     record = _record(results, grouped=args.group_col is not None)
     print(json.dumps(_finite(record), allow_nan=False) if args.json else _table(results))
     return 0

@@ -80,11 +80,17 @@ class Variant:
 
 
 def huber_objective(
-    free: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_loss: np.ndarray, variant: Variant, delta: float
+    free: np.ndarray,
+    log_n: np.ndarray,
+    log_d: np.ndarray,
+    log_loss: np.ndarray,
+    variant: Variant,
+    delta: float,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
-    """Summed Huber loss of log-loss residuals and its analytic gradient in the free parameters."""
+    """Summed (optionally weighted) Huber loss of log-loss residuals and its analytic gradient in the free parameters."""
     prediction, gradient = log_loss_lse(variant.theta(free), log_n, log_d)
-    value, psi = huber(prediction - log_loss, delta)
+    value, psi = huber(prediction - log_loss, delta, weights)
     return value, (psi @ gradient) @ variant.matrix
 
 

@@ -154,6 +154,12 @@ class ComputeOptimalLaw:
         grad_tolerance = diag.RELATIVE_GRADIENT_TOLERANCE * diag.gradient_scale(self._log_n, self._log_d, self.delta)
         self.converged_ = bool(best.grad_norm <= grad_tolerance)
         self.status_ = "converged" if self.converged_ else "not_converged"
+        front = self.frontier([self.max_flops_])[["n_opt", "d_opt"]].to_numpy()
+        if not all(np.isfinite(v) for v in self.params_.values()) or not np.all(np.isfinite(front) & (front > 0)):
+            # e.g. A = exp(a) overflowing, or α or β at 0 (no frontier): the points do not determine it
+            self.converged_, self.status_ = False, "degenerate"
+            self.warnings_.append("degenerate fit: " + ", ".join(f"{k} = {v:.3g}" for k, v in self.params_.items())
+                                  + " - these points do not determine L(N, D) and its compute-optimal frontier")
         boundary, outside = self._grid_position(best.start, theta)
         names = self._free_names()
         correlation, condition = diag.parameter_correlations(theta, self._log_n, self._log_d, self.variant_.matrix)
@@ -188,7 +194,8 @@ class ComputeOptimalLaw:
 
     def _set_params(self, theta: np.ndarray) -> None:
         self.theta_ = np.asarray(theta, dtype=float)
-        values = theta_to_params(self.theta_)
+        with np.errstate(over="ignore"):  # a fit that ran off to A or B = inf says so in its warnings, not on stderr
+            values = theta_to_params(self.theta_)
         self.E_, self.A_, self.B_, self.alpha_, self.beta_ = (values[k] for k in ("E", "A", "B", "alpha", "beta"))
         with np.errstate(all="ignore"):
             self.a_, self.b_ = (float(v) for v in frontier_exponents(self.alpha_, self.beta_))

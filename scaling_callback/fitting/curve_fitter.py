@@ -16,14 +16,14 @@ import time
 from typing import Sequence
 
 import numpy as np
-from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.curve_interval import FinalPrediction, PredictiveInterval
 from scaling_callback.fitting.curve_space import grid_starts, internal_bounds, to_internal, to_natural
-from scaling_callback.fitting.curves import Curve
+from scaling_callback.fitting.curves import Curve, bin_curve
 from scaling_callback.fitting.huber import DEFAULT_DELTA, huber
+from scaling_callback.fitting.multistart import BUDGET_STATUS, TIME_BUDGET_SECONDS, minimize_until
 from scaling_callback.laws.loss_curves import CURVE_LAWS
 from scaling_callback.laws.lr_terms import LRTerms, lr_terms
 from scaling_callback.laws.schedule import Schedule
@@ -34,6 +34,10 @@ START_ITERATIONS = 120  # every start gets this budget; only the best continues
 MAX_ITERATIONS = 600
 JACKKNIFE_CHUNKS = 4  # groups per curve when fewer than three curves are fitted
 JACKKNIFE_ITERATIONS = 80
+# Longer curves are fitted as this many equal-width bin means: a fit's (point, LR block) pairs stay
+# under 2048 x 512 = 1M (~120 MB through an MPL pass, see lr_terms) whatever the log's length; the
+# MPL paper fits ~170 logged points per curve (Luo et al. 2025, §4).
+MAX_POINTS_PER_CURVE = 2048
 DECAY_FRACTION_FOR_IDENTIFIABILITY = 0.05  # an LR decrease of ≥ 5 % of the peak seen before a fitted point
 
 
@@ -49,6 +53,8 @@ class CurveFitter:
         max_blocks: change blocks per curve while fitting (see :mod:`lr_terms`); None is exact.
         level: coverage of the predictive interval.
         jackknife: add the delete-one-group jackknife to the interval (one extra refit per group).
+        time_budget: wall-clock seconds for the whole fit (None: unbounded); spent, the best point so
+            far is kept, ``converged_`` is False and the jackknife falls back to the Laplace interval.
     """
 
     def __init__(
@@ -61,6 +67,7 @@ class CurveFitter:
         max_blocks: int | None = 512,
         level: float = 0.9,
         jackknife: bool = True,
+        time_budget: float | None = TIME_BUDGET_SECONDS,
     ) -> None:
         self.law = law
         self.prior = prior
@@ -70,24 +77,28 @@ class CurveFitter:
         self.max_blocks = max_blocks
         self.level = level
         self.jackknife = jackknife
+        self.time_budget = time_budget
 
     # ------------------------------------------------------------------ fit
     def fit(self, curves: Sequence[Curve]) -> "CurveFitter":
         """Fit the law jointly to ``curves``. Numerical failure sets ``status_``; bad input raises InputError."""
-        law = self._law()
-        curves = [c for c in curves if len(c)]
+        self._law()  # an unknown law is an InputError before any work
+        curves = [_thinned(c) for c in curves if len(c)]
         n_points = sum(len(c) for c in curves)
         if n_points < MIN_POINTS:
             raise InputError(f"fewer than {MIN_POINTS} usable points ({n_points}) to fit the {self.law} law")
         started = time.perf_counter()
+        self._deadline = None if self.time_budget is None else started + self.time_budget
+        self.budget_spent_ = False
         terms = lr_terms([c.schedule for c in curves], [c.steps for c in curves], self.max_blocks)
         loss = np.concatenate([c.loss for c in curves])
         self._curve_sizes = [len(c) for c in curves]
-        fixed, self.drop_term_ = self._resolve_fixed(terms)
+        fixed, self.drop_term_ = self._resolve_fixed(curves)
         self.status_, self.converged_ = "ok", False
         self.params_: dict[str, float] = {}
         try:
-            self._optimise(curves, terms, loss, fixed)
+            with np.errstate(all="ignore"):  # pathological curves overflow on the way; the objective copes, training logs stay quiet
+                self._optimise(curves, terms, loss, fixed)
         except (ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
             self.status_ = f"failed: {type(error).__name__}: {error}"
         self.fit_seconds_ = time.perf_counter() - started
@@ -101,7 +112,7 @@ class CurveFitter:
             raise InputError(f"unknown law {self.law!r}; choose one of {', '.join(CURVE_LAWS)}")
         return CURVE_LAWS[self.law]
 
-    def _resolve_fixed(self, terms: LRTerms) -> tuple[dict[str, float], str]:
+    def _resolve_fixed(self, curves: Sequence[Curve]) -> tuple[dict[str, float], str]:
         law = self._law()
         fixed = dict(self.fixed or {})
         unknown = set(fixed) - set(law.param_names)
@@ -109,19 +120,13 @@ class CurveFitter:
             raise InputError(f"cannot fix {sorted(unknown)}: the {law.name} law has {list(law.param_names)}")
         if not law.drop_param_names:
             return fixed, "none"
-        if self._decay_seen(terms):
+        if any(c.schedule.decrease_until(int(c.steps.max())) >= DECAY_FRACTION_FOR_IDENTIFIABILITY for c in curves):
             return fixed, "fitted"
         prior = {k: float(v) for k, v in (self.prior or {}).items() if k in law.drop_param_names}
         missing = [n for n in law.drop_param_names if n not in prior and n not in fixed]
         if not missing:
             return prior | fixed, "prior"
         return fixed | {n: 0.0 if n in ("B", "C") else prior.get(n, 0.5) for n in law.drop_param_names if n not in fixed}, "unconstrained"
-
-    @staticmethod
-    def _decay_seen(terms: LRTerms) -> bool:
-        decreases = np.where(terms.pair_dlr > 0, terms.pair_dlr, 0.0)
-        seen = terms.point_sums(decreases) / terms.peak_lr
-        return bool(seen.size and seen.max() >= DECAY_FRACTION_FOR_IDENTIFIABILITY)
 
     def _optimise(self, curves: Sequence[Curve], terms: LRTerms, loss: np.ndarray, fixed: dict[str, float]) -> None:
         """Refine the best grid starts on coarse LR blocks, then polish the best one on ``terms``."""
@@ -156,7 +161,7 @@ class CurveFitter:
 
     def _jackknife(self, terms: LRTerms, loss: np.ndarray, fixed: dict, free: list[str], bounds, theta: np.ndarray):
         """Warm-started refits with one group left out (whole curves if ≥ 3, else chunks of each curve)."""
-        if not self.jackknife:
+        if not self.jackknife or self._past_deadline():
             return ()
         owner = np.repeat(np.arange(len(self._curve_sizes)), self._curve_sizes)
         if len(self._curve_sizes) < 3:
@@ -171,11 +176,18 @@ class CurveFitter:
             thetas.append(self._minimise(objective, theta, bounds, JACKKNIFE_ITERATIONS).x)
         return tuple(thetas)
 
-    @staticmethod
-    def _minimise(objective: "_Objective", theta0: np.ndarray, bounds: list[tuple[float, float]], max_iterations: int):
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.perf_counter() > self._deadline
+
+    def _minimise(self, objective: "_Objective", theta0: np.ndarray, bounds: list[tuple[float, float]], max_iterations: int):
         with threadpool_limits(1):  # tiny BLAS calls: threads only add synchronisation cost
-            return minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
-                            options={"maxiter": max_iterations, "ftol": 1e-13, "gtol": 1e-9, "maxcor": 20})
+            result = minimize_until(objective, theta0, self._deadline, method="L-BFGS-B", bounds=bounds,
+                                    options={"maxiter": max_iterations, "ftol": 1e-13, "gtol": 1e-9, "maxcor": 20})
+        if result.status == BUDGET_STATUS:
+            self.budget_spent_ = True
+            if not np.isfinite(result.fun):
+                raise ValueError(f"time budget of {self.time_budget:g} s spent before a finite objective")
+        return result
 
     # -------------------------------------------------------------- predict
     @property
@@ -225,6 +237,9 @@ class CurveFitter:
             "fixed": fixed if self.drop_term_ != "unconstrained" else {k: v for k, v in (self.fixed or {}).items()},
             "drop_term": self.drop_term_,
             "lr_sum_blocks_per_curve": self.max_blocks,
+            "points_per_curve": f"at most {MAX_POINTS_PER_CURVE}; longer curves as equal-width bin means",
+            "time_budget_s": self.time_budget,
+            "time_budget_spent": self.budget_spent_,
             "warmup": "S_W = sum of warmup LRs (linear 0 -> peak rebuilt when only logged)",
             "interval": f"level {self.level}; parameter variance from "
             + ("a delete-one-group jackknife (curves if >= 3, else 4 chunks per curve)" if self.jackknife
@@ -272,3 +287,12 @@ class _Objective:
         log_pred, log_jacobian = self.log_prediction(theta)
         value, slope = huber(self.log_loss - log_pred, self.delta)
         return value / self.delta, -(log_jacobian @ slope) / self.delta
+
+
+def _thinned(curve: Curve) -> Curve:
+    """The curve itself, or its :data:`MAX_POINTS_PER_CURVE` equal-width bin means when it is longer."""
+    if len(curve) <= MAX_POINTS_PER_CURVE:
+        return curve
+    order = np.argsort(curve.steps, kind="stable")
+    steps, loss = bin_curve(curve.steps[order], curve.loss[order], float(curve.steps.min()) - 1.0, MAX_POINTS_PER_CURVE)
+    return Curve(curve.schedule, steps, loss, curve.name)

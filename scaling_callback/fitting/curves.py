@@ -43,3 +43,25 @@ class Curve:
         """The points after :meth:`head` of the same ``fraction``."""
         keep = len(self.head(fraction))
         return Curve(self.schedule, self.steps[keep:], self.loss[keep:], self.name)
+
+
+def bin_curve(steps: np.ndarray, loss: np.ndarray, after_step: float, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Finite positive losses at steps after ``after_step``, as at most ``max_points`` equal-width bin means.
+
+    Per-step training losses are noisy and a fit's cost grows with its points; bin means of equal
+    step width keep the curve's shape (the MPL paper fits ~170 logged points per curve).
+    """
+    steps = np.asarray(steps, dtype=float)
+    loss = np.asarray(loss, dtype=float)
+    keep = (steps > after_step) & np.isfinite(loss) & (loss > 0) & np.isfinite(steps)
+    steps, loss = steps[keep], loss[keep]
+    if steps.size <= max_points:
+        return steps.astype(np.int64), loss
+    edges = np.linspace(steps[0], steps[-1] + 1.0, max_points + 1)
+    which = np.clip(np.searchsorted(edges, steps, side="right") - 1, 0, max_points - 1)
+    counts = np.bincount(which, minlength=max_points)
+    filled = counts > 0
+    mean_step = np.bincount(which, steps, max_points)[filled] / counts[filled]
+    mean_loss = np.bincount(which, loss, max_points)[filled] / counts[filled]
+    rounded, first = np.unique(np.rint(mean_step).astype(np.int64), return_index=True)
+    return rounded, mean_loss[first]

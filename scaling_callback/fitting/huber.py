@@ -12,10 +12,18 @@ import numpy as np
 DEFAULT_DELTA = 1e-3
 
 
-def huber(residuals: np.ndarray, delta: float = DEFAULT_DELTA) -> tuple[float, np.ndarray]:
-    """Return the summed Huber loss of `residuals` and its derivative with respect to each residual."""
+def huber(
+    residuals: np.ndarray, delta: float = DEFAULT_DELTA, weights: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
+    """Return the summed Huber loss of `residuals` and its derivative with respect to each residual.
+
+    ``weights`` (one per residual) count repeated points once each: a bootstrap resample that
+    draws a point k times is the weighted sum over its distinct points with weight k.
+    """
     r = np.asarray(residuals, dtype=float)
     small = np.abs(r) <= delta
     value = np.where(small, 0.5 * r * r, delta * (np.abs(r) - 0.5 * delta))
     derivative = np.where(small, r, delta * np.sign(r))
-    return float(value.sum()), derivative
+    if weights is None:
+        return float(value.sum()), derivative
+    return float(value @ weights), derivative * weights

@@ -24,6 +24,8 @@ def write_long(frame: pd.DataFrame, output: str | Path | None, file_format: str 
         frame.to_csv(sys.stdout, index=False)
         return
     target = Path(output)
+    if target.is_dir():
+        raise InputError(f"{target}: is a directory; give a file to write")
     if not target.parent.is_dir():
         raise InputError(f"{target}: its directory {target.parent} does not exist")
     if file_format == "parquet":

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from scaling_callback.errors import InputError
+from scaling_callback.files import check_sqlite_file, check_table_file
 from scaling_callback.io.columns import ColumnMap, detect
 
 RunRecords = tuple[str, pd.DataFrame, bool]
@@ -20,16 +21,20 @@ _NOT_METRICS = {"epoch", "_runtime", "_timestamp", "hp_metric", "_wandb", "wall_
 
 
 def read_csv_frame(path: Path) -> pd.DataFrame:
-    """A CSV as a frame, with one-line errors for missing, empty or unreadable files."""
+    """A CSV as a frame, with one-line errors for missing, empty, binary, oversized or unreadable files."""
+    check_table_file(path)
     try:
         frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, IsADirectoryError) as error:
-        raise InputError(f"{path}: not a readable CSV ({type(error).__name__})") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as error:
+        raise InputError(f"{path}: not a readable CSV ({type(error).__name__}: {_first_line(error)})") from None
     if frame.empty:
         raise InputError(f"{path}: no rows")
     return frame
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def _melt(frame: pd.DataFrame, step: str, exclude: set[str], where: str) -> pd.DataFrame:
@@ -120,14 +125,9 @@ def store(path: str, columns: ColumnMap, sweep: str | None = None) -> list[tuple
     from scaling_callback.store import SweepStore
 
     if "://" not in path:
-        file = Path(path)
-        if not file.is_file():
-            raise InputError(f"{path}: no such store file")
-        with open(file, "rb") as handle:
-            if handle.read(16) != b"SQLite format 3\x00":
-                raise InputError(f"{path}: not a SQLite store")
+        check_sqlite_file(path)
     try:
-        opened = SweepStore(path)
+        opened = SweepStore(path, create=False)
     except InputError:
         raise
     except Exception as error:  # noqa: BLE001 - SQLAlchemy's errors are many; report the first line

@@ -94,8 +94,10 @@ def params_to_theta(E: float, A: float, B: float, alpha: float, beta: float) -> 
 
 
 def frontier_exponents(alpha: float, beta: float) -> tuple[float, float]:
-    """a = β/(α+β), b = α/(α+β): N_opt ∝ C^a, D_opt ∝ C^b (Hoffmann et al. 2022, eq. 4)."""
-    return beta / (alpha + beta), alpha / (alpha + beta)
+    """a = β/(α+β), b = α/(α+β): N_opt ∝ C^a, D_opt ∝ C^b (Hoffmann et al. 2022, eq. 4); NaN when α+β = 0."""
+    with np.errstate(all="ignore"):
+        total = np.float64(alpha) + np.float64(beta)
+        return np.float64(beta) / total, np.float64(alpha) / total
 
 
 def compute_optimal(

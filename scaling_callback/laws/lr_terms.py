@@ -9,7 +9,13 @@ Smooth schedules change the LR at every step (a cosine over 22k steps gives 22k 
 ``max_blocks`` merges neighbouring changes of the same sign into at most that many blocks per
 curve, each represented by its Δη-weighted mean η_k and S1(k−1) (a midpoint quadrature). Blocks
 are cut by equal |Δη| mass, so a sharp drop keeps its own steps, and never straddle an observed
-point. ``max_blocks=None`` keeps every change step (exact).
+point. ``max_blocks=None`` keeps every change step (exact) up to the limits below.
+
+Cost is bounded by the information, not the step count: the schedule is a list of linear pieces
+(:class:`Schedule`), the changes are runs of equal drops (one per piece jump, one per sloped piece)
+and a block's Δη-weighted means are closed-form sums over the sub-runs it holds. Memory and time are
+O(P + B + N·B) for P pieces, N points and B ≤ max_blocks + N + (sign changes) blocks, so a 1e8-step
+schedule logged at a few hundred rows costs what a 1e4-step one does.
 """
 
 from __future__ import annotations
@@ -22,6 +28,15 @@ import numpy as np
 from scaling_callback.laws.schedule import Schedule
 
 _MIN_LR_FRACTION = 1e-12  # η_k = 0 would make η_k^(−γ) infinite; clamp at this fraction of the peak
+# Exact sums (``max_blocks=None``) keep every change step while there are at most EXACT_BLOCKS of
+# them and points × changes stays under EXACT_PAIR_BUDGET (point, block) pairs; beyond that the
+# changes are blocked (equal |Δη| mass, never across a point) to min(EXACT_BLOCKS, budget / points).
+# A block costs ~15 float64 temporaries here and a pair ~120 bytes through an MPL loss-and-Jacobian
+# pass (measured with tracemalloc, benchmarks/bench_fuzz.py), so the two bound an exact pass near
+# 16 MB + 250 MB whatever the step count; 2^16 midpoint blocks put a smooth decay's quadrature error
+# within ~1e-6 of its drop (measured against every-step sums on a 1e6-step linear decay).
+EXACT_BLOCKS = 2**16
+EXACT_PAIR_BUDGET = 2**21
 
 
 @dataclass(frozen=True)
@@ -100,57 +115,84 @@ def lr_terms(schedules: Sequence[Schedule], steps: Sequence[np.ndarray], max_blo
 
 def _one_curve(schedule: Schedule, steps: np.ndarray, max_blocks: int | None) -> dict[str, np.ndarray]:
     t = schedule.post_warmup_steps(steps)
-    lrs = schedule.lrs
-    cum = schedule.lr_sum  # cum[j] = S1(j)
-    previous = np.concatenate([[schedule.peak_lr], lrs[:-1]])
-    drops = previous - lrs  # drops[k-1] = η_{k−1} − η_k
-    k = np.flatnonzero(drops != 0) + 1
-    dk = drops[k - 1]
-    lr_k = lrs[k - 1]
-    sum_before = cum[k - 1]  # S1(k−1)
     eval_sorted = np.unique(t)
-    block_start = _block_starts(k, dk, eval_sorted, max_blocks)
+    first_k, count, drop = schedule.change_runs()
+    limit = max_blocks if max_blocks is not None else max(min(EXACT_BLOCKS, EXACT_PAIR_BUDGET // max(eval_sorted.size, 1)), 1)
+    if int(count.sum()) <= limit:  # every change step is its own block
+        start, n, d = _ranges(count) + np.repeat(first_k, count), np.ones(int(count.sum()), dtype=np.int64), np.repeat(drop, count)
+        block_start = np.arange(start.size)
+    else:
+        start, n, d, block_start = _blocked_runs(first_k, count, drop, eval_sorted, limit)
+    # closed forms over a sub-run k = s..s+n−1 of equal drops d, where η_k = η_s − d·(k − s)
+    lr_s = schedule.lr_at(start)
+    half = (n - 1) / 2.0
+    mean_lr = lr_s - d * half
+    mean_sum_before = schedule.lr_sum_at(start - 1) + lr_s * half - d * (n - 1) * (n - 2) / 6.0  # mean S1(k−1)
+    mean_k = start + half
     if block_start.size:
-        mass = np.add.reduceat(dk, block_start)
+        weight_run = d * n
+        mass = np.add.reduceat(weight_run, block_start)
         weight = np.divide(1.0, mass, out=np.zeros_like(mass), where=mass != 0)
-        lr_k = np.add.reduceat(dk * lr_k, block_start) * weight
-        sum_before = np.add.reduceat(dk * sum_before, block_start) * weight
-        k_mean = np.add.reduceat(dk * k, block_start) * weight
-        last_k = np.append(k[block_start[1:] - 1], k[-1])
+        lr_k = np.add.reduceat(weight_run * mean_lr, block_start) * weight
+        sum_before = np.add.reduceat(weight_run * mean_sum_before, block_start) * weight
+        k_mean = np.add.reduceat(weight_run * mean_k, block_start) * weight
+        last = np.append(block_start[1:] - 1, start.size - 1)
+        last_k = start[last] + n[last] - 1
     else:
         mass = lr_k = sum_before = k_mean = last_k = np.zeros(0)
     n_blocks = np.searchsorted(last_k, t, side="right")  # blocks entirely at or before each point
     pair_point = np.repeat(np.arange(t.size), n_blocks)
     pair_block = _ranges(n_blocks)
-    pair_t = t[pair_point]
+    s1 = schedule.lr_sum_at(t)
     floor = _MIN_LR_FRACTION * schedule.peak_lr
     return {
         "block_lr": np.maximum(lr_k, floor),
-        "s1": cum[t],
+        "s1": s1,
         "warmup_sum": np.full(t.size, schedule.warmup_sum),
         "warmup_steps": np.full(t.size, float(schedule.warmup_steps)),
-        "lr": np.where(t > 0, lrs[np.maximum(t, 1) - 1], schedule.peak_lr),
+        "lr": schedule.lr_at(t),
         "peak_lr": np.full(t.size, schedule.peak_lr),
         "pair_point": pair_point,
         "pair_block": pair_block,
         "pair_dlr": mass[pair_block],
-        "pair_sum": np.maximum(cum[pair_t] - sum_before[pair_block], 0.0),
-        "pair_lag": np.maximum(pair_t - k_mean[pair_block], 0.0),
+        "pair_sum": np.maximum(s1[pair_point] - sum_before[pair_block], 0.0),
+        "pair_lag": np.maximum(t[pair_point] - k_mean[pair_block], 0.0),
     }
 
 
-def _block_starts(k: np.ndarray, dk: np.ndarray, eval_sorted: np.ndarray, max_blocks: int | None) -> np.ndarray:
-    """Indices into the change list where a new block begins."""
-    if k.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if max_blocks is None or k.size <= max_blocks:
-        return np.arange(k.size)
-    segment = np.searchsorted(eval_sorted, k, side="left")  # changes between two observed points
-    size = np.abs(dk)
-    position = np.cumsum(size) - 0.5 * size
-    mass_bin = np.floor(position / (position[-1] + 0.5 * size[-1]) * max_blocks)
-    key_changes = (np.diff(segment) != 0) | (np.diff(mass_bin) != 0) | (np.diff(np.sign(dk)) != 0)
-    return np.concatenate([[0], np.flatnonzero(key_changes) + 1])
+def _blocked_runs(
+    first_k: np.ndarray, count: np.ndarray, drop: np.ndarray, eval_sorted: np.ndarray, max_blocks: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cut runs of equal drops into sub-runs, then group sub-runs into blocks of equal |Δη| mass.
+
+    A sub-run never holds changes on both sides of an observed point nor of a mass-bin edge, so
+    blocks (a new one wherever the point segment, the mass bin or the sign changes) are found
+    without listing the change steps. Returns sub-run ``(start, n, drop)`` and the block starts.
+    """
+    size = np.abs(drop)
+    mass_before = np.cumsum(size * count) - size * count
+    total = float(np.sum(size * count))
+    last_k = first_k + count - 1
+    cuts = [first_k]
+    # observed point t inside a run: the changes k ≤ t and k ≥ t + 1 go to different blocks
+    run = np.searchsorted(first_k, eval_sorted + 1, side="right") - 1
+    inside = (run >= 0) & (eval_sorted >= first_k[np.maximum(run, 0)]) & (eval_sorted + 1 <= last_k[np.maximum(run, 0)])
+    cuts.append(eval_sorted[inside] + 1)
+    # mass-bin edge b·total/B inside a run: the first change whose mid-position passes it
+    edges = np.arange(1, max_blocks) * (total / max_blocks)
+    run = np.clip(np.searchsorted(mass_before, edges, side="right") - 1, 0, first_k.size - 1)
+    offset = np.ceil((edges - mass_before[run]) / size[run] - 0.5).astype(np.int64)
+    inside = (offset >= 1) & (offset <= count[run] - 1)
+    cuts.append(first_k[run[inside]] + offset[inside])
+    start = np.unique(np.concatenate(cuts))
+    run = np.searchsorted(first_k, start, side="right") - 1
+    stop = np.minimum(np.append(start[1:], np.iinfo(np.int64).max), last_k[run] + 1)
+    n, d = stop - start, drop[run]
+    position = mass_before[run] + size[run] * ((start - first_k[run]) + 0.5)
+    mass_bin = np.floor(position / total * max_blocks)
+    segment = np.searchsorted(eval_sorted, start, side="left")
+    key_changes = (np.diff(segment) != 0) | (np.diff(mass_bin) != 0) | (np.diff(np.sign(d)) != 0)
+    return start, n, d, np.concatenate([[0], np.flatnonzero(key_changes) + 1])
 
 
 def _ranges(lengths: np.ndarray) -> np.ndarray:

@@ -9,13 +9,14 @@ is no frontier yet, rather than one fitted to noise.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from scaling_callback.errors import InputError
 
+N_CONVENTIONS = ("total", "non-embedding")
 MIN_RUNS = 8
 MIN_SIZES = 3
 DEFAULT_TARGET_FACTOR = 10.0  # recommend for 10x the largest run's compute unless told otherwise
@@ -28,11 +29,14 @@ def usable_points(points: pd.DataFrame, n_convention: str = "total") -> pd.DataF
     that (N, D) has finished.
     """
     if points is None or len(points) == 0:
-        return pd.DataFrame(columns=["name", "n", "tokens", "flops", "loss"])
+        return pd.DataFrame(columns=["name", "n", "tokens", "flops", "loss", "compute"])
+    check_n_convention(n_convention)
     column = "n_params" if n_convention == "total" else "n_params_nonembedding"
-    frame = points.assign(n=pd.to_numeric(points[column], errors="coerce"),
-                          tokens=pd.to_numeric(points["tokens"], errors="coerce"),
-                          loss=pd.to_numeric(points["loss"], errors="coerce"))
+    frame = points.assign(
+        n=pd.to_numeric(points[column], errors="coerce"),
+        tokens=pd.to_numeric(points["tokens"], errors="coerce"),
+        loss=pd.to_numeric(points["loss"], errors="coerce"),
+    )
     keep = (frame["n"] > 0) & (frame["tokens"] > 0) & (frame["loss"] > 0)
     frame = frame[keep & np.isfinite(frame["loss"])]
     # one point per (N, D): its best configuration (schedule, seed), as Chinchilla tuned each run's schedule.
@@ -41,13 +45,46 @@ def usable_points(points: pd.DataFrame, n_convention: str = "total") -> pd.DataF
     forecast = (frame["source"] != "observed") if "source" in frame else pd.Series(False, index=frame.index)
     ranked = frame.assign(_forecast=forecast).sort_values(["_forecast", "loss"])
     best = ranked.drop_duplicates(subset=["n", "tokens"], keep="first").drop(columns="_forecast")
-    return best.sort_index().reset_index(drop=True)
+    best = best.sort_index().reset_index(drop=True)
+    return best.assign(compute=_compute(best))
 
 
-def fit_frontier_points(points: pd.DataFrame, bootstrap: int = 0, n_convention: str = "total",
-                        target_flops: Sequence[float] | None = None, tie_exponents: bool = False,
-                        seed: int = 0) -> dict | None:
-    """Approach 3 on one final point per run; None when the runs cannot determine a frontier yet."""
+def check_n_convention(n_convention: str) -> None:
+    """InputError unless ``n_convention`` is 'total' or 'non-embedding' (the CLI's and the fitter's words)."""
+    if n_convention not in N_CONVENTIONS:
+        raise InputError(f"n_convention must be one of {', '.join(N_CONVENTIONS)}, got {n_convention!r}")
+
+
+def measured_flops(points: pd.DataFrame) -> bool:
+    """True when every point has its FLOPs at the planned end measured by the callback (finite, positive)."""
+    if "flops" not in points or not len(points):
+        return False
+    flops = pd.to_numeric(points["flops"], errors="coerce").to_numpy(dtype=float)
+    return bool(np.all(np.isfinite(flops) & (flops > 0)))
+
+
+def _compute(points: pd.DataFrame) -> pd.Series:
+    """Each point's compute: the measured FLOPs at its planned end when every point has them, else 6·N·D."""
+    if measured_flops(points):
+        return pd.to_numeric(points["flops"], errors="coerce").astype(float)
+    return 6.0 * points["n"] * points["tokens"]
+
+
+def fit_frontier_points(
+    points: pd.DataFrame,
+    bootstrap: int = 0,
+    n_convention: str = "total",
+    target_flops: Sequence[float] | None = None,
+    tie_exponents: bool = False,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict | None:
+    """Approach 3 on one final point per (N, D); None when the runs cannot determine a frontier yet.
+
+    Where the callback measured every run's FLOPs, the fit uses them (C = k·N·D with k measured, and
+    the recommendation's budget in those FLOPs, as on the loss-vs-compute plot); otherwise C = 6·N·D.
+    ``progress(done, total)`` follows the bootstrap.
+    """
     from scaling_callback.fitting.bootstrap import bootstrap_compute_optimal, frontier_column
     from scaling_callback.fitting.compute_optimal import ComputeOptimalLaw
 
@@ -55,18 +92,22 @@ def fit_frontier_points(points: pd.DataFrame, bootstrap: int = 0, n_convention: 
     if len(data) < MIN_RUNS or data["n"].nunique() < MIN_SIZES or data["tokens"].nunique() < 2:
         return None
     try:
+        flops = data["compute"].to_numpy() if measured_flops(data) else None
         law = ComputeOptimalLaw(tie_exponents=tie_exponents, n_convention=n_convention).fit(
-            data["n"].to_numpy(), data["tokens"].to_numpy(), data["loss"].to_numpy())
+            data["n"].to_numpy(), data["tokens"].to_numpy(), data["loss"].to_numpy(), flops=flops
+        )
     except (InputError, ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
         return {"status": f"failed: {error}", "n_points": len(data)}
-    largest = float((6.0 * data["n"] * data["tokens"]).max())
+    largest = float(data["compute"].max())
     targets = [float(c) for c in (target_flops or [DEFAULT_TARGET_FACTOR * largest])]
     record = law.to_dict(target_flops=targets)
     record["sources"] = data["source"].value_counts().to_dict() if "source" in data else {}
     record["recommendation"] = dict(record["frontier"][0])
     if bootstrap >= 2:
         try:
-            draws = bootstrap_compute_optimal(law, n_resamples=bootstrap, seed=seed, target_flops=targets, n_jobs=1)
+            draws = bootstrap_compute_optimal(
+                law, n_resamples=bootstrap, seed=seed, target_flops=targets, n_jobs=None, progress=progress
+            )
         except (InputError, ValueError) as error:
             record["bootstrap"] = {"status": f"failed: {error}"}
         else:
@@ -89,13 +130,16 @@ def compare_approaches(points: pd.DataFrame, curves: dict[str, pd.DataFrame], n_
     data = usable_points(points, n_convention)
     result: dict[str, dict] = {}
     try:
-        iso = IsoFlopFit().fit(data["n"].to_numpy(), (6.0 * data["n"] * data["tokens"]).to_numpy(), data["loss"].to_numpy())
+        iso = IsoFlopFit().fit(data["n"].to_numpy(), data["compute"].to_numpy(), data["loss"].to_numpy())
         result["approach_2"] = _exponent_record(iso)
     except (InputError, ValueError) as error:
         result["approach_2"] = {"a": None, "note": str(error)}
     n_by_run = dict(zip(data["name"], data["n"]))
-    rows = [(n_by_run[name], curve["flops"].to_numpy(), curve["loss"].to_numpy(), name)
-            for name, curve in curves.items() if name in n_by_run and len(curve)]
+    rows = [
+        (n_by_run[name], curve["flops"].to_numpy(), curve["loss"].to_numpy(), name)
+        for name, curve in curves.items()
+        if name in n_by_run and len(curve)
+    ]
     try:
         if len(rows) < 2:
             raise InputError("needs loss-vs-FLOP curves of at least two model sizes")

@@ -6,15 +6,26 @@ import math
 
 
 def _num(value, digits: int = 4) -> str:
+    """``digits`` significant digits; counts and budgets (>= 1e5) and tiny values in short scientific form."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
-    if isinstance(value, (int, float)) and (abs(value) >= 1e5 or 0 < abs(value) < 1e-3):
-        return f"{value:.3g}"
-    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if abs(value) >= 1e5 or 0 < abs(value) < 1e-3:
+        mantissa, exponent = f"{value:.3e}".split("e")
+        return f"{float(mantissa):.3g}e{int(exponent)}"
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) >= 1000):
+        return f"{int(value):,}"
+    return f"{value:.{digits}g}"
 
 
-def _interval(pair) -> str:
-    return f"[{_num(pair[0])}, {_num(pair[1])}]" if pair else "(no bootstrap)"
+def _exponent(value) -> str:
+    """An exponent or a fraction of one: three decimals."""
+    return "–" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def _interval(pair, format_value=_num) -> str:
+    return f"[{format_value(pair[0])}, {format_value(pair[1])}]" if pair else "(no bootstrap)"
 
 
 def summary_markdown(sweep: str, summary: dict, details: dict) -> str:
@@ -25,8 +36,8 @@ def summary_markdown(sweep: str, summary: dict, details: dict) -> str:
         "",
         f"- **Runs**: {summary['runs']} ({summary['finished']} trained to their planned end, "
         f"{summary['stopped']} stopped early by the stopping policy).",
-        f"- **Compute saved**: {summary['compute_saved']:.1%} of the FLOPs the stopped runs would have spent "
-        "to their planned end (relative to the whole sweep run to completion).",
+        f"- **Compute saved**: {summary['compute_saved']:.1%} of the sweep's planned compute (every run trained "
+        "to its planned end) was not spent, because the stopped runs ended early.",
     ]
     if front["a"] is not None:
         lines += [
@@ -35,15 +46,21 @@ def summary_markdown(sweep: str, summary: dict, details: dict) -> str:
             "",
             "L(N, D) = E + A/N^α + B/D^β fitted to the best final loss of each (N, D) (observed; a stopped "
             f"run's forecast only where no run of that N and D finished), N = {details['n_convention']} parameters, "
-            "D = planned tokens, C = 6ND.",
+            f"D = planned tokens; compute: {front.get('flop_convention') or 'C = 6ND'}.",
             "",
+        ]
+        if front.get("verdict"):
+            lines += [f"**{front['verdict']}**", ""]
+        lines += [
             "| quantity | value | 95 % bootstrap interval | meaning |",
             "|---|---|---|---|",
-            f"| a | {_num(front['a'])} | {_interval(front['a_ci'])} | N_opt ∝ C^a: how model size should grow with compute |",
-            f"| b | {_num(front['b'])} | {_interval(front['b_ci'])} | D_opt ∝ C^b: how data should grow (a + b = 1) |",
+            f"| a | {_exponent(front['a'])} | {_interval(front['a_ci'], _exponent)} "
+            "| N_opt ∝ C^a: how model size should grow with compute |",
+            f"| b | {_exponent(front['b'])} | {_interval(front['b_ci'], _exponent)} "
+            "| D_opt ∝ C^b: how data should grow (a + b = 1) |",
             f"| E | {_num(front['E'])} | | irreducible loss |",
-            f"| α | {_num(front['alpha'])} | | loss exponent in parameters |",
-            f"| β | {_num(front['beta'])} | | loss exponent in tokens |",
+            f"| α | {_exponent(front['alpha'])} | | loss exponent in parameters |",
+            f"| β | {_exponent(front['beta'])} | | loss exponent in tokens |",
             "",
             "## Recommendation for a larger budget",
             "",
@@ -53,26 +70,61 @@ def summary_markdown(sweep: str, summary: dict, details: dict) -> str:
             "the further C lies from the largest run, the wider the interval should be read.",
         ]
     else:
-        lines += ["", "No compute-optimal fit: it needs at least 8 finished or stopped runs over 3 sizes and 2 budgets."]
+        lines += [
+            "",
+            "No compute-optimal fit: it needs at least 8 finished or stopped runs over 3 sizes and 2 budgets.",
+        ]
     approaches = details.get("approaches") or {}
     if approaches:
-        lines += ["", "## The three approaches side by side", "", "| approach | a | note |", "|---|---|---|",
-                  f"| 3: parametric fit L(N, D) | {_num(front['a'])} | |"]
-        for key, label in (("approach_1", "1: lower envelope of loss-vs-FLOP curves"), ("approach_2", "2: IsoFLOP parabolas")):
+        lines += [
+            "",
+            "## The three approaches side by side",
+            "",
+            "| approach | a | note |",
+            "|---|---|---|",
+            f"| 3: parametric fit L(N, D) | {_exponent(front['a'])} | |",
+        ]
+        for key, label in (
+            ("approach_1", "1: lower envelope of loss-vs-FLOP curves"),
+            ("approach_2", "2: IsoFLOP parabolas"),
+        ):
             record = approaches.get(key) or {}
             note = record.get("note") or "; ".join(record.get("warnings", []))
-            lines.append(f"| {label} | {_num(record.get('a'))} | {note} |")
+            lines.append(f"| {label} | {_exponent(record.get('a'))} | {_shorten(note)} |")
     if summary.get("warnings"):
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in summary["warnings"]]
-    lines += ["", "## Runs", "", "| run | status | N | D (planned) | final loss | source | predicted final [interval] | stop |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Runs",
+        "",
+        "| run | status | N | D (planned) | final loss | source | predicted final [interval] | stop |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for run in details.get("runs", []):
-        predicted = (f"{_num(run['pred_final_loss'])} [{_num(run['pred_final_low'])}, {_num(run['pred_final_high'])}]"
-                     if run.get("pred_final_loss") is not None else "–")
-        stop = f"step {_num(run['stop_step'])}: {run['stop_reason']}" if run["status"] == "stopped" else ""
-        lines.append(f"| {run['name']} | {run['status']} | {_num(run['n_params'])} | {_num(run['tokens'])} | "
-                     f"{_num(run['loss'])} | {run['source']} | {predicted} | {stop} |")
-    lines += ["", "Plots: `loss_vs_flops.png` (every run, its fitted law and prediction), `frontier.png` "
-              "(N_opt and D_opt vs C with the bootstrap band and approaches 1–2), `schedules.png` (planned LRs). "
-              "Every fitting choice is in `details.json`.", ""]
+        predicted = (
+            f"{_num(run['pred_final_loss'])} [{_num(run['pred_final_low'])}, {_num(run['pred_final_high'])}]"
+            if run.get("pred_final_loss") is not None
+            else "–"
+        )
+        stop = (
+            f"step {int(run['stop_step'])}: {run['stop_reason']}"
+            if run["status"] == "stopped" and run.get("stop_step")
+            else ""
+        )
+        lines.append(
+            f"| {run['name']} | {run['status']} | {_num(run['n_params'])} | {_num(run['tokens'])} | "
+            f"{_num(run['loss'])} | {run['source']} | {predicted} | {stop} |"
+        )
+    lines += [
+        "",
+        "Plots: `loss_vs_flops.png` (every run, its fitted law and prediction), `frontier.png` "
+        "(N_opt and D_opt vs C with the bootstrap band and approaches 1–2), `schedules.png` (planned LRs). "
+        "Every fitting choice is in `details.json`.",
+        "",
+    ]
     return "\n".join(lines)
+
+
+def _shorten(note: str, limit: int = 240) -> str:
+    """A table cell: the note's first ``limit`` characters (the full text is in details.json)."""
+    return note if len(note) <= limit else note[: limit - 1].rstrip() + "… (details.json has the rest)"

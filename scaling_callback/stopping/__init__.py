@@ -1,10 +1,10 @@
-"""Early stopping of unpromising runs: a policy protocol, the law policy, baselines and a replay simulator.
+"""Early stopping of unpromising runs: the policy protocol, the law policy, baselines and a replay simulator.
 
-Every policy answers ``decide(run, sweep) -> Decision`` (and ``should_stop(**context)`` for the
-Lightning callback). ``LawPolicy`` forecasts each run's final loss from a per-run law; the
-median rule, ASHA and "train every config for a fixed small budget" are the baselines it is
-measured against (``replay``). ``PolicyPruner`` (Optuna adapter) is imported lazily: it needs
-the optional ``optuna`` extra.
+Every policy answers ``decide(run, sweep) -> Decision``. ``LawPolicy`` compares the sweep's one
+forecast of each run's final loss (:mod:`scaling_callback.fitting.sweep_forecaster`); the median
+rule, ASHA and "train every config for a fixed small budget" are the baselines it is measured
+against (``replay``; the benchmark also drives Optuna's own pruners). ``PolicyPruner`` (Optuna
+adapter) is imported lazily: it needs the optional ``optuna`` extra.
 """
 
 from __future__ import annotations
@@ -12,33 +12,36 @@ from __future__ import annotations
 from typing import Any
 
 from scaling_callback.errors import InputError
+from scaling_callback.fitting.forecast_types import Forecast
 from scaling_callback.stopping.asha import SuccessiveHalvingPolicy
 from scaling_callback.stopping.fixed_budget import FixedBudgetPolicy
-from scaling_callback.stopping.forecast import DropMember, Forecast
 from scaling_callback.stopping.law_policy import LawPolicy
 from scaling_callback.stopping.median import MedianPolicy
-from scaling_callback.stopping.mpl_forecast import MPLForecaster
-from scaling_callback.stopping.policy import Decision, RunView, StoppingPolicy, SweepView, Verdict
-from scaling_callback.stopping.power_forecast import PowerLawForecaster
+from scaling_callback.stopping.policy import StoppingPolicy
 from scaling_callback.stopping.replay import ReplayResult, replay
+from scaling_callback.stopping.views import Decision, RunView, SweepView
 
 POLICIES = ("law", "median", "asha", "fixed")
+_FACTORIES = {"law": LawPolicy, "median": MedianPolicy, "asha": SuccessiveHalvingPolicy, "fixed": FixedBudgetPolicy}
+_LAW_ONLY = ("threshold", "objective", "forecaster")
 
 __all__ = [
-    "POLICIES", "Decision", "DropMember", "FixedBudgetPolicy", "Forecast", "LawPolicy", "MPLForecaster",
-    "MedianPolicy", "PolicyPruner", "PowerLawForecaster", "ReplayResult", "RunView", "StoppingPolicy",
-    "SuccessiveHalvingPolicy", "SweepView", "Verdict", "make_policy", "replay",
+    "POLICIES", "Decision", "FixedBudgetPolicy", "Forecast", "LawPolicy", "MedianPolicy", "PolicyPruner",
+    "ReplayResult", "RunView", "StoppingPolicy", "SuccessiveHalvingPolicy", "SweepView", "make_policy", "replay",
 ]
 
 
-def make_policy(name: str, **law_options: Any) -> StoppingPolicy:
-    """A policy by name with its default settings; ``law_options`` go to :class:`LawPolicy` only."""
-    if name == "law":
-        return LawPolicy(**law_options)
-    factories = {"median": MedianPolicy, "asha": SuccessiveHalvingPolicy, "fixed": FixedBudgetPolicy}
-    if name not in factories:
+def make_policy(name: str, **options: Any) -> StoppingPolicy:
+    """The one policy factory: a policy by name; ``options`` are its constructor's (law-only ones are
+    dropped for the rank rules, so one set of settings can build every policy of a comparison)."""
+    if name not in _FACTORIES:
         raise InputError(f"unknown policy {name!r}; choose one of {', '.join(POLICIES)}")
-    return factories[name]()
+    if name != "law":
+        options = {k: v for k, v in options.items() if k not in _LAW_ONLY}
+    try:
+        return _FACTORIES[name](**options)
+    except TypeError as error:
+        raise InputError(f"policy {name!r}: {error}") from None
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,8 @@ import math
 import numpy as np
 
 from scaling_callback.errors import InputError
-from scaling_callback.stopping.policy import RunView, StoppingPolicy, SweepView, Verdict
+from scaling_callback.stopping.policy import StoppingPolicy
+from scaling_callback.stopping.views import Decision, RunView, SweepView
 
 AUTO_FRACTION = 0.01
 
@@ -54,12 +55,12 @@ class SuccessiveHalvingPolicy(StoppingPolicy):
         rungs = first * self.reduction_factor ** np.arange(count)
         return rungs[rungs < run.budget]
 
-    def judge(self, run: RunView, sweep: SweepView) -> Verdict:
+    def judge(self, run: RunView, sweep: SweepView) -> Decision:
         rungs = self.rungs(run)
         reached = rungs[rungs <= run.current_x]
         done = self._rung_count.get(run.name, 0)
         if reached.size <= done:
-            return Verdict(False, None, f"between rungs (next at x={rungs[done]:g})" if done < rungs.size else "past the last rung")
+            return Decision(False, "continue", None, f"between rungs (next at x={rungs[done]:g})" if done < rungs.size else "past the last rung")
         for index in range(done, reached.size):
             self._rung_count[run.name] = index + 1
             rung = float(reached[index])
@@ -68,8 +69,8 @@ class SuccessiveHalvingPolicy(StoppingPolicy):
             competing = sorted(competing + [value])
             keep = max(int(len(competing) // self.reduction_factor) - 1, 0)
             if not value <= competing[keep]:
-                return Verdict(True, None, f"rung x={rung:g}: loss {value:.4g} not in the top {keep + 1} of {len(competing)}")
-        return Verdict(False, None, f"promoted past rung x={float(reached[-1]):g}")
+                return Decision(False, "unpromising", None, f"rung x={rung:g}: loss {value:.4g} not in the top {keep + 1} of {len(competing)}")
+        return Decision(False, "continue", None, f"promoted past rung x={float(reached[-1]):g}")
 
     def reset(self) -> None:
         super().reset()

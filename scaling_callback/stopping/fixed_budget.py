@@ -1,7 +1,7 @@
 """The naive baseline: judge every configuration after a fixed small budget, keep only the best.
 
 Egele et al. (2024) found that many learning-curve extrapolation methods barely beat "train every
-configuration for a fixed small budget and continue the best" (REFERENCE §4). Online, as a stop
+configuration for a fixed small budget and continue the best" (docs/reference.md §4). Online, as a stop
 rule: when a run first reaches ``fraction`` of its budget, it continues only if its loss there is
 among the ``keep_top`` lowest of all runs of the sweep at that point of theirs; then it is never
 judged again.
@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from scaling_callback.errors import InputError
-from scaling_callback.stopping.policy import RunView, StoppingPolicy, SweepView, Verdict
+from scaling_callback.stopping.policy import StoppingPolicy
+from scaling_callback.stopping.views import Decision, RunView, SweepView
 
 
 class FixedBudgetPolicy(StoppingPolicy):
@@ -34,16 +35,16 @@ class FixedBudgetPolicy(StoppingPolicy):
         self.fraction, self.keep_top = float(fraction), int(keep_top)
         super().__init__(n_startup_runs, 0.0, fraction, 0.0, 0.0, 1)
 
-    def judge(self, run: RunView, sweep: SweepView) -> Verdict:
+    def judge(self, run: RunView, sweep: SweepView) -> Decision:
         if run.name in self._judged:
-            return Verdict(False, None, "survived the small-budget cut")
+            return Decision(False, "continue", None, "survived the small-budget cut")
         self._judged.add(run.name)
         value = _value_at_fraction(run, self.fraction)
         others = [v for other in sweep.others(run.name) for v in [_value_at_fraction(other, self.fraction)] if np.isfinite(v)]
         rank = 1 + sum(v < value for v in others)
         if rank > self.keep_top:
-            return Verdict(True, None, f"loss {value:.4g} at {self.fraction:g} of the budget ranks {rank} of {len(others) + 1}")
-        return Verdict(False, None, f"loss {value:.4g} at {self.fraction:g} of the budget ranks {rank} of {len(others) + 1}")
+            return Decision(False, "unpromising", None, f"loss {value:.4g} at {self.fraction:g} of the budget ranks {rank} of {len(others) + 1}")
+        return Decision(False, "continue", None, f"loss {value:.4g} at {self.fraction:g} of the budget ranks {rank} of {len(others) + 1}")
 
     def reset(self) -> None:
         super().reset()

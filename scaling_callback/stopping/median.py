@@ -3,7 +3,7 @@
 At a check at resource x, a run is unpromising when its best loss so far is worse than the median
 of the finished runs' losses at the same x (linearly interpolated between their logged points;
 only finished runs that logged on both sides of x count). Equal x, not equal planned compute:
-this is the baseline the law policy is measured against (REFERENCE §4). NaN losses are ignored.
+this is the baseline the law policy is measured against (docs/reference.md §4). NaN losses are ignored.
 Optuna's defaults: 5 finished runs before any stop, no warm-up, a check at every report.
 """
 
@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from scaling_callback.errors import InputError
-from scaling_callback.stopping.policy import RunView, StoppingPolicy, SweepView, Verdict
+from scaling_callback.stopping.policy import StoppingPolicy
+from scaling_callback.stopping.views import Decision, RunView, SweepView
 
 
 class MedianPolicy(StoppingPolicy):
@@ -33,20 +34,20 @@ class MedianPolicy(StoppingPolicy):
         self.n_min_runs = int(n_min_runs)
         super().__init__(n_startup_runs, n_warmup_steps, warmup_fraction, interval_steps, interval_fraction, confirmations)
 
-    def judge(self, run: RunView, sweep: SweepView) -> Verdict:
+    def judge(self, run: RunView, sweep: SweepView) -> Decision:
         x = run.current_x
         finite = run.loss[np.isfinite(run.loss)]
         if finite.size == 0:
-            return Verdict(False, None, "no finite loss yet")
+            return Decision(False, "continue", None, "no finite loss yet")
         best = float(finite.min())
         values = [value for other in sweep.others(run.name) if other.status == "finished"
                   for value in [_interpolated(other, x)] if np.isfinite(value)]
         if len(values) < self.n_min_runs:
-            return Verdict(False, None, f"{len(values)} finished runs reach x={x:g}, need {self.n_min_runs}")
+            return Decision(False, "continue", None, f"{len(values)} finished runs reach x={x:g}, need {self.n_min_runs}")
         median = float(np.median(values))
         if best > median:
-            return Verdict(True, None, f"best loss {best:.4g} > median {median:.4g} of {len(values)} finished runs at x={x:g}")
-        return Verdict(False, None, f"best loss {best:.4g} <= median {median:.4g} at x={x:g}")
+            return Decision(False, "unpromising", None, f"best loss {best:.4g} > median {median:.4g} of {len(values)} finished runs at x={x:g}")
+        return Decision(False, "continue", None, f"best loss {best:.4g} <= median {median:.4g} at x={x:g}")
 
 
 def _interpolated(run: RunView, x: float) -> float:

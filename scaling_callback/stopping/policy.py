@@ -1,132 +1,21 @@
-"""The stopping-policy protocol: views of a run and its sweep, a decision, and the shared gating.
+"""The stopping-policy protocol and the gating every policy shares.
 
 A policy answers one question, Optuna-style (``BasePruner.prune(study, trial)``): *given this
 run's curve so far and what the sweep knows, stop the run now?* — ``decide(run, sweep)``. The
 base class does what every policy shares: it waits for ``n_startup_runs`` finished runs, skips
-the warm-up and checks only every ``interval_steps``, and turns a policy's per-check verdict
-into a stop only after ``confirmations`` consecutive unpromising verdicts (one noisy point never
-stops a run; REFERENCE §4). Subclasses implement :meth:`StoppingPolicy.judge`.
-
-Units: ``x`` is the run's resource (optimizer steps, tokens or samples); ``budget`` is the x of
-its planned end; ``compute_per_x`` converts x to compute (FLOPs) for the frontier objective.
-
-The Lightning callback calls :meth:`StoppingPolicy.should_stop` after each online fit (see
-:mod:`scaling_callback.callback.stopping`); it builds the views from the sweep store.
+the warm-up and checks only every ``interval_steps``, and turns a policy's per-check judgement
+into a stop only after ``confirmations`` consecutive unpromising judgements (one noisy point never
+stops a run). Subclasses implement :meth:`StoppingPolicy.judge`.
 """
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
-
-import numpy as np
+from dataclasses import replace
+from typing import Any
 
 from scaling_callback.errors import InputError
-
-if TYPE_CHECKING:
-    from scaling_callback.stopping.forecast import DropMember, Forecast
-
-RUN_STATES = ("running", "finished", "stopped")
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Stop the run or not, the probability behind it (None for rank rules) and a one-line reason."""
-
-    stop: bool
-    probability: float | None
-    reason: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One check's judgement before confirmation: is the run unpromising, how likely to win, why."""
-
-    unpromising: bool
-    probability: float | None
-    reason: str
-
-
-@dataclass(frozen=True)
-class RunView:
-    """What a policy may know about one run: its curve so far and its plan.
-
-    Args:
-        name: unique within the sweep.
-        x: resource at each logged point, strictly increasing.
-        loss: loss at each point (positive).
-        budget: x of the planned end.
-        status: ``running``, ``finished`` or ``stopped``.
-        lrs: LR of every optimizer step 1..T of the plan (recorded, then planned), when known.
-        compute_per_x: compute per unit of x (e.g. 6·N FLOPs per token); 1 compares x itself.
-        forecast: a prediction of the final loss already made elsewhere (e.g. the callback's online fit).
-        step_of_x: optimizer step of resource x when x is not the step (maps x onto ``lrs``).
-    """
-
-    name: str
-    x: np.ndarray
-    loss: np.ndarray
-    budget: float
-    status: str = "running"
-    lrs: np.ndarray | None = None
-    compute_per_x: float = 1.0
-    forecast: "Forecast | None" = None
-    step_of_x: Callable[[np.ndarray], np.ndarray] | None = field(default=None, compare=False)
-
-    def __post_init__(self) -> None:
-        x = np.asarray(self.x, dtype=float)
-        loss = np.asarray(self.loss, dtype=float)
-        if x.ndim != 1 or x.shape != loss.shape:
-            raise InputError(f"run {self.name!r}: x and loss must be 1-D arrays of equal length")
-        if x.size > 1 and np.any(np.diff(x) <= 0):
-            raise InputError(f"run {self.name!r}: x must be strictly increasing")
-        if self.status not in RUN_STATES:
-            raise InputError(f"run {self.name!r}: status {self.status!r} is not one of {', '.join(RUN_STATES)}")
-        if not (math.isfinite(self.budget) and self.budget > 0):
-            raise InputError(f"run {self.name!r}: budget must be positive, got {self.budget!r}")
-        if not (math.isfinite(self.compute_per_x) and self.compute_per_x > 0):
-            raise InputError(f"run {self.name!r}: compute_per_x must be positive, got {self.compute_per_x!r}")
-        object.__setattr__(self, "x", x)
-        object.__setattr__(self, "loss", loss)
-        if self.lrs is not None:
-            object.__setattr__(self, "lrs", np.asarray(self.lrs, dtype=float))
-
-    @property
-    def current_x(self) -> float:
-        """x of the last logged point (0 before the first)."""
-        return float(self.x[-1]) if self.x.size else 0.0
-
-    @property
-    def planned_compute(self) -> float:
-        return self.budget * self.compute_per_x
-
-    def loss_at(self, x: float) -> float:
-        """Observed loss at the last point with x' ≤ ``x`` (NaN before the first point)."""
-        index = int(np.searchsorted(self.x, x, side="right")) - 1
-        return float(self.loss[index]) if index >= 0 else math.nan
-
-
-@dataclass(frozen=True)
-class SweepView:
-    """The runs of the sweep a decision may look at (the judged run may be among them).
-
-    ``drop_members``: the finished runs' fitted drop terms when the caller already has them (the
-    store keeps them); None lets a law policy fit the finished runs' curves itself, except those in
-    ``stored_members`` (kept in the store by an earlier judgement, as ``DropMember.to_dict`` values).
-    """
-
-    runs: tuple[RunView, ...]
-    drop_members: "tuple[DropMember, ...] | None" = None
-    stored_members: "dict[str, dict | None] | None" = None  # drop members the store kept, by run (None: has none)
-
-    def others(self, name: str) -> list[RunView]:
-        return [r for r in self.runs if r.name != name]
-
-    @property
-    def n_finished(self) -> int:
-        return sum(r.status == "finished" for r in self.runs)
+from scaling_callback.stopping.views import Decision, RunView, SweepView
 
 
 class StoppingPolicy(ABC):
@@ -142,7 +31,6 @@ class StoppingPolicy(ABC):
     """
 
     name = "policy"
-    needs_sweep_curves = True  # whether judge() reads other runs' curves (else forecasts and finals suffice)
 
     def __init__(
         self,
@@ -176,45 +64,38 @@ class StoppingPolicy(ABC):
         """Forget every run's confirmation streak and last check (a new sweep)."""
         self._streak: dict[str, int] = {}
         self._last_check: dict[str, float] = {}
-        self._store_cache: dict[str, RunView] = {}  # finished runs read from a store (they no longer change)
 
     # ------------------------------------------------------------------ protocol
     def decide(self, run: RunView, sweep: SweepView) -> Decision:
         """Stop ``run`` now? Uses only ``run``'s points so far and what ``sweep`` shows."""
         if run.status != "running":
-            return Decision(False, None, f"run is {run.status}")
+            return Decision(False, "gated", None, f"run is {run.status}")
         x = run.current_x
         if sweep.n_finished < self.n_startup_runs:
-            return Decision(False, None, f"startup: {sweep.n_finished} of {self.n_startup_runs} runs finished")
+            return Decision(False, "gated", None, f"startup: {sweep.n_finished} of {self.n_startup_runs} runs finished")
         warmup = max(self.n_warmup_steps, self.warmup_fraction * run.budget)
         if run.x.size == 0 or x < warmup:
-            return Decision(False, None, f"warm-up: x={x:g} < {warmup:g}")
+            return Decision(False, "gated", None, f"warm-up: x={x:g} < {warmup:g}")
         if x >= run.budget:
-            return Decision(False, None, "at its planned end")
+            return Decision(False, "gated", None, "at its planned end")
         last = self._last_check.get(run.name)
         interval = max(self.interval_steps, self.interval_fraction * run.budget)
         if last is not None and x - last < interval:
-            return Decision(False, None, f"between checks: next at x={last + interval:g}")
+            return Decision(False, "gated", None, f"between checks: next at x={last + interval:g}")
         self._last_check[run.name] = x
         verdict = self.judge(run, sweep)
-        streak = self._streak.get(run.name, 0) + 1 if verdict.unpromising else 0
+        unpromising = verdict.kind == "unpromising"
+        streak = self._streak.get(run.name, 0) + 1 if unpromising else 0
         self._streak[run.name] = streak
-        if verdict.unpromising and streak >= self.confirmations:
-            return Decision(True, verdict.probability, f"{verdict.reason} ({streak} consecutive checks)")
-        if verdict.unpromising:
-            return Decision(False, verdict.probability, f"{verdict.reason}; confirmation {streak} of {self.confirmations}")
-        return Decision(False, verdict.probability, verdict.reason)
+        if unpromising and streak >= self.confirmations:
+            return replace(verdict, stop=True, kind="stop", reason=f"{verdict.reason} ({streak} consecutive checks)")
+        if unpromising:
+            return replace(verdict, reason=f"{verdict.reason}; confirmation {streak} of {self.confirmations}")
+        return verdict
 
     @abstractmethod
-    def judge(self, run: RunView, sweep: SweepView) -> Verdict:
-        """The rule itself, at one check that passed the gating."""
-
-    def should_stop(self, **context: Any) -> Decision:
-        """The callback's entry point (``store``, ``run_name``, ``sweep``, ``step``, ``fit``): views from the store."""
-        from scaling_callback.stopping.store_views import views_from_store
-
-        run, sweep = views_from_store(needs_curves=self.needs_sweep_curves, cache=self._store_cache, **context)
-        return self.decide(run, sweep)
+    def judge(self, run: RunView, sweep: SweepView) -> Decision:
+        """The rule itself, at one check that passed the gating: kind ``unpromising`` or another, never ``stop``."""
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Recorded sweeps in long format (one row per logged point) turned into finished :class:`RunView`\\ s.
 
 Each run's last x is its planned budget. With an LR column, each run's per-step LR schedule is
-rebuilt the way a user with sparse logs must (REFERENCE §2): linear interpolation between logged
+rebuilt the way a user with sparse logs must (docs/reference.md §2): linear interpolation between logged
 (x, lr) rows. The warmup before the first logged row: with ``warmup_steps`` given, a linear ramp
 from 0 to the LR logged at that step; otherwise a ramp from 0 when the logged LRs rise at the
 start, else the first logged LR held constant. When x is not an optimizer step (not integer, or
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from scaling_callback.errors import InputError
-from scaling_callback.stopping.policy import RunView
+from scaling_callback.stopping.views import RunView
 
 MAX_PSEUDO_STEPS = 20_000
 MIN_POINTS = 2
@@ -79,8 +79,7 @@ def _view(name: str, x: np.ndarray, loss: np.ndarray, lr: np.ndarray | None, com
     if lr is None:
         return RunView(name, x, loss, budget, "finished", None, compute_per_x)
     lrs = per_step_lrs(x / unit, lr, int(math.ceil(budget / unit - 1e-9)), warmup_steps)
-    step_of_x = None if unit == 1.0 else _Scaled(unit)
-    return RunView(name, x, loss, budget, "finished", lrs, compute_per_x, None, step_of_x)
+    return RunView(name, x, loss, budget, "finished", lrs, compute_per_x, None, 1.0 / unit)
 
 
 def per_step_lrs(steps: np.ndarray, lr: np.ndarray, total_steps: int, warmup_steps: int | None = None) -> np.ndarray:
@@ -108,13 +107,3 @@ def _step_unit(xs: Sequence[np.ndarray]) -> float:
     if integral and largest <= 10 * MAX_PSEUDO_STEPS:
         return 1.0
     return largest / MAX_PSEUDO_STEPS
-
-
-class _Scaled:
-    """x → pseudo-step (a picklable callable)."""
-
-    def __init__(self, unit: float) -> None:
-        self.unit = unit
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(x, dtype=float) / self.unit

@@ -21,6 +21,12 @@ _SQLITE_POINTS_UPSERT = (
     f"INSERT INTO points ({', '.join(POINT_KEYS)}) VALUES ({', '.join('?' * len(POINT_KEYS))}) "
     f"ON CONFLICT (run_id, step) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in POINT_COLUMNS[1:])}"
 )
+_POINT_TYPES = {"run_id": "bigint", "step": "bigint", "samples": "bigint", "tokens": "bigint"}  # the rest float8
+_POSTGRES_POINTS_UPSERT = (
+    f"INSERT INTO points ({', '.join(POINT_KEYS)}) "
+    f"SELECT * FROM unnest({', '.join('%s::' + _POINT_TYPES.get(c, 'float8') + '[]' for c in POINT_KEYS)}) "
+    f"ON CONFLICT (run_id, step) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in POINT_COLUMNS[1:])}"
+)
 
 
 def upsert(conn: Connection, table, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None:
@@ -51,6 +57,26 @@ def sqlite_insert_points(engine: Engine, records: list[tuple]) -> None:
             cursor.execute("COMMIT")
         except BaseException:
             cursor.execute("ROLLBACK")
+            raise
+    finally:
+        connection.close()  # back to the pool
+
+
+def postgres_insert_points(engine: Engine, records: list[tuple]) -> None:
+    """Upsert point tuples (``POINT_KEYS`` order) on the psycopg driver: one statement, one array per column.
+
+    One round trip per batch instead of one per row; the 8-writer benchmark measures it against SQLite.
+    NaN and inf become NULL, as on SQLite (PostgreSQL would keep NaN itself).
+    """
+    columns = [list(map(plain_number, column)) for column in zip(*records)]
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(_POSTGRES_POINTS_UPSERT, columns)
+            connection.commit()
+        except BaseException:
+            connection.rollback()
             raise
     finally:
         connection.close()  # back to the pool

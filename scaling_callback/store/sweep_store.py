@@ -6,8 +6,8 @@ Example:
     >>> store.add_points("lr3e-4", [{"step": 1, "samples": 32, "flops": 1e9, "lr": 3e-4, "lr_sum": 3e-4, "loss": 4.1}])
     >>> store.points("lr3e-4")  # DataFrame: step, samples, tokens, flops, lr, lr_sum, loss
 
-Writes happen in short transactions; :meth:`writer` gives a background :class:`BatchedWriter` so a
-training loop only enqueues. NaN losses are stored as NULL and read back as NaN.
+Writes happen in short transactions; a background :class:`~scaling_callback.store.writer.BatchedWriter` over a store lets a
+training loop only enqueue. NaN losses are stored as NULL and read back as NaN.
 """
 
 from __future__ import annotations
@@ -19,25 +19,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import Connection, and_, delete, func, insert, inspect, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from scaling_callback.errors import InputError
 from scaling_callback.store import tables as t
-from scaling_callback.store.drop_members import load_drop_priors
 from scaling_callback.store.engine import READONLY, is_memory, make_engine, normalise_url
-from scaling_callback.store.sql_values import POINT_KEYS, jsonable, plain_number, sqlite_insert_points, upsert, with_times
+from scaling_callback.store.schema import check_schema, current_version, migrate
+from scaling_callback.store.sql_values import (POINT_KEYS, jsonable, plain_number, postgres_insert_points, sqlite_insert_points,
+                                               upsert, with_times)
 from scaling_callback.store.tables import POINT_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from scaling_callback.store.writer import BatchedWriter
-
 
 RUN_STATUSES = ("running", "finished", "stopped", "interrupted", "failed")  # interrupted: Ctrl-C, resumable
 _FIT_COLUMNS = ("step", "final", "law", "status", "drop_term", "pred_final_loss", "pred_final_low",
-                "pred_final_high", "n_points", "cpu_seconds", "params", "drop_params", "record")
+                "pred_final_high", "n_points", "cpu_seconds", "params", "drop_params", "record", "forecast")
 
 
 class SweepStore:
@@ -45,24 +44,40 @@ class SweepStore:
 
     Args:
         url_or_path: a SQLite file path (created with WAL journaling) or any SQLAlchemy URL.
+        create: create the store when the database is empty (writers). Readers pass False: a
+            missing file, a file that is not SQLite, or a database without the store's tables is
+            an :class:`InputError` naming it, and nothing is created.
     """
 
-    def __init__(self, url_or_path: str | Path) -> None:
+    def __init__(self, url_or_path: str | Path, *, create: bool = True) -> None:
         self.url = normalise_url(url_or_path)
+        if not create:
+            _check_existing(self.url)
         self._engine = make_engine(self.url)
         self._run_ids: dict[str, int] = {}
         # in-memory SQLite is one connection shared by all threads: take turns on it
         self._lock = threading.RLock() if is_memory(self.url) else nullcontext()
-        self._create_schema()
+        try:
+            self._create_schema(create)
+        except BaseException:
+            self._engine.dispose()
+            raise
 
-    def _create_schema(self) -> None:
-        """Create missing tables; one cheap query when they all exist (every run of a sweep opens the store)."""
-        names = [table.name for table in t.metadata.sorted_tables]
-        with self._read() as conn:
-            present = set(inspect(conn).get_table_names())
-        if not set(names) <= present:
+    def _create_schema(self, create: bool = True) -> None:
+        """Create or migrate the tables (see :mod:`schema`); one cheap read when they are current (every run opens the store)."""
+        try:
+            with self._read() as conn:
+                current = check_schema(conn)
+                empty = not current and current_version(conn) is None
+        except InputError:
+            raise
+        except DatabaseError as error:  # e.g. "file is not a database", a corrupt page
+            raise InputError(f"store {self.url}: cannot be read ({_first_line(error.orig or error)})") from None
+        if empty and not create:
+            raise InputError(f"store {self.url}: holds no scaling-callback tables (not a sweep store)")
+        if not current:
             with self._write() as conn:
-                t.metadata.create_all(conn)
+                migrate(conn)
 
     @property
     def shareable(self) -> bool:
@@ -73,13 +88,6 @@ class SweepStore:
         """Release the connection pool."""
         self._engine.dispose()
 
-    def writer(self, **kwargs: Any) -> "BatchedWriter":
-        """A background writer over this store: ``writer.submit(SweepStore.add_fit, run, fit)`` (see :class:`BatchedWriter`)."""
-        from scaling_callback.store.writer import BatchedWriter
-
-        return BatchedWriter(self, **kwargs)
-
-    # ------------------------------------------------------------------ sweeps
     def create_sweep(self, name: str, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Create sweep ``name`` or return the existing one (its config is kept)."""
         _check_name("sweep", name)
@@ -140,18 +148,21 @@ class SweepStore:
         existing = self.get_run(name)
         if existing is not None and sweep is not None and existing["sweep"] not in (None, sweep):
             raise InputError(f"run {name!r} belongs to sweep {existing['sweep']!r}, not {sweep!r}")
+        conflict: IntegrityError | None = None
         with self._write() as conn:
             if existing is None:
                 try:
                     with conn.begin_nested():
                         conn.execute(insert(t.runs).values(name=name, status=status, created_at=now, updated_at=now, **given))
-                except IntegrityError:
-                    existing = {}
+                except IntegrityError as error:  # registered by another process meanwhile, or a real conflict
+                    existing, conflict = {}, error
             if existing is not None:
-                conn.execute(
+                updated = conn.execute(
                     update(t.runs).where(t.runs.c.name == name)
                     .values(status=status, updated_at=now, stop_step=None, stop_reason=None, **given)
-                )
+                ).rowcount
+                if conflict is not None and not updated:  # not a race on the name: never lose the run silently
+                    raise conflict
         return self.get_run(name)  # type: ignore[return-value]
 
     def get_run(self, name: str) -> dict[str, Any] | None:
@@ -263,6 +274,9 @@ class SweepStore:
             with self._lock:
                 sqlite_insert_points(self._engine, records)
             return len(records)
+        if self._engine.dialect.driver == "psycopg":
+            postgres_insert_points(self._engine, records)
+            return len(records)
         with self._write() as conn:
             upsert(conn, t.points, [dict(zip(POINT_KEYS, map(plain_number, r))) for r in records], ("run_id", "step"))
         return len(records)
@@ -310,21 +324,28 @@ class SweepStore:
         return self._frame(query)
 
     # -------------------------------------------------------------------- fits
-    def add_fit(self, run: str, fit: Mapping[str, Any]) -> None:
-        """Store one fit of the run: ``step`` and ``status`` are required; see ``fits()`` for the columns."""
+    def add_fit(self, run: str, fit: Mapping[str, Any]) -> int:
+        """Store one fit of the run and return its id: ``step`` and ``status`` are required; see ``fits()``."""
         if "step" not in fit or "status" not in fit:
             raise InputError(f"a fit of run {run!r} needs 'step' and 'status', got keys {sorted(fit)}")
         values = {c: jsonable(fit.get(c)) for c in _FIT_COLUMNS}
         values["final"] = bool(values["final"])
         run_id = self._run_id(run)
         with self._write() as conn:
-            conn.execute(insert(t.fits).values(run_id=run_id, created_at=time.time(), **values))
+            inserted = conn.execute(insert(t.fits).values(run_id=run_id, created_at=time.time(), **values))
+        return int(inserted.inserted_primary_key[0])
 
     def fits(self, run: str) -> "pd.DataFrame":
         """The run's fits in the order they were stored."""
-        columns = [t.fits.c[c] for c in _FIT_COLUMNS] + [t.fits.c.created_at]
+        columns = [t.fits.c.id] + [t.fits.c[c] for c in _FIT_COLUMNS] + [t.fits.c.created_at]
         query = select(*columns).where(t.fits.c.run_id == self._run_id(run)).order_by(t.fits.c.id)
         return with_times(self._frame(query))
+
+    def fit(self, fit_id: int) -> dict[str, Any] | None:
+        """The stored fit with this id (as ``latest_fit`` returns it), or None."""
+        with self._read() as conn:
+            row = conn.execute(select(t.fits).where(t.fits.c.id == int(fit_id))).mappings().first()
+        return dict(row) if row else None
 
     def latest_fit(self, run: str, *, ok_only: bool = False) -> dict[str, Any] | None:
         """The run's most recently stored fit (the latest successful one with ``ok_only``), or None."""
@@ -336,24 +357,23 @@ class SweepStore:
             row = conn.execute(query).mappings().first()
         return dict(row) if row else None
 
-    def drop_priors(self, sweep: str, *, law: str = "mpl", exclude_run: str | None = None) -> list[dict[str, Any]]:
-        """Fitted drop-term parameters of the sweep's finished runs: see :func:`drop_members.load_drop_priors`."""
-        return load_drop_priors(self, sweep, law, exclude_run)
-
     # --------------------------------------------------------------- decisions
     def add_decision(self, run: str, step: int, stop: bool, *, probability: float | None = None,
-                     reason: str = "", policy: str | None = None) -> None:
-        """Record a stopping policy's decision about the run at ``step``."""
+                     reason: str = "", policy: str | None = None, kind: str | None = None,
+                     fit_id: int | None = None) -> None:
+        """Record a stopping policy's decision about the run at ``step`` (``fit_id``: the fit whose forecast it used)."""
         run_id = self._run_id(run)
         with self._write() as conn:
             conn.execute(insert(t.decisions).values(
                 run_id=run_id, step=int(step), stop=bool(stop), probability=plain_number(probability),
-                reason=reason, policy=policy, created_at=time.time()))
+                reason=reason, policy=policy, kind=kind, fit_id=None if fit_id is None else int(fit_id),
+                created_at=time.time()))
 
     def decisions(self, run: str | None = None) -> "pd.DataFrame":
-        """Stopping decisions (of one run, or all): ``run, step, policy, stop, probability, reason, created_at``."""
+        """Stopping decisions (of one run, or all): ``run, step, policy, stop, kind, probability, reason, fit_id, created_at``."""
         query = (select(t.runs.c.name.label("run"), t.decisions.c.step, t.decisions.c.policy, t.decisions.c.stop,
-                        t.decisions.c.probability, t.decisions.c.reason, t.decisions.c.created_at)
+                        t.decisions.c.kind, t.decisions.c.probability, t.decisions.c.reason, t.decisions.c.fit_id,
+                        t.decisions.c.created_at)
                  .select_from(t.decisions.join(t.runs, t.runs.c.id == t.decisions.c.run_id)).order_by(t.decisions.c.id))
         if run is not None:
             query = query.where(t.decisions.c.run_id == self._run_id(run))
@@ -398,3 +418,33 @@ def _check_name(kind: str, name: str) -> None:
 def _check_status(status: str) -> None:
     if status not in RUN_STATUSES:
         raise InputError(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
+
+
+def _first_line(error: object) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _check_existing(url: str) -> None:
+    """For readers: a SQLite store must already exist as a SQLite file (nothing is created)."""
+    from sqlalchemy.engine import make_url
+
+    from scaling_callback.files import check_sqlite_file
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = check_sqlite_file(parsed.database)
+    # read-only look at the table names first: opening through the engine sets WAL mode, a write
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as error:
+        raise InputError(f"{path}: cannot be read as a SQLite database ({_first_line(error)})") from None
+    missing = sorted({"sweeps", "runs", "points"} - names)
+    if missing:
+        raise InputError(f"{path}: not a scaling-callback store (no {', '.join(missing)} table"
+                         f"{'s' if len(missing) > 1 else ''})")

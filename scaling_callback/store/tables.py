@@ -1,5 +1,5 @@
-"""Tables of the sweep store: sweeps, runs, their planned schedules, points, evaluations, fits, decisions
-and the LR-decay gains (drop members) that early-stopping policies borrow from finished runs.
+"""Tables of the sweep store: sweeps, runs, their planned schedules, points, evaluations, fits (with the
+forecast each made) and stopping decisions (with the fit whose forecast they used).
 
 Times are UNIX seconds (floats) so every SQL backend stores them alike; the DataFrame readers turn
 them into UTC timestamps. A run's name is unique across the store, so ``points(run_name)`` needs no
@@ -104,6 +104,7 @@ fits = Table(
     Column("params", JSON),
     Column("drop_params", JSON),
     Column("record", JSON),
+    Column("forecast", JSON),  # the Forecast (fitting.run_forecast) this fit made, as Forecast.to_dict()
     Column("created_at", Float, nullable=False),
 )
 
@@ -117,13 +118,7 @@ decisions = Table(
     Column("stop", Boolean, nullable=False),
     Column("probability", Float),
     Column("reason", Text),
-    Column("created_at", Float, nullable=False),
-)
-
-drop_members = Table(
-    "drop_members",
-    metadata,
-    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
-    Column("member", JSON),  # null: the run has no usable decay (none, or its fit failed)
+    Column("kind", String(32)),
+    Column("fit_id", Integer, ForeignKey("fits.id")),  # the stored fit whose forecast the decision used
     Column("created_at", Float, nullable=False),
 )

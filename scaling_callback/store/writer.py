@@ -3,8 +3,11 @@
 Jobs are store methods called with the store first (``writer.submit(SweepStore.mark_finished, "run-a")``),
 so the store itself can be opened on the thread: a slow or remote database never blocks the caller.
 A write that fails (the database is locked for longer than the busy timeout, the disk is full) is
-retried a few times, then logged and counted in ``errors``; it never raises into the caller. Rows
-still queued when the process is killed are lost, which is why callers enqueue in small batches.
+retried a few times, then logged and counted in ``errors``; it never raises into the caller. Point
+batches that failed are kept (up to :data:`MAX_UNWRITTEN_POINTS`) and tried again at :meth:`close`,
+so a disk that filled and freed during training loses nothing; what is still unwritten then is
+counted in ``unwritten_points`` and logged as a warning. Rows still queued when the process is
+killed are lost, which is why callers enqueue in small batches.
 """
 
 from __future__ import annotations
@@ -27,8 +30,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("scaling_callback")
 
 _RETRIES = 3
+# Points kept for a retry at close after their write failed: ~200 bytes each as row dicts, so at most
+# ~200 MB held for a store that stays unavailable (a run logging every step for 1M steps).
+MAX_UNWRITTEN_POINTS = 1_000_000
 _STOP = object()
 _DONE = object()  # a marker job: set the event it carries
+_RETRY = object()  # a marker job: write the point batches that failed before
 
 
 class BatchedWriter:
@@ -47,6 +54,8 @@ class BatchedWriter:
         self.retry_delay_s = retry_delay_s
         self.errors: list[str] = []
         self.written = 0
+        self.dropped_points = 0  # failed points beyond MAX_UNWRITTEN_POINTS: not even kept for a retry
+        self._unwritten: list[tuple[str, list]] = []  # point batches whose write failed, for a retry at close
         self._opened = threading.Event()
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="scaling-store-writer", daemon=True)
@@ -61,10 +70,8 @@ class BatchedWriter:
         self._queue.put((write, args, kwargs))
 
     def add_points(self, run: str, rows: Iterable[Mapping[str, Any] | Sequence[Any]]) -> None:
-        """Enqueue a batch of points of ``run``."""
-        from scaling_callback.store.sweep_store import SweepStore
-
-        self.submit(SweepStore.add_points, run, list(rows))
+        """Enqueue a batch of points of ``run`` (kept for a retry at close if its write fails)."""
+        self.submit(_write_points, run, list(rows))
 
     def opened_store(self, timeout: float | None = None) -> "SweepStore | None":
         """The store once the writer thread has opened it (None if opening failed or timed out)."""
@@ -79,13 +86,27 @@ class BatchedWriter:
         self._queue.put((_DONE, (done,), {}))
         return done.wait(timeout)
 
+    @property
+    def unwritten_points(self) -> int:
+        """Points whose write failed and that are not (yet) in the store."""
+        return sum(len(rows) for _, rows in list(self._unwritten)) + self.dropped_points
+
     def close(self, timeout: float | None = 30.0) -> bool:
-        """Flush, then stop the thread. Returns False if pending writes did not finish in ``timeout``."""
+        """Flush, retry point batches that failed, then stop the thread; warns with the points still lost.
+
+        Returns False if pending writes did not finish in ``timeout``.
+        """
         if self._closed:
             return True
+        if self._unwritten:
+            self._queue.put((_RETRY, (), {}))
         finished = self.flush(timeout)
         self._closed = True
         self._queue.put(_STOP)
+        lost = self.unwritten_points
+        if lost:
+            log.warning("scaling_callback store: %d points were not stored (%d writes failed; first: %s)",
+                        lost, len(self.errors), self.errors[0] if self.errors else "?")
         return finished
 
     def _loop(self) -> None:
@@ -95,8 +116,8 @@ class BatchedWriter:
             if item is _STOP:
                 return
             write, args, kwargs = item
-            if self.store is None and write is not _DONE:
-                self._fail(write, RuntimeError(f"store {self._location!r} could not be opened"))
+            if self.store is None and write is not _DONE and write is not _RETRY:
+                self._fail(write, RuntimeError(f"store {self._location!r} could not be opened"), args)
                 continue
             self._run(write, args, kwargs)
 
@@ -114,6 +135,11 @@ class BatchedWriter:
         if write is _DONE:
             args[0].set()
             return
+        if write is _RETRY:
+            batches, self._unwritten = self._unwritten, []
+            for run, rows in batches:
+                self._run(_write_points, (run, rows), {})  # a batch failing again is kept again
+            return
         delay = self.retry_delay_s
         for attempt in range(_RETRIES + 1):
             try:
@@ -122,18 +148,30 @@ class BatchedWriter:
                 return
             except OperationalError as error:  # locked or unavailable: worth another try
                 if attempt == _RETRIES:
-                    self._fail(write, error)
+                    self._fail(write, error, args)
                     return
                 time.sleep(delay)
                 delay *= 2
             except Exception as error:  # noqa: BLE001 - a failed write must never reach the training loop
-                self._fail(write, error)
+                self._fail(write, error, args)
                 return
 
-    def _fail(self, write: Callable[..., Any], error: BaseException) -> None:
-        message = f"{getattr(write, '__name__', write)} failed: {type(error).__name__}: {error}"
+    def _fail(self, write: Callable[..., Any], error: BaseException, args: tuple = ()) -> None:
+        name = "add_points" if write is _write_points else getattr(write, "__name__", write)
+        message = f"{name} failed: {type(error).__name__}: {error}"
         self.errors.append(message)
         log.warning("scaling_callback store write %s", message)
+        if write is _write_points:
+            rows = list(args[1])
+            if self.unwritten_points + len(rows) <= MAX_UNWRITTEN_POINTS:
+                self._unwritten.append((args[0], rows))
+            else:
+                self.dropped_points += len(rows)
+
+
+def _write_points(store: "SweepStore", run: str, rows: list) -> int:
+    """The writer's point job (the store's own ``add_points``, looked up when it runs)."""
+    return store.add_points(run, rows)
 
 
 def _close_at_exit(reference: "weakref.ref[BatchedWriter]") -> None:

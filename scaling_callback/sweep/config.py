@@ -20,6 +20,7 @@ key path (``grid.tokens[1]``), before anything is written.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -98,16 +99,50 @@ class SweepConfig:
     checkpoint_every_n_steps: int = 50
 
 
-def load_config(path: str | Path) -> SweepConfig:
-    """Read and validate a sweep config file."""
-    path = Path(path)
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key (a list or mapping): let PyYAML raise its own error
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice (line {key_node.start_mark.line + 1})",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_config_mapping(path: str | Path) -> dict:
+    """The YAML mapping of a sweep config file: a UTF-8 text file under 1 MiB holding one YAML mapping."""
+    from scaling_callback.files import read_text
+
+    text = read_text(path, "config file")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such config file") from None
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
-        raise InputError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    return parse_config(raw if raw is not None else {}, str(path))
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        raise InputError(f"{path}: not valid YAML ({first})") from None
+    except RecursionError:
+        raise InputError(f"{path}: YAML nested too deeply to be a sweep config") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: a sweep config is a YAML mapping of sections, got a {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep config file (errors name the file and the key)."""
+    raw = read_config_mapping(path)
+    try:
+        return parse_config(raw, str(path))
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
 
 
 def parse_config(raw: Any, source: str = "config") -> SweepConfig:
@@ -149,14 +184,7 @@ def _coerce(hint, value: Any, key: str):
             raise InputError(f"config key '{key}': expected an integer, got {value!r}")
         return value
     if hint is float:
-        if isinstance(value, str):  # YAML 1.1 reads 3e-3 as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(f"config key '{key}': expected a number, got {value!r}")
-        return float(value)
+        return _number(value, key)
     if hint is str:
         if not isinstance(value, str):
             raise InputError(f"config key '{key}': expected a string, got {value!r}")
@@ -173,6 +201,7 @@ def _coerce(hint, value: Any, key: str):
 
 
 def _number(value: Any, key: str) -> float:
+    """A finite number (YAML 1.1 reads 3e-3 as a string, so numeric strings are accepted)."""
     if isinstance(value, str):
         try:
             value = float(value)
@@ -180,10 +209,45 @@ def _number(value: Any, key: str) -> float:
             pass
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"config key '{key}': expected a number, got {value!r}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InputError(f"config key '{key}': {value!r} is too large") from None
+    if not math.isfinite(number):
+        raise InputError(f"config key '{key}': must be finite, got {value!r}")
+    return number
+
+
+def _check_range(key: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False) -> None:
+    below = value <= low if low_open else value < low
+    above = value >= high if high_open else value > high
+    if below or above:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise InputError(f"config key '{key}': must be in {interval}, got {value!r}")
 
 
 def _check_values(config: SweepConfig) -> None:
+    name = config.name
+    if not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0") or name != name.strip():
+        raise InputError(f"config key 'name': {name!r} cannot name the sweep's folder (no slashes, not empty, not . or ..)")
+    o, c, s = config.optimizer, config.callback, config.stopping
+    for key, value, low, high, low_open in (
+        ("optimizer.final_lr_fraction", o.final_lr_fraction, 0.0, 1.0, False),
+        ("optimizer.decay_fraction", o.decay_fraction, 0.0, 1.0, True),
+        ("optimizer.switch_fraction", o.switch_fraction, 0.0, 1.0, True),
+        ("callback.max_fit_fraction", c.max_fit_fraction, 0.0, 1.0, True),
+        ("stopping.threshold", s.threshold, 0.0, math.inf, False),
+    ):
+        _check_range(key, value, low, high, low_open)
+    for key, value, low in (("optimizer.warmup_steps", o.warmup_steps, 0), ("callback.log_every_n_steps", c.log_every_n_steps, 1),
+                            ("stopping.confirmations", s.confirmations, 1), ("stopping.n_startup_runs", s.n_startup_runs, 0),
+                            ("stopping.n_warmup_steps", s.n_warmup_steps, 0), ("stopping.interval_steps", s.interval_steps, 1)):
+        if value < low:
+            raise InputError(f"config key '{key}': must be >= {low}, got {value}")
+    if not -20 <= c.fit_niceness <= 19:
+        raise InputError(f"config key 'callback.fit_niceness': must be a nice value in -20..19, got {c.fit_niceness}")
+    if config.store is not None and not config.store.strip():
+        raise InputError("config key 'store': empty (leave it out for DIR/sweep.sqlite)")
     if not config.model.factory:
         raise InputError("config key 'model.factory': missing (a built-in name such as tiny_lm, or module:function)")
     if not config.grid.sizes:
@@ -215,9 +279,10 @@ def _check_values(config: SweepConfig) -> None:
             raise InputError(f"config key '{key}': must be >= 1, got {value}")
     if config.optimizer.peak_lr <= 0:
         raise InputError(f"config key 'optimizer.peak_lr': must be positive, got {config.optimizer.peak_lr}")
-    if config.frontier.n_convention not in ("total", "non_embedding"):
-        raise InputError(f"config key 'frontier.n_convention': must be total or non_embedding, got {config.frontier.n_convention!r}")
+    if config.frontier.n_convention not in ("total", "non-embedding"):
+        raise InputError(f"config key 'frontier.n_convention': must be total or non-embedding, got {config.frontier.n_convention!r}")
     if config.frontier.bootstrap < 0:
         raise InputError(f"config key 'frontier.bootstrap': must be >= 0, got {config.frontier.bootstrap}")
     for i, flops in enumerate(config.frontier.target_flops):
-        _number(flops, f"frontier.target_flops[{i}]")
+        if _number(flops, f"frontier.target_flops[{i}]") <= 0:
+            raise InputError(f"config key 'frontier.target_flops[{i}]': must be positive, got {flops!r}")

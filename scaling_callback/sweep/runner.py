@@ -1,10 +1,9 @@
-"""Run a sweep: its runs in K worker processes sharing one store, with progress and an online frontier.
+"""Run a sweep: its runs in K worker processes sharing one store, with live progress and an online frontier.
 
 Runs are started cheapest first (token budget × position of the size in the grid, which lists
 sizes small to large), so that finished small runs give the stopping policy its
-startup runs and the drop-term prior early. As runs finish, the compute-optimal law is refitted
-from the sweep's runs and the frontier exponent shown; every snapshot is appended to
-``frontier_history.jsonl`` in the output folder.
+startup runs and the drop-term prior early. The status display is
+:class:`~scaling_callback.sweep.progress_view.SweepProgress`.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import multiprocessing
 import os
 import signal
 import sys
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import TextIO
 
 from scaling_callback.errors import InputError
 from scaling_callback.sweep.config import SweepConfig
-from scaling_callback.report.sweep_data import SweepState, read_state
+from scaling_callback.sweep.progress_view import SweepProgress
 from scaling_callback.sweep.runs import RunSpec, build_run, expand_grid
 from scaling_callback.sweep.train_run import train_run
 
@@ -50,8 +48,12 @@ def plan_runs(config: SweepConfig, raw_config: dict, out_dir: Path, resume: bool
 
     runs = expand_grid(config)
     build_run(config, runs[0])  # the factory and its arguments work before anything is written
-    position = {json.dumps(size, sort_keys=True): i for i, size in enumerate(config.grid.sizes)}
-    cost = {r.name: (r.tokens * (1 + position[json.dumps(r.size, sort_keys=True)]), r.seed) for r in runs}
+    costs = run_costs(config)
+    cost = {r.name: (costs[r.name], r.seed) for r in runs}
+    if config.store and "://" not in config.store and Path(config.store).exists():
+        from scaling_callback.files import check_sqlite_file
+
+        check_sqlite_file(config.store)  # before the output folder is made
     out_dir.mkdir(parents=True, exist_ok=True)
     store = SweepStore(store_url(config, out_dir))
     try:
@@ -66,15 +68,21 @@ def plan_runs(config: SweepConfig, raw_config: dict, out_dir: Path, resume: bool
     return todo, sorted(done)
 
 
+def run_costs(config: SweepConfig) -> dict[str, float]:
+    """Relative cost of each run of the grid: token budget × (1 + position of its size in the grid, small first)."""
+    position = {json.dumps(size, sort_keys=True): i for i, size in enumerate(config.grid.sizes)}
+    return {r.name: r.tokens * (1 + position[json.dumps(r.size, sort_keys=True)]) for r in expand_grid(config)}
+
+
 def run_sweep(config: SweepConfig, raw_config: dict, out_dir: Path, workers: int | None = None,
               resume: bool = False, stream: TextIO | None = None) -> SweepOutcome:
     """Train every run of the grid not yet done; returns what happened."""
     out_dir = Path(out_dir)
-    stream = stream or sys.stdout
+    stream = stream or sys.stderr  # progress; the outcome is printed on stdout by the CLI
     todo, skipped = plan_runs(config, raw_config, out_dir, resume)
     url = store_url(config, out_dir)
     n_workers = max(1, min(workers or config.workers, len(todo) or 1))
-    progress = _Progress(config, url, out_dir, stream, total=len(todo) + len(skipped))
+    progress = SweepProgress(config.name, url, out_dir, stream, run_costs(config), skipped, n_workers)
     failed: dict[str, str] = {}
     trained: list[str] = []
     context = multiprocessing.get_context("spawn")
@@ -97,8 +105,10 @@ def run_sweep(config: SweepConfig, raw_config: dict, out_dir: Path, workers: int
             _interrupt_workers(pool)
             pool.shutdown(wait=False, cancel_futures=True)
             progress.line("interrupted: rerun with --resume to continue from the last checkpoints")
+            progress.close()
             raise
     progress.update(failed, force=True)
+    progress.close()
     return SweepOutcome(trained, skipped, failed)
 
 
@@ -114,53 +124,3 @@ def _interrupt_workers(pool: ProcessPoolExecutor) -> None:
                 os.kill(process.pid, signal.SIGINT)
         except (OSError, ValueError):
             pass  # already gone
-
-
-class _Progress:
-    """Status of the sweep: one updating line on a terminal, plain lines when something changes otherwise."""
-
-    def __init__(self, config: SweepConfig, url: str, out_dir: Path, stream: TextIO, total: int) -> None:
-        self.config, self.url, self.out_dir, self.stream, self.total = config, url, out_dir, stream, total
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.last_text = ""
-        self.finished_seen = -1
-        self.frontier_a: float | None = None
-
-    def update(self, failed: dict[str, str], force: bool = False) -> None:
-        state = read_state(self.url, self.config.name)
-        if state.n_done != self.finished_seen:
-            self.finished_seen = state.n_done
-            self._refit_frontier(state)
-        text = self._format(state, failed)
-        if self.tty:
-            self.stream.write("\r" + text.ljust(len(self.last_text)))
-            if force:
-                self.stream.write("\n")
-        elif text != self.last_text or force:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-        self.last_text = text
-
-    def line(self, text: str) -> None:
-        self.stream.write(("\n" if self.tty else "") + text + "\n")
-        self.stream.flush()
-
-    def _format(self, state: SweepState, failed: dict[str, str]) -> str:
-        best = f"{state.best_loss:.4f}" if state.best_loss is not None else "-"
-        frontier = f"{self.frontier_a:.3f}" if self.frontier_a is not None else "-"
-        return (f"[{self.config.name}] runs {state.n_done}/{self.total} done ({state.n_finished} finished, "
-                f"{state.n_stopped} stopped), {state.n_running} running, {len(failed)} failed | "
-                f"best predicted final loss {best} | frontier a {frontier}")
-
-    def _refit_frontier(self, state: SweepState) -> None:
-        from scaling_callback.report.frontier import fit_frontier_points
-
-        snapshot = fit_frontier_points(state.final_points, bootstrap=0)
-        if snapshot is None:
-            return
-        self.frontier_a = snapshot.get("a")
-        record = {"time": time.time(), "runs_done": state.n_done} | {k: snapshot.get(k) for k in ("a", "b", "E", "alpha", "beta", "n_points")}
-        with open(self.out_dir / "frontier_history.jsonl", "a") as handle:
-            handle.write(json.dumps(record) + "\n")
-
-

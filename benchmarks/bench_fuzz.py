@@ -1,0 +1,202 @@
+"""Reliability as numbers: fuzzed curves, sweeps, files and configs into every target, one table.
+
+For each target: cases, statuses returned, clear input errors, exceptions, hangs (over 10 s),
+broken results (status ok with non-finite numbers), max seconds and max memory of one case
+(tracemalloc peak, measured on every ``--memory-every``-th case and on every 1e7–1e8-step schedule).
+The CLI rows count exit codes on bad files and malformed configs: exit 2 with one line naming the
+file or key and nothing written is the contract.
+
+Run (the issue's sizes: 10 000 curves, 2 000 L(N, D) inputs)::
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_fuzz.py --curves 10000 --sweeps 2000 --workers 2
+
+(``--full-fit-curves`` and ``--other-sweeps`` shrink the slow targets on a small machine.)
+
+A forecaster is added as a target with ``tests.fuzz_harness.forecaster_contract`` (any callable
+mapping a CurveCase to a mapping with ``status`` and numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fuzz_harness import (  # noqa: E402
+    CHEAP_CURVE_TARGET,
+    CURVE_TARGETS,
+    SWEEP_TARGETS,
+    Tally,
+    call_with_contract,
+    curve_cases,
+    sweep_cases,
+)
+
+
+def _curve_chunk(task: tuple[str, int, int, int, int]) -> list:
+    target, seed, start, stop, memory_every = task
+    warnings.simplefilter("ignore")
+    forecast, numbers = CURVE_TARGETS[target] if target in CURVE_TARGETS else CHEAP_CURVE_TARGET[1:]
+    outcomes = []
+    for index, case in enumerate(curve_cases(stop, seed)):
+        if index < start:
+            continue
+        measure = index % memory_every == 0 or case.total_steps >= 10**7
+        outcomes.append(call_with_contract(target, case.label, lambda c=case: forecast(c), numbers, measure_memory=measure))
+    return outcomes
+
+
+def _sweep_chunk(task: tuple[str, int, int, int, int]) -> list:
+    target, seed, start, stop, memory_every = task
+    warnings.simplefilter("ignore")
+    fit, numbers = SWEEP_TARGETS[target]
+    outcomes = []
+    for index, case in enumerate(sweep_cases(stop, seed)):
+        if index < start:
+            continue
+        outcomes.append(call_with_contract(target, case.label, lambda c=case: fit(c), numbers,
+                                           measure_memory=index % memory_every == 0))
+    return outcomes
+
+
+def _tally(target: str, chunks: list[list]) -> Tally:
+    tally = Tally(target)
+    for chunk in chunks:
+        for outcome in chunk:
+            tally.add(outcome)
+    return tally
+
+
+def _run_target(pool, kind: str, target: str, n: int, seed: int, workers: int, memory_every: int) -> Tally:
+    size = max(1, -(-n // (4 * workers)))
+    tasks = [(target, seed, a, min(a + size, n), memory_every) for a in range(0, n, size)]
+    chunk = _curve_chunk if kind == "curve" else _sweep_chunk
+    started = time.perf_counter()
+    tally = _tally(target, pool.map(chunk, tasks) if pool is not None else map(chunk, tasks))
+    tally.wall = time.perf_counter() - started  # type: ignore[attr-defined]
+    return tally
+
+
+def _cli_rows() -> list[dict]:
+    """Every CLI on every bad file, and ``sweep`` on every malformed config (in-process, as the tests do)."""
+    import os
+
+    from tests.test_fuzz_cli import BAD_CONFIGS, COMMANDS, _bad_files, _run, _snapshot
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        os.environ["SCALING_CALLBACK_MAX_FILE_MB"] = "1"
+        previous = os.getcwd()
+        os.chdir(root)
+        try:
+            (root / "notes.txt").write_text("not a database\n")  # the configs' relative "store: notes.txt"
+            files = _bad_files(root / "bad")
+            (root / "bad" / "out").mkdir()
+            for command, build in COMMANDS.items():
+                rows.append(_cli_row(command, [(kind, build(path), root / "bad") for kind, path in files.items()], _run, _snapshot))
+            configs = []
+            for case, (text, _) in BAD_CONFIGS.items():
+                folder_ = root / "configs" / case.replace(" ", "_")
+                folder_.mkdir(parents=True)
+                (folder_ / "notes.txt").write_text("not a database\n")
+                (folder_ / "config.yaml").write_text(text)
+                configs.append((case, ["sweep", str(folder_ / "config.yaml"), "--out", str(folder_ / "out")], folder_))
+            rows.append(_cli_row("sweep (malformed configs)", configs, _run, _snapshot))
+        finally:
+            os.chdir(previous)
+            del os.environ["SCALING_CALLBACK_MAX_FILE_MB"]
+    return rows
+
+
+def _cli_row(command: str, cases: list, run, snapshot) -> dict:
+    row = {"target": f"CLI {command}", "cases": 0, "exit 2, one line": 0, "tracebacks": 0, "exit 0": 0, "other exit": 0,
+           "wrote": 0, "max_s": 0.0, "failures": []}
+    for kind, argv, root in cases:
+        before = snapshot(root)
+        started = time.perf_counter()
+        code, _, err = run(argv)
+        row["max_s"] = max(row["max_s"], time.perf_counter() - started)
+        row["cases"] += 1
+        lines = [line for line in err.splitlines() if line.strip()]
+        changed = snapshot(root) != before or any((root / "out").glob("*"))
+        row["wrote"] += changed
+        if "Traceback" in err or "internal error" in err:
+            row["tracebacks"] += 1
+        elif code == 0:
+            row["exit 0"] += 1
+        elif code == 2 and len(lines) == 1 and not changed:
+            row["exit 2, one line"] += 1
+            continue
+        else:
+            row["other exit"] += 1
+        row["failures"].append(f"{kind}: exit {code} {err.strip()[:160]!r}")
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--curves", type=int, default=1000, help="fuzzed curves per per-run target (issue: 10000)")
+    parser.add_argument("--full-fit-curves", type=int, default=None,
+                        help="curves for the full-fit targets (default: --curves)")
+    parser.add_argument("--sweeps", type=int, default=500, help="fuzzed inputs into the L(N, D) fitter (issue: 2000)")
+    parser.add_argument("--other-sweeps", type=int, default=None,
+                        help="fuzzed inputs into the other cross-run targets (default: --sweeps)")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--workers", type=int, default=1, help="processes (each case still runs on one core)")
+    parser.add_argument("--memory-every", type=int, default=10, help="trace memory on every k-th case (and all huge schedules)")
+    parser.add_argument("--skip-cli", action="store_true")
+    args = parser.parse_args()
+    full = args.curves if args.full_fit_curves is None else args.full_fit_curves
+
+    started = time.perf_counter()
+    context = multiprocessing.get_context("fork")
+    pool = context.Pool(args.workers) if args.workers > 1 else None
+    tallies = [_run_target(pool, "curve", CHEAP_CURVE_TARGET[0], args.curves, args.seed, args.workers, args.memory_every)]
+    tallies += [_run_target(pool, "curve", t, full, args.seed, args.workers, args.memory_every) for t in CURVE_TARGETS]
+    others = args.sweeps if args.other_sweeps is None else args.other_sweeps
+    tallies += [_run_target(pool, "sweep", t, args.sweeps if t.startswith("ComputeOptimalLaw") else others, args.seed,
+                            args.workers, args.memory_every) for t in SWEEP_TARGETS]
+    if pool is not None:
+        pool.close()
+        pool.join()
+
+    print(f"fuzz: seed {args.seed}, {args.workers} worker(s); a hang is a case over 10 s\n")
+    header = f"{'target':<38}{'cases':>7}  {'statuses':<44}{'input err':>10}{'exc':>5}{'hang':>5}{'broken':>7}{'max s':>7}{'max MiB':>9}"
+    print(header)
+    print("-" * len(header))
+    for tally in tallies:
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(tally.statuses.items(), key=lambda kv: -kv[1])[:3])
+        others = sum(tally.statuses.values()) - sum(v for _, v in sorted(tally.statuses.items(), key=lambda kv: -kv[1])[:3])
+        statuses += f", other {others}" if others else ""
+        print(f"{tally.target:<38}{tally.cases:>7}  {statuses[:43]:<44}{tally.input_errors:>10}{tally.exceptions:>5}"
+              f"{tally.hangs:>5}{tally.broken:>7}{tally.max_seconds:>7.2f}{tally.max_bytes / 2**20:>9.1f}")
+    for tally in tallies:
+        for failure in tally.failures[:5]:
+            print(f"  {tally.target}: {failure.label}: {failure.kind}: {failure.detail[:160]}")
+    if not args.skip_cli:
+        rows = _cli_rows()
+        print()
+        head = f"{'CLI target':<40}{'cases':>7}{'exit 2, 1 line':>16}{'traceback':>11}{'exit 0':>8}{'other':>7}{'wrote':>7}{'max s':>7}"
+        print(head)
+        print("-" * len(head))
+        for row in rows:
+            print(f"{row['target']:<40}{row['cases']:>7}{row['exit 2, one line']:>16}{row['tracebacks']:>11}{row['exit 0']:>8}"
+                  f"{row['other exit']:>7}{row['wrote']:>7}{row['max_s']:>7.2f}")
+        for row in rows:
+            for failure in row["failures"][:5]:
+                print(f"  {row['target']}: {failure}")
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nwall {time.perf_counter() - started:.0f} s; peak RSS of the main process {peak_rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""The store-backed side of early stopping: views of a run and its sweep as the callback's worker sees them.
+
+The judged run's view is built from its fit request (its binned curve, plan and the forecast just
+made), never re-read from the store (the writer thread may not have flushed its latest points).
+Only rivals are read from the store:
+
+- runs that ended (finished or stopped): their curves, binned like the callback's own, read once per
+  process (they no longer change) — donors of the sweep's prior, and finished ones' ends are the
+  observed finals;
+- running rivals: their curves so far and their latest stored forecast (the one their own
+  online fit made and logged).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from scaling_callback.fitting.curves import bin_curve
+from scaling_callback.fitting.forecast_types import Forecast
+from scaling_callback.stopping.views import RunView, SweepView
+
+if TYPE_CHECKING:
+    from scaling_callback.fitting.sweep_forecaster import SweepForecaster
+    from scaling_callback.store import SweepStore
+
+MAX_POINTS = 96
+STATUS = {"running": "running", "finished": "finished", "stopped": "stopped", "failed": "stopped"}
+_ENDED: dict[tuple[str, str, str], RunView | None] = {}  # (store url, run) -> view of a run that ended
+
+
+def sweep_from_store(store: "SweepStore", sweep: str, exclude: str | None = None) -> list[RunView]:
+    """Views of the sweep's runs (but ``exclude``): ended ones cached, running ones fresh."""
+    views = []
+    for row in store.runs(sweep).to_dict("records"):
+        name = str(row["name"])
+        if name == exclude:
+            continue
+        status = STATUS.get(str(row["status"]), "stopped")
+        if status != "running":
+            key = (store.url, name, status)
+            if key not in _ENDED:
+                _ENDED[key] = _curve_view(store, name, status, row.get("max_steps"))
+            view = _ENDED[key]
+        else:
+            view = _curve_view(store, name, status, row.get("max_steps"), with_forecast=True)
+        if view is not None:
+            views.append(view)
+    return views
+
+
+def learn_from_store(store: "SweepStore", sweep: str, forecaster: "SweepForecaster", exclude: str | None = None) -> None:
+    """Add the sweep's ended runs to ``forecaster``'s prior (each once)."""
+    for view in sweep_from_store(store, sweep, exclude):
+        if view.status != "running" and view.name not in forecaster.pool.posteriors:
+            forecaster.add_ended(view.curve(), finished=view.status == "finished")
+
+
+def judged_view(run: str, steps: np.ndarray, loss: np.ndarray, lrs: np.ndarray, forecast: Forecast | None,
+                compute_per_x: float = 1.0) -> RunView:
+    """The judged run's view from its fit request (binned curve, plan) and the forecast just made."""
+    return RunView(run, np.asarray(steps, dtype=float), np.asarray(loss, dtype=float), float(len(lrs)), "running",
+                   np.asarray(lrs, dtype=float), compute_per_x, forecast)
+
+
+def compute_per_step(store: "SweepStore | None", run: str) -> float:
+    """The run's FLOPs per optimizer step so far (1 when the store has none): its planned compute per x."""
+    if store is None:
+        return 1.0
+    row = store.get_run(run)
+    points = store.points(run).tail(1) if row is not None else None
+    if points is None or points.empty:
+        return 1.0
+    flops, step = float(points["flops"].iloc[0]), float(points["step"].iloc[0])
+    return flops / step if math.isfinite(flops) and flops > 0 and step > 0 else 1.0
+
+
+def sweep_view(run: RunView, store: "SweepStore | None", sweep: str | None) -> SweepView:
+    """The judged run and its sweep's other runs from the store."""
+    others = sweep_from_store(store, sweep, exclude=run.name) if store is not None and sweep else []
+    return SweepView(tuple(others) + (run,))
+
+
+def _curve_view(store: "SweepStore", name: str, status: str, max_steps: Any, with_forecast: bool = False) -> RunView | None:
+    points = store.points(name)
+    steps, loss = bin_curve(points["step"].to_numpy(dtype=float), points["loss"].to_numpy(dtype=float), -1, MAX_POINTS)
+    steps = steps.astype(float)
+    if steps.size and np.any(np.diff(steps) <= 0):
+        return None
+    last = float(steps[-1]) if steps.size else 0.0
+    budget = float(max_steps) if max_steps is not None and not _is_nan(max_steps) else last
+    if status == "finished":
+        budget = max(budget, last)
+    if not math.isfinite(budget) or budget <= 0 or last > budget:
+        return None
+    lrs = store.planned_schedule(name)
+    if lrs is not None and lrs.size < budget:
+        lrs = None  # a plan shorter than the run cannot place its steps
+    flops = points["flops"].to_numpy(dtype=float)
+    per_step = float(flops[-1]) / last if flops.size and np.isfinite(flops[-1]) and flops[-1] > 0 and last > 0 else 1.0
+    forecast = _stored_forecast(store, name) if with_forecast else None
+    return RunView(name, steps, loss, budget, status, lrs, per_step, forecast)
+
+
+def _stored_forecast(store: "SweepStore", name: str) -> Forecast | None:
+    fit = store.latest_fit(name, ok_only=True)
+    values = fit.get("forecast") if fit else None
+    if not values:
+        return None
+    try:
+        return Forecast.from_dict(values)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _is_nan(value: Any) -> bool:
+    try:
+        return math.isnan(float(value))
+    except (TypeError, ValueError):
+        return True

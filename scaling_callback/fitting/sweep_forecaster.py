@@ -1,0 +1,53 @@
+"""One forecaster for a whole sweep: runs that ended lend their posteriors; every forecast uses the pooled prior.
+
+The callback's online fit, every stopping policy, replay and the report read their forecasts from
+here, so the same curve and the same sweep always give the same number.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from scaling_callback.fitting.forecast_types import Forecast, RunCurve
+from scaling_callback.fitting.run_forecast import RunForecaster
+from scaling_callback.fitting.forecast_types import SweepPrior
+from scaling_callback.fitting.sweep_prior import SweepPool, backtest
+
+
+class SweepForecaster:
+    """Forecasts of a sweep's runs, and the sweep's knowledge pooled from the runs that ended.
+
+    ``add_ended(curve, finished)`` adds a run that finished (backtested against its own end, then a
+    donor) or was stopped (a donor only); ``forecast(curve)`` forecasts a running run. Fits with a
+    flat prior make the donors' posteriors, so no run's evidence is counted twice.
+    """
+
+    def __init__(self, level: float = 0.9, max_points: int = 96) -> None:
+        self.runs = RunForecaster(level=level, max_points=max_points)
+        self.pool = SweepPool()
+        self.level, self.max_points = level, max_points
+        self.n_fits = 0  # forecasts made (fits are what a check costs)
+
+    def add_ended(self, curve: RunCurve, finished: bool) -> bool:
+        """Take what a run that ended tells about the sweep (once per run); False when its curve is unusable."""
+        if curve.name in self.pool.posteriors:
+            return True
+        tests = backtest(self.runs, curve, self.prior_for(curve)) if finished else []
+        self.n_fits += len(tests) + 1
+        own = self.runs.fit(curve, None)
+        if own.posterior_ is None:
+            return False
+        self.pool.add(own.posterior_, tests)
+        return True
+
+    def prior_for(self, curve: RunCurve) -> SweepPrior | None:
+        """The pooled prior for ``curve`` (weighted toward donors of alike peak LR), None without donors."""
+        log_peak = math.log(float(curve.lrs.max())) if curve.lrs is not None and curve.lrs.max() > 0 else None
+        return self.pool.prior(log_peak, exclude=curve.name)
+
+    def forecast(self, curve: RunCurve, targets: Sequence[float] = ()) -> tuple[Forecast | None, str]:
+        """The forecast of ``curve``'s final loss (and its path), or None with the reason."""
+        self.n_fits += 1
+        fit = self.runs.fit(curve, self.prior_for(curve), targets)
+        return fit.forecast_, fit.status_

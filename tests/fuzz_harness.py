@@ -1,0 +1,501 @@
+"""Fuzz harness: pathological inputs, one contract per target, a tally per target.
+
+Used by the fuzz tests (fast tier by default, ``slow`` tier ≥ 10 000 curves) and by
+``benchmarks/bench_fuzz.py``. The contract of a fitter or forecaster: it returns a status (a
+clear :class:`InputError` on bad input counts as an input error, any other exception is a
+failure), finite numbers whenever the status says ``ok``, within a bounded time and memory.
+
+A new forecaster is plugged in with :func:`forecaster_contract`, which takes any callable mapping a
+:class:`CurveCase` to a mapping with ``status`` and the numbers that must be finite when it is ok.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import numpy as np
+
+from scaling_callback.errors import InputError
+
+HANG_SECONDS = 10.0  # the issue's bound on one fit
+MAX_DENSE_STEPS = 10**7  # per-step LR arrays (the callback's FitRequest) are built up to this many steps
+
+
+@dataclass
+class CurveCase:
+    """What a user could hand a per-run fitter: logged rows of (step, lr, loss) and the planned end."""
+
+    label: str
+    steps: np.ndarray
+    loss: np.ndarray
+    lrs: np.ndarray
+    total_steps: int
+    warmup_steps: int = 0
+
+
+@dataclass
+class Outcome:
+    """One case: ``kind`` is status / input error / exception / hang / broken (ok with non-finite numbers)."""
+
+    target: str
+    label: str
+    kind: str
+    status: str
+    seconds: float
+    peak_bytes: int
+    detail: str = ""
+
+
+@dataclass
+class Tally:
+    """Outcomes of one target, summed."""
+
+    target: str
+    cases: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    input_errors: int = 0
+    exceptions: int = 0
+    hangs: int = 0
+    broken: int = 0
+    max_seconds: float = 0.0
+    max_bytes: int = 0
+    failures: list[Outcome] = field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        self.cases += 1
+        self.max_seconds = max(self.max_seconds, outcome.seconds)
+        self.max_bytes = max(self.max_bytes, outcome.peak_bytes)
+        if outcome.kind == "status":
+            key = outcome.status.split(":")[0]
+            self.statuses[key] = self.statuses.get(key, 0) + 1
+        elif outcome.kind == "input error":
+            self.input_errors += 1
+        else:
+            setattr(self, {"exception": "exceptions", "hang": "hangs", "broken": "broken"}[outcome.kind],
+                    getattr(self, {"exception": "exceptions", "hang": "hangs", "broken": "broken"}[outcome.kind]) + 1)
+            self.failures.append(outcome)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.exceptions or self.hangs or self.broken)
+
+
+def call_with_contract(target: str, label: str, call: Callable[[], Mapping[str, Any]], numbers: Iterable[str] = (),
+                       limit_s: float = HANG_SECONDS, measure_memory: bool = True) -> Outcome:
+    """Run ``call`` once; classify what it did against the contract."""
+    if measure_memory:
+        tracemalloc.start()
+    started = time.perf_counter()
+    kind, status, detail = "status", "", ""
+    try:
+        result = call()
+        status = str(result.get("status", ""))
+        if status == "ok":
+            bad = [n for n in numbers if not _finite(result.get(n))]
+            if bad:
+                kind, detail = "broken", f"status ok with non-finite {', '.join(bad)}"
+        elif not status:
+            kind, detail = "broken", "no status"
+    except InputError as error:
+        kind, status, detail = "input error", "input error", str(error)
+        if "\n" in detail or not detail:
+            kind = "exception"
+    except Exception as error:  # noqa: BLE001 - counting them is the point
+        kind, status, detail = "exception", "exception", f"{type(error).__name__}: {error}"
+    seconds = time.perf_counter() - started
+    peak = 0
+    if measure_memory:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    if seconds > limit_s and kind != "exception":
+        kind, detail = "hang", f"{seconds:.1f} s ({detail or status})"
+    return Outcome(target, label, kind, status, seconds, peak, detail)
+
+
+def _finite(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, Mapping):
+        return all(_finite(v) for v in value.values())
+    try:
+        return bool(np.all(np.isfinite(np.asarray(value, dtype=float))))
+    except (TypeError, ValueError):
+        return False
+
+
+def forecaster_contract(forecast: Callable[[CurveCase], Mapping[str, Any]], cases: Iterable[CurveCase],
+                        target: str = "forecaster", numbers: Iterable[str] = (), limit_s: float = HANG_SECONDS,
+                        measure_memory: bool = True) -> Tally:
+    """Tally ``forecast`` over ``cases``: the per-run forecaster contract, for any callable."""
+    tally = Tally(target)
+    numbers = tuple(numbers)
+    for case in cases:
+        tally.add(call_with_contract(target, case.label, lambda c=case: forecast(c), numbers, limit_s, measure_memory))
+    return tally
+
+
+# ---------------------------------------------------------------- curve cases
+CURVE_KINDS = ("clean", "nan_inf", "constant", "rising", "few_points", "unsorted", "duplicated", "scale",
+               "zero_lr", "negative_lr", "short_schedule", "huge_schedule", "spikes", "noise", "zero_loss")
+
+
+def curve_cases(n: int, seed: int = 0) -> Iterator[CurveCase]:
+    """``n`` pathological curves, cycling through :data:`CURVE_KINDS` with random sizes and scales."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        yield _curve_case(CURVE_KINDS[i % len(CURVE_KINDS)], rng, i)
+
+
+def _curve_case(kind: str, rng: np.random.Generator, index: int) -> CurveCase:
+    total = int(10 ** rng.uniform(2, 5)) if kind != "huge_schedule" else int(10 ** rng.uniform(7, 8))
+    warmup = int(rng.choice([0, 0, total // 50, total // 10]))
+    n = int(rng.integers(6, 300)) if kind != "few_points" else int(rng.integers(0, 6))
+    steps = np.unique(rng.integers(warmup + 1, total + 1, size=max(n, 1)))[:n].astype(float)
+    peak = 10 ** rng.uniform(-5, 0)
+    shape = rng.choice(["constant", "cosine", "wsd", "step"])
+    lrs = _lr_shape(shape, steps, warmup, total, peak)
+    s1 = np.cumsum(np.maximum(lrs, 0) * np.diff(np.concatenate([[warmup], steps])).clip(min=1)) + 1e-12
+    loss = 2.0 + 3.0 * (s1 / s1[0]) ** -rng.uniform(0.1, 1.0) if steps.size else np.zeros(0)
+    loss = loss - 0.5 * (peak - lrs) / peak * rng.uniform(0, 0.5)
+    loss = loss * (1 + 0.01 * rng.standard_normal(loss.size))
+    scale = 1.0
+    if kind == "nan_inf" and loss.size:
+        where = rng.random(loss.size) < 0.2
+        loss[where] = rng.choice([np.nan, np.inf, -np.inf], where.sum())
+    elif kind == "constant":
+        loss = np.full(loss.size, 10 ** rng.uniform(-3, 3))
+    elif kind == "rising":
+        loss = loss[::-1].copy()
+    elif kind == "unsorted":
+        order = rng.permutation(steps.size)
+        steps, loss, lrs = steps[order], loss[order], lrs[order]
+    elif kind == "duplicated" and steps.size:
+        pick = rng.integers(0, steps.size, steps.size // 3 + 1)
+        steps, loss, lrs = np.append(steps, steps[pick]), np.append(loss, loss[pick] * 1.01), np.append(lrs, lrs[pick])
+    elif kind == "scale":
+        scale = 10 ** rng.uniform(-9, 9)
+    elif kind == "zero_lr":
+        lrs = np.where(rng.random(lrs.size) < 0.5, 0.0, lrs) if rng.random() < 0.5 else np.zeros(lrs.size)
+    elif kind == "negative_lr" and lrs.size:
+        lrs[rng.integers(0, lrs.size)] = -peak
+    elif kind == "short_schedule":
+        total = max(int(steps.max() // 2) if steps.size else 1, 1)
+    elif kind == "spikes" and loss.size:
+        where = rng.random(loss.size) < 0.05
+        loss[where] *= 10 ** rng.uniform(1, 6, where.sum())
+    elif kind == "noise":
+        loss = 10 ** rng.uniform(-2, 2, loss.size)
+    elif kind == "zero_loss" and loss.size:
+        loss[rng.integers(0, loss.size)] = rng.choice([0.0, -1.0])
+    return CurveCase(f"{index}:{kind}:{shape}", steps, loss * scale, lrs, total, warmup)
+
+
+def _lr_shape(shape: str, steps: np.ndarray, warmup: int, total: int, peak: float) -> np.ndarray:
+    x = (steps - warmup) / max(total - warmup, 1)
+    if shape == "constant":
+        return np.full(steps.size, peak)
+    if shape == "cosine":
+        return peak * (0.1 + 0.45 * (1 + np.cos(np.pi * x)))
+    if shape == "wsd":
+        return np.where(x < 0.8, peak, peak * (1 - (x - 0.8) / 0.2 * 0.9))
+    return np.where(x < 0.5, peak, peak * 0.1)
+
+
+def per_step_lrs(case: CurveCase, max_dense: int = 10**6) -> np.ndarray | None:
+    """The case's schedule as per-step LRs (the callback's form), or None beyond ``max_dense`` steps."""
+    if case.total_steps > max_dense:
+        return None
+    grid = np.arange(1, case.total_steps + 1, dtype=float)
+    order = np.argsort(case.steps, kind="stable")
+    if case.steps.size == 0:
+        return np.full(case.total_steps, 1e-3)
+    lrs = np.interp(grid, case.steps[order], case.lrs[order])
+    if case.warmup_steps:
+        lrs[: case.warmup_steps] = lrs[case.warmup_steps] * grid[: case.warmup_steps] / case.warmup_steps
+    return lrs
+
+
+def fit_job_forecast(case: CurveCase) -> dict[str, Any]:
+    """The callback's path: ``run_fit`` on a FitRequest, whose LRs are per step by design (8 bytes a step).
+
+    Schedules beyond :data:`MAX_DENSE_STEPS` are cut there for this target (the 1e8-step cases go
+    through :func:`curve_fitter_forecast`, which never builds per-step LRs).
+    """
+    from scaling_callback.callback.fit_job import FitRequest, run_fit
+
+    if case.total_steps > MAX_DENSE_STEPS:
+        keep = case.steps <= MAX_DENSE_STEPS
+        case = CurveCase(case.label, case.steps[keep], case.loss[keep], case.lrs[keep], MAX_DENSE_STEPS, case.warmup_steps)
+    lrs = per_step_lrs(case, MAX_DENSE_STEPS)
+    step = int(np.nanmax(case.steps)) if case.steps.size else 0
+    result = run_fit(FitRequest("fuzz", step, case.steps, case.loss, lrs))
+    return _finite_view(result)
+
+
+def curve_fitter_forecast(case: CurveCase) -> dict[str, Any]:
+    """The CLI's path: a Schedule rebuilt from the logged rows, :class:`CurveFitter` and its final prediction."""
+    from scaling_callback.fitting.curve_fitter import CurveFitter
+    from scaling_callback.fitting.curves import Curve
+    from scaling_callback.laws.schedule import Schedule
+
+    schedule = Schedule.from_logged(case.steps, case.lrs, warmup_steps=case.warmup_steps, total_steps=case.total_steps)
+    usable = case.steps > case.warmup_steps
+    curve = Curve(schedule, case.steps[usable], case.loss[usable], "fuzz")
+    fitter = CurveFitter(n_starts=2, jackknife=False).fit([curve])
+    out: dict[str, Any] = {"status": fitter.status_, "params": fitter.params_}
+    if fitter.status_ == "ok":
+        final = fitter.predict_final(schedule)
+        out["prediction"] = final.loss if fitter.drop_term_ != "unconstrained" or math.isfinite(final.loss) else final.high
+    return out
+
+
+def curve_terms_forecast(case: CurveCase) -> dict[str, Any]:
+    """Everything a per-run fit does before its optimiser, on every law: schedule, binning, LR terms, grid starts.
+
+    Cheap (milliseconds), so the slow tier can put 10 000 curves through it; the optimiser itself is
+    covered by the full targets on fewer curves.
+    """
+    from scaling_callback.fitting.curves import bin_curve
+    from scaling_callback.fitting.curve_space import grid_starts
+    from scaling_callback.fitting.curves import Curve
+    from scaling_callback.laws.loss_curves import CURVE_LAWS
+    from scaling_callback.laws.lr_terms import lr_terms
+    from scaling_callback.laws.schedule import Schedule
+
+    schedule = Schedule.from_logged(case.steps, case.lrs, warmup_steps=case.warmup_steps, total_steps=case.total_steps)
+    steps, loss = bin_curve(case.steps, case.loss, schedule.warmup_steps, 128)
+    curve = Curve(schedule, steps, loss, "fuzz")
+    if len(curve) < 3:
+        return {"status": "failed: fewer than 3 usable points"}
+    terms = lr_terms([schedule], [curve.steps], 128)
+    final = lr_terms([schedule], [np.array([schedule.total_steps])])
+    out: dict[str, Any] = {"status": "ok"}
+    for name, law in CURVE_LAWS.items():
+        fixed = {n: 0.5 for n in law.drop_param_names if n not in ("B", "C")}
+        starts = grid_starts(law, terms, curve.loss, fixed, 1e-3, keep=1)
+        if starts:
+            vector = np.array([starts[0].params[n] for n in law.param_names])
+            with np.errstate(all="ignore"):
+                out[name] = law.loss(vector, final)
+    return out
+
+
+def _finite_view(result: Mapping[str, Any]) -> dict[str, Any]:
+    """run_fit's result with the number that must be finite when ok (the upper bound when the drop is unknown)."""
+    out = dict(result)
+    if out.get("drop_term") == "unconstrained" and not _finite(out.get("pred_final_loss")):
+        out["prediction"] = out.get("pred_final_high")
+    else:
+        out["prediction"] = out.get("pred_final_loss")
+    return out
+
+
+CHEAP_CURVE_TARGET = ("schedule, LR terms and grid starts", curve_terms_forecast, ())
+
+CURVE_TARGETS: dict[str, tuple[Callable[[CurveCase], Mapping[str, Any]], tuple[str, ...]]] = {
+    "run_fit (callback fit job)": (fit_job_forecast, ("prediction", "pred_final_high")),
+    "CurveFitter (logged CSV path)": (curve_fitter_forecast, ("params", "prediction")),
+}
+
+
+# ---------------------------------------------------------------- L(N, D) inputs
+@dataclass
+class SweepCase:
+    """Cross-run points a user could hand the L(N, D) fitter: N, D, loss (and run groups)."""
+
+    label: str
+    params: np.ndarray
+    tokens: np.ndarray
+    loss: np.ndarray
+    groups: np.ndarray
+
+
+SWEEP_KINDS = ("clean", "collinear", "one_size", "one_budget", "three_points", "tiny", "huge", "constant_loss",
+               "rising_loss", "noise", "duplicates", "nan", "nonpositive", "mixed_scale")
+
+
+def sweep_cases(n: int, seed: int = 0) -> Iterator[SweepCase]:
+    """``n`` pathological (N, D, loss) sets, cycling through :data:`SWEEP_KINDS`."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        yield _sweep_case(SWEEP_KINDS[i % len(SWEEP_KINDS)], rng, i)
+
+
+def _sweep_case(kind: str, rng: np.random.Generator, index: int) -> SweepCase:
+    m = int(rng.integers(3, 60)) if kind != "three_points" else 3
+    n = 10 ** rng.uniform(6, 10, m)
+    d = 10 ** rng.uniform(8, 12, m)
+    if kind == "collinear":
+        d = n * 10 ** rng.uniform(0.5, 2)
+    elif kind == "one_size":
+        n = np.full(m, n[0])
+    elif kind == "one_budget":
+        d = 1e20 / (6 * n)
+    elif kind == "duplicates":
+        n, d = np.repeat(n[: m // 2 + 1], 2)[:m], np.repeat(d[: m // 2 + 1], 2)[:m]
+    loss = 1.7 + 400 / n ** 0.34 + 410 / d ** 0.28
+    loss = loss * np.exp(0.01 * rng.standard_normal(m))
+    if kind == "tiny":
+        n, d, loss = n * 1e-12, d * 1e-15, loss * 1e-9
+    elif kind == "huge":
+        n, d, loss = n * 1e20, d * 1e25, loss * 1e12
+    elif kind == "mixed_scale":
+        n = n * 10 ** rng.uniform(-20, 20, m)
+    elif kind == "constant_loss":
+        loss = np.full(m, 10 ** rng.uniform(-3, 3))
+    elif kind == "rising_loss":
+        loss = 1 + 1e-3 * n ** 0.3
+    elif kind == "noise":
+        loss = 10 ** rng.uniform(-1, 1, m)
+    elif kind == "nan":
+        loss[rng.integers(0, m)] = rng.choice([np.nan, np.inf])
+    elif kind == "nonpositive":
+        d[rng.integers(0, m)] = rng.choice([0.0, -1e9])
+    groups = rng.integers(0, max(m // 2, 1), m)
+    return SweepCase(f"{index}:{kind}", n, d, loss, groups)
+
+
+def compute_optimal_fit(case: SweepCase) -> dict[str, Any]:
+    """Chinchilla approach 3 (``ComputeOptimalLaw``), its frontier at 10x the largest budget and its record."""
+    from scaling_callback.fitting.compute_optimal import ComputeOptimalLaw
+
+    law = ComputeOptimalLaw().fit(case.params, case.tokens, case.loss)
+    out: dict[str, Any] = {"status": "ok" if law.status_ == "converged" else law.status_, "params": law.params_}
+    law.to_dict()
+    if law.status_ != "failed":
+        front = law.frontier([10 * law.max_flops_])
+        out["frontier"] = front[["n_opt", "d_opt"]].to_numpy()
+    return out
+
+
+def bootstrap_fit(case: SweepCase) -> dict[str, Any]:
+    """The run-clustered bootstrap of a fitted law (few resamples, serial)."""
+    from scaling_callback.fitting.bootstrap import bootstrap_compute_optimal
+    from scaling_callback.fitting.compute_optimal import ComputeOptimalLaw
+
+    law = ComputeOptimalLaw(n_best_starts=2, compare_tied=False).fit(case.params, case.tokens, case.loss)
+    result = bootstrap_compute_optimal(law, groups=case.groups, n_resamples=8, n_jobs=1)
+    result.to_dict()
+    return {"status": "ok" if law.status_ == "converged" else law.status_, "params": law.params_}
+
+
+def isoflop_fit(case: SweepCase) -> dict[str, Any]:
+    """Chinchilla approach 2 on budgets grouped from C = 6ND."""
+    from scaling_callback.fitting.isoflop import IsoFlopFit
+
+    fit = IsoFlopFit().fit(case.params, 6 * case.params * case.tokens, case.loss)
+    fit.to_dict()
+    return {"status": getattr(fit, "status_", "ok")}
+
+
+def loss_to_loss_fit(case: SweepCase) -> dict[str, Any]:
+    """Loss-to-loss law between the case's loss and a shifted power of it."""
+    from scaling_callback.fitting.loss_to_loss import LossToLossLaw
+
+    law = LossToLossLaw().fit(case.loss, 0.5 + case.loss ** 0.8)
+    law.to_dict()
+    return {"status": getattr(law, "status_", "ok")}
+
+
+def broken_power_fit(case: SweepCase) -> dict[str, Any]:
+    """Broken power law of loss against N (BNSL, one break)."""
+    from scaling_callback.fitting.broken_power import BrokenPowerLaw
+
+    law = BrokenPowerLaw().fit(case.params, case.loss)
+    law.to_dict()
+    return {"status": getattr(law, "status_", "ok")}
+
+
+SWEEP_TARGETS: dict[str, tuple[Callable[[SweepCase], Mapping[str, Any]], tuple[str, ...]]] = {
+    "ComputeOptimalLaw (L(N, D))": (compute_optimal_fit, ("params", "frontier")),
+    "bootstrap_compute_optimal": (bootstrap_fit, ("params",)),
+    "IsoFlopFit": (isoflop_fit, ()),
+    "LossToLossLaw": (loss_to_loss_fit, ()),
+    "BrokenPowerLaw (BNSL)": (broken_power_fit, ()),
+}
+
+
+def sweep_contract(fit: Callable[[SweepCase], Mapping[str, Any]], cases: Iterable[SweepCase], target: str,
+                   numbers: Iterable[str] = (), limit_s: float = HANG_SECONDS, measure_memory: bool = True) -> Tally:
+    """Tally a cross-run fitter over ``cases``."""
+    tally = Tally(target)
+    numbers = tuple(numbers)
+    for case in cases:
+        tally.add(call_with_contract(target, case.label, lambda c=case: fit(c), numbers, limit_s, measure_memory))
+    return tally
+
+
+# ---------------------------------------------------------------- stopping policies
+@dataclass
+class StoppingCase:
+    """A sweep as a policy sees it mid-run: finished runs and one running run, with pathological curves."""
+
+    label: str
+    runs: list  # RunView arguments: dicts
+
+
+def stopping_cases(n: int, seed: int = 0) -> Iterator[StoppingCase]:
+    """``n`` sweeps whose curves come from :func:`curve_cases` (NaN, spikes, zero LR, ...)."""
+    rng = np.random.default_rng(seed)
+    curves = curve_cases(n * 4, seed)
+    for i in range(n):
+        runs = []
+        for j in range(int(rng.integers(1, 4)) + 1):
+            case = next(curves)
+            x = np.unique(case.steps[np.isfinite(case.steps) & (case.steps > 0)])
+            loss = case.loss[: x.size] if case.loss.size >= x.size else np.resize(case.loss, x.size)
+            status = "running" if j == 0 else str(rng.choice(["finished", "stopped"]))
+            budget = float(max(case.total_steps, x.max() if x.size else 1.0))
+            if status == "running" and x.size:
+                keep = x <= budget * rng.uniform(0.05, 0.95)
+                x, loss = x[keep], loss[keep]
+            lrs = per_step_lrs(case, 20_000) if rng.random() < 0.5 and budget <= 20_000 else None
+            if lrs is not None and lrs.size != int(budget):
+                lrs = None
+            runs.append({"name": f"r{j}", "x": x, "loss": loss, "budget": budget, "status": status, "lrs": lrs})
+        yield StoppingCase(f"{i}:" + ",".join(c.label.split(":")[1] for c in [case]), runs)
+
+
+def policy_decision(make_policy: Callable[[], Any]) -> Callable[[StoppingCase], dict[str, Any]]:
+    """A target: build the views, ask a fresh policy about the running run at a few of its points."""
+    def decide(case: StoppingCase) -> dict[str, Any]:
+        from scaling_callback.stopping.views import RunView, SweepView
+
+        views = [RunView(**run) for run in case.runs]
+        policy = make_policy()
+        running = views[0]
+        decision = None
+        for n in sorted({max(1, running.x.size // 3), max(1, 2 * running.x.size // 3), running.x.size}):
+            now = RunView(running.name, running.x[:n], running.loss[:n], running.budget, "running", running.lrs)
+            sweep = SweepView(tuple([now] + views[1:]))
+            decision = policy.decide(now, sweep)
+        if decision is None:
+            return {"status": "no points"}
+        return {"status": "ok", "probability": 0.5 if decision.probability is None else decision.probability}
+    return decide
+
+
+def _policies() -> dict[str, Callable[[], Any]]:
+    from scaling_callback.stopping import FixedBudgetPolicy, LawPolicy, MedianPolicy, SuccessiveHalvingPolicy
+
+    return {"MedianPolicy": lambda: MedianPolicy(n_startup_runs=0), "SuccessiveHalvingPolicy": SuccessiveHalvingPolicy,
+            "FixedBudgetPolicy": FixedBudgetPolicy, "LawPolicy": LawPolicy}
+
+
+def stopping_targets() -> dict[str, tuple[Callable[[StoppingCase], Mapping[str, Any]], tuple[str, ...]]]:
+    """Every stopping policy as a fuzz target (numbers: the decision's probability)."""
+    return {name: (policy_decision(make), ("probability",)) for name, make in _policies().items()}
+
+
+def stopping_contract(decide: Callable[[StoppingCase], Mapping[str, Any]], cases: Iterable[StoppingCase], target: str,
+                      numbers: Iterable[str] = (), limit_s: float = HANG_SECONDS, measure_memory: bool = False) -> Tally:
+    """Tally a policy over sweeps of pathological curves."""
+    tally = Tally(target)
+    numbers = tuple(numbers)
+    for case in cases:
+        tally.add(call_with_contract(target, case.label, lambda c=case: decide(c), numbers, limit_s, measure_memory))
+    return tally

@@ -1,0 +1,88 @@
+"""Optuna across processes: three processes optimise one study on one RDB storage, pruned by our PolicyPruner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from optuna_worker_script import make_pruner  # noqa: E402
+
+from scaling_callback.errors import InputError  # noqa: E402
+from scaling_callback.integrations.optuna import OptunaReporter  # noqa: E402
+from scaling_callback.stopping import make_policy  # noqa: E402
+from scaling_callback.stopping.optuna_pruner import DECISION_ATTR  # noqa: E402
+from scaling_callback.store import SweepStore  # noqa: E402
+
+WIDTHS = [64, 4, 32, 8, 16, 4, 64, 8, 16]  # enqueued: every process gets a mix of good and bad widths
+N_PROCESSES = 3
+
+
+@pytest.mark.slow
+def test_three_processes_share_one_study_and_our_pruner_decides_as_the_law_policy(store_url, tmp_path):
+    study = optuna.create_study(study_name="widths", storage=store_url, direction="minimize")
+    for d in WIDTHS:
+        study.enqueue_trial({"d": d})
+    script = Path(__file__).with_name("optuna_worker_script.py")
+    root = Path(__file__).resolve().parents[1]
+    env = os.environ | {
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    per_process = len(WIDTHS) // N_PROCESSES
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script), store_url, "widths", str(per_process), str(tmp_path)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(N_PROCESSES)
+    ]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0] * N_PROCESSES, outputs
+
+    study = optuna.load_study(study_name="widths", storage=store_url)
+    trials = study.get_trials(deepcopy=False)
+    assert sorted(t.number for t in trials) == list(range(len(WIDTHS)))  # every trial present once
+    assert sorted(t.params["d"] for t in trials) == sorted(WIDTHS)
+    states = {t.number: t.state for t in trials}
+    assert set(states.values()) <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned, "the law policy pruned nothing: widths 4 and 8 end far above width 64"
+    best = min((t for t in trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: t.value)
+    assert best.params["d"] == 64
+
+    store = SweepStore(store_url)  # the callback's store, in the same database
+    runs = store.runs("widths").set_index("name")
+    assert sorted(runs.index) == sorted(f"trial-{t.number}" for t in trials)
+    pruner = make_pruner()
+    for trial in trials:
+        run = runs.loc[f"trial-{trial.number}"]
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert run.status == "finished"
+            continue
+        decision = trial.system_attrs[DECISION_ATTR]  # marked with our decision and its reason
+        last = max(trial.intermediate_values)
+        assert decision["stop"] and decision["reason"] and decision["step"] == last < 300
+        assert run.status == "stopped" and run.stop_reason == decision["reason"] and run.stop_step == last
+        assert store.decisions(f"trial-{trial.number}").reason.tolist()[-1] == decision["reason"]
+        # the same policy, fresh, on the views the pruner saw (read back from the storage) decides alike
+        pairs = pruner.replay(study, trial.number, make_policy("law"))
+        assert pairs and [stored["stop"] for stored, _ in pairs] == [again.stop for _, again in pairs]
+        assert [stored["reason"] for stored, _ in pairs] == [again.reason for _, again in pairs]
+    store.close()
+
+
+def test_report_interval_is_checked():
+    study = optuna.create_study()
+    with pytest.raises(InputError, match="report_every_n_steps"):
+        OptunaReporter(study.ask(), report_every_n_steps=0)
