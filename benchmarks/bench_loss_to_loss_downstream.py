@@ -52,7 +52,12 @@ def loss_to_loss(n_sweeps: int, n_bootstrap: int) -> None:
     rng = np.random.default_rng(0)
     rows = []
     for sweep in range(n_sweeps):
-        K, kappa, E1, noise = rng.uniform(0.6, 1.6), rng.uniform(0.8, 1.5), rng.uniform(1.5, 2.5), (0.001, 0.002, 0.004)[sweep % 3]
+        K, kappa, E1, noise = (
+            rng.uniform(0.6, 1.6),
+            rng.uniform(0.8, 1.5),
+            rng.uniform(1.5, 2.5),
+            (0.001, 0.002, 0.004)[sweep % 3],
+        )
         n, tpp = np.meshgrid(np.geomspace(2e7, 4e8, 6), [5, 10, 20, 40, 80])
         n, d = n.ravel(), (n * tpp).ravel()
         compute = 6 * n * d
@@ -68,37 +73,64 @@ def loss_to_loss(n_sweeps: int, n_bootstrap: int) -> None:
         paper = LossToLossFromCompute(n_bootstrap=n_bootstrap, level=0.9, random_state=sweep).fit(l0, l1, compute)
         seconds = time.perf_counter() - started
         low, high = paper.interval(loss0=[x])[0]
-        rows.append({
-            "noise": noise,
-            "free_fails": bool(free.below_E0([x])[0]),
-            "free_err": abs(free.predict([x])[0] / truth - 1) if not free.below_E0([x])[0] else np.nan,
-            "seq_fails": bool(sequential.below_E0([x])[0]),
-            "seq_err": abs(sequential.predict([x])[0] / truth - 1),
-            "paper_fails": bool(paper.below_E0([x])[0]),
-            "paper_err": abs(paper.predict([x])[0] / truth - 1),
-            "E0_err": paper.E0_ - CHINCHILLA["E"], "E1_err": paper.E1_ - E1, "kappa_err": paper.kappa_ - kappa,
-            "covered": bool(low <= truth <= high), "seconds": seconds,
-        })
+        rows.append(
+            {
+                "noise": noise,
+                "free_fails": bool(free.below_E0([x])[0]),
+                "free_err": abs(free.predict([x])[0] / truth - 1) if not free.below_E0([x])[0] else np.nan,
+                "seq_fails": bool(sequential.below_E0([x])[0]),
+                "seq_err": abs(sequential.predict([x])[0] / truth - 1),
+                "paper_fails": bool(paper.below_E0([x])[0]),
+                "paper_err": abs(paper.predict([x])[0] / truth - 1),
+                "E0_err": paper.E0_ - CHINCHILLA["E"],
+                "E1_err": paper.E1_ - E1,
+                "kappa_err": paper.kappa_ - kappa,
+                "covered": bool(low <= truth <= high),
+                "seconds": seconds,
+            }
+        )
     frame = pd.DataFrame(rows)
-    print(f"\n## Loss-to-loss train->test at 20x the largest fitted compute ({n_sweeps} synthetic sweeps, 30 models each)\n")
+    print(
+        f"\n## Loss-to-loss train->test at 20x the largest fitted compute ({n_sweeps} synthetic sweeps, 30 "
+        f"models each)\n"
+    )
     print("| noise | method | loss below E0 | mean rel. error | worst rel. error |")
     print("|---|---|---|---|---|")
     for noise, part in frame.groupby("noise"):
-        print(f"| {noise:.1%} | E0 freed with K, kappa | {int(part.free_fails.sum())}/{len(part)} | "
-              f"{np.nanmean(part.free_err):.2%} | {np.nanmax(part.free_err):.2%} |")
-        print(f"| {noise:.1%} | E0, E1 from compute laws, then K, kappa (sequential) | {int(part.seq_fails.sum())}/{len(part)} | "
-              f"{part.seq_err.mean():.2%} | {part.seq_err.max():.2%} |")
-        print(f"| {noise:.1%} | the same, refined jointly (default) | {int(part.paper_fails.sum())}/{len(part)} | "
-              f"{part.paper_err.mean():.2%} | {part.paper_err.max():.2%} |")
-    print(f"| all | E0 freed with K, kappa | {int(frame.free_fails.sum())}/{len(frame)} | {np.nanmean(frame.free_err):.2%} | "
-          f"{np.nanmax(frame.free_err):.2%} |")
-    print(f"| all | sequential | {int(frame.seq_fails.sum())}/{len(frame)} | {frame.seq_err.mean():.2%} | {frame.seq_err.max():.2%} |")
-    print(f"| all | joint (default) | {int(frame.paper_fails.sum())}/{len(frame)} | {frame.paper_err.mean():.2%} | "
-          f"{frame.paper_err.max():.2%} |")
-    print(f"\nrecovery (fitted - true, mean ± sd): E0 {frame.E0_err.mean():+.3f} ± {frame.E0_err.std():.3f}, "
-          f"E1 {frame.E1_err.mean():+.3f} ± {frame.E1_err.std():.3f}, kappa {frame.kappa_err.mean():+.3f} ± {frame.kappa_err.std():.3f}; "
-          f"90 % bootstrap interval ({n_bootstrap} resamples) covers the truth in {int(frame.covered.sum())}/{len(frame)}; "
-          f"{frame.seconds.mean():.1f} s per fit with bootstrap")
+        print(
+            f"| {noise:.1%} | E0 freed with K, kappa | {int(part.free_fails.sum())}/{len(part)} | "
+            f"{np.nanmean(part.free_err):.2%} | {np.nanmax(part.free_err):.2%} |"
+        )
+        print(
+            f"| {noise:.1%} | E0, E1 from compute laws, then K, kappa (sequential) | "
+            f"{int(part.seq_fails.sum())}/{len(part)} | "
+            f"{part.seq_err.mean():.2%} | {part.seq_err.max():.2%} |"
+        )
+        print(
+            f"| {noise:.1%} | the same, refined jointly (default) | {int(part.paper_fails.sum())}/{len(part)} | "
+            f"{part.paper_err.mean():.2%} | {part.paper_err.max():.2%} |"
+        )
+    print(
+        f"| all | E0 freed with K, kappa | {int(frame.free_fails.sum())}/{len(frame)} | "
+        f"{np.nanmean(frame.free_err):.2%} | "
+        f"{np.nanmax(frame.free_err):.2%} |"
+    )
+    print(
+        f"| all | sequential | {int(frame.seq_fails.sum())}/{len(frame)} | {frame.seq_err.mean():.2%} | "
+        f"{frame.seq_err.max():.2%} |"
+    )
+    print(
+        f"| all | joint (default) | {int(frame.paper_fails.sum())}/{len(frame)} | {frame.paper_err.mean():.2%} | "
+        f"{frame.paper_err.max():.2%} |"
+    )
+    print(
+        f"\nrecovery (fitted - true, mean ± sd): E0 {frame.E0_err.mean():+.3f} ± {frame.E0_err.std():.3f}, "
+        f"E1 {frame.E1_err.mean():+.3f} ± {frame.E1_err.std():.3f}, kappa {frame.kappa_err.mean():+.3f} ± "
+        f"{frame.kappa_err.std():.3f}; "
+        f"90 % bootstrap interval ({n_bootstrap} resamples) covers the truth in "
+        f"{int(frame.covered.sum())}/{len(frame)}; "
+        f"{frame.seconds.mean():.1f} s per fit with bootstrap"
+    )
 
 
 def downstream(n_sweeps: int, n_tasks: int, n_bootstrap: int) -> None:
@@ -111,7 +143,12 @@ def downstream(n_sweeps: int, n_tasks: int, n_bootstrap: int) -> None:
         stage1 = ComputeLossStage(n_bootstrap=n_bootstrap, random_state=sweep).fit(compute[:10], loss[:10])
         stage1_seconds = time.perf_counter() - started
         for _ in range(n_tasks):
-            truth = {"floor": 0.25, "ceiling": rng.uniform(0.7, 0.95), "mid": rng.uniform(2.4, 3.0), "scale": rng.uniform(0.05, 0.2)}
+            truth = {
+                "floor": 0.25,
+                "ceiling": rng.uniform(0.7, 0.95),
+                "mid": rng.uniform(2.4, 3.0),
+                "scale": rng.uniform(0.05, 0.2),
+            }
             n_questions = int(rng.choice([500, 1000, 3000]))
             accuracy = rng.binomial(n_questions, sigmoid_link(loss, **truth)) / n_questions
             started = time.perf_counter()
@@ -119,23 +156,37 @@ def downstream(n_sweeps: int, n_tasks: int, n_bootstrap: int) -> None:
             seconds = time.perf_counter() - started + stage1_seconds / n_tasks
             predicted, (low, high) = law.predict(compute[10:]), law.interval(compute[10:]).T
             direct = SigmoidLink(chance=0.25, direction=-1).fit(np.log(compute[:10]), accuracy[:10])
-            rows.append({
-                "flp_err": float(np.mean(np.abs(predicted - accuracy[10:]))),
-                "direct_err": float(np.mean(np.abs(direct.predict(np.log(compute[10:])) - accuracy[10:]))),
-                "covered": int(np.sum((low <= accuracy[10:]) & (accuracy[10:] <= high))),
-                "width": float(np.mean(high - low)), "link": law.link_,
-                "mid_err": law.params_.get("mid", np.nan) - truth["mid"], "seconds": seconds,
-            })
+            rows.append(
+                {
+                    "flp_err": float(np.mean(np.abs(predicted - accuracy[10:]))),
+                    "direct_err": float(np.mean(np.abs(direct.predict(np.log(compute[10:])) - accuracy[10:]))),
+                    "covered": int(np.sum((low <= accuracy[10:]) & (accuracy[10:] <= high))),
+                    "width": float(np.mean(high - low)),
+                    "link": law.link_,
+                    "mid_err": law.params_.get("mid", np.nan) - truth["mid"],
+                    "seconds": seconds,
+                }
+            )
     frame = pd.DataFrame(rows)
     n = len(frame)
-    print(f"\n## FLP downstream: accuracy of the 2 largest of 12 models from the 10 smallest ({n_sweeps} sweeps x {n_tasks} tasks)\n")
+    print(
+        f"\n## FLP downstream: accuracy of the 2 largest of 12 models from the 10 smallest ({n_sweeps} sweeps x "
+        f"{n_tasks} tasks)\n"
+    )
     print("| method | mean abs. error | 90 % interval covers | mean width |")
     print("|---|---|---|---|")
-    print(f"| FLP (compute -> loss -> accuracy) | {frame.flp_err.mean():.4f} | {int(frame.covered.sum())}/{2 * n} "
-          f"({frame.covered.sum() / (2 * n):.0%}); tasks with both covered {int((frame.covered == 2).sum())}/{n} | {frame.width.mean():.3f} |")
+    print(
+        f"| FLP (compute -> loss -> accuracy) | {frame.flp_err.mean():.4f} | {int(frame.covered.sum())}/{2 * n} "
+        f"({frame.covered.sum() / (2 * n):.0%}); tasks with both covered {int((frame.covered == 2).sum())}/{n} "
+        f"| {frame.width.mean():.3f} |"
+    )
     print(f"| direct FLOPs -> accuracy (same sigmoid in log C) | {frame.direct_err.mean():.4f} | - | - |")
-    print(f"\nlinks chosen: {frame.link.value_counts().to_dict()}; sigmoid midpoint error {np.nanmean(frame.mid_err):+.3f} ± "
-          f"{np.nanstd(frame.mid_err):.3f}; {frame.seconds.mean():.1f} s per task ({n_bootstrap} resamples, stage 1 shared)")
+    print(
+        f"\nlinks chosen: {frame.link.value_counts().to_dict()}; sigmoid midpoint error "
+        f"{np.nanmean(frame.mid_err):+.3f} ± "
+        f"{np.nanstd(frame.mid_err):.3f}; {frame.seconds.mean():.1f} s per task ({n_bootstrap} resamples, stage "
+        f"1 shared)"
+    )
 
 
 def importers(curves: Path) -> None:
@@ -158,14 +209,21 @@ def importers(curves: Path) -> None:
                 with SummaryWriter(root / "tb" / path.stem) as writer:
                     (root / "tb" / path.stem / "hparams.yaml").write_text("{}\n")  # as TensorBoardLogger leaves it
                     for step, lr, loss in frame[["step", "lr", "loss"]].itertuples(index=False):
-                        logger.log_metrics({"val_loss": loss, "lr-AdamW": lr}, step=int(step) - 1)  # Lightning's self.log step
+                        logger.log_metrics(
+                            {"val_loss": loss, "lr-AdamW": lr}, step=int(step) - 1
+                        )  # Lightning's self.log step
                         writer.add_scalar("val_loss", loss, int(step) - 1)
                         writer.add_scalar("lr-AdamW", lr, int(step) - 1)
                 logger.save()
             reference = _fit(["--fit", *map(str, ours[:2]), "--predict", str(ours[2])])
             for source, location in (("lightning-csv", root / "csv"), ("tensorboard", root / "tb")):
-                runs = {p.stem: f"{location}#{p.stem}/0" if source == "lightning-csv" else f"{location}#{p.stem}" for p in ours}
-                record = _fit(["--from", source, "--fit", runs[ours[0].stem], runs[ours[1].stem], "--predict", runs[ours[2].stem]])
+                runs = {
+                    p.stem: f"{location}#{p.stem}/0" if source == "lightning-csv" else f"{location}#{p.stem}"
+                    for p in ours
+                }
+                record = _fit(
+                    ["--from", source, "--fit", runs[ours[0].stem], runs[ours[1].stem], "--predict", runs[ours[2].stem]]
+                )
                 gap = max(abs(record["params"][k] / v - 1) for k, v in reference["params"].items() if v)
                 final = abs(record["predictions"][0]["final_pred"] - reference["predictions"][0]["final_pred"])
                 print(f"| {size} | {source} | {gap:.2e} | {final:.2e} |")

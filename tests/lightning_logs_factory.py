@@ -53,11 +53,24 @@ def train(root: Path) -> dict[str, Path]:
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
     torch.manual_seed(0)
     trainer = pl.Trainer(
-        max_steps=STEPS, accelerator="cpu", devices=1, log_every_n_steps=EVERY, val_check_interval=40, check_val_every_n_epoch=None,
-        limit_val_batches=2, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-        logger=[CSVLogger(root / "csv", name="model", version="v0"), TensorBoardLogger(root / "tb", name="model", version="v0")],
-        callbacks=[LearningRateMonitor("step"),
-                   ScalingLawCallback(store=root / "store.sqlite", run_name="model-v0", fit_every_n_steps=None)],
+        max_steps=STEPS,
+        accelerator="cpu",
+        devices=1,
+        log_every_n_steps=EVERY,
+        val_check_interval=40,
+        check_val_every_n_epoch=None,
+        limit_val_batches=2,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        logger=[
+            CSVLogger(root / "csv", name="model", version="v0"),
+            TensorBoardLogger(root / "tb", name="model", version="v0"),
+        ],
+        callbacks=[
+            LearningRateMonitor("step"),
+            ScalingLawCallback(store=root / "store.sqlite", run_name="model-v0", fit_every_n_steps=None),
+        ],
     )
     trainer.fit(Model(), data, data)
     return {"csv": root / "csv", "tb": root / "tb", "store": root / "store.sqlite"}

@@ -15,8 +15,20 @@ def store(tmp_path):
     opened = SweepStore(path)
     for sweep, name, scale in (("width", "w64", 1.0), ("width", "w128", 0.8), ("depth", "d4", 0.9)):
         opened.register_run(name, sweep=sweep, n_params=1000)
-        opened.add_points(name, [{"step": s, "samples": 8 * s, "flops": 1e6 * s, "lr": 1e-3, "lr_sum": 1e-3 * s,
-                                  "loss": scale * (2 + 1 / s)} for s in range(1, 11)])
+        opened.add_points(
+            name,
+            [
+                {
+                    "step": s,
+                    "samples": 8 * s,
+                    "flops": 1e6 * s,
+                    "lr": 1e-3,
+                    "lr_sum": 1e-3 * s,
+                    "loss": scale * (2 + 1 / s),
+                }
+                for s in range(1, 11)
+            ],
+        )
         opened.add_evals(name, 10, {"val_loss": scale * 2.05})
     opened.close()
     return path

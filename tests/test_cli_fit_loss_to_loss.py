@@ -28,14 +28,32 @@ def run(capsys, *args):
 
 def test_train_to_test_with_compute_offsets(points, capsys):
     path, x, truth, target = points
-    code, out, _ = run(capsys, str(path), "--x-col", "train", "--y-col", "test", "--compute-col", "C",
-                       "--predict-x", str(x), "1.0", "--predict-compute", str(target), "--bootstrap", "20", "--json")
+    code, out, _ = run(
+        capsys,
+        str(path),
+        "--x-col",
+        "train",
+        "--y-col",
+        "test",
+        "--compute-col",
+        "C",
+        "--predict-x",
+        str(x),
+        "1.0",
+        "--predict-compute",
+        str(target),
+        "--bootstrap",
+        "20",
+        "--json",
+    )
     assert code == 0
     record = json.loads(out)
     near, below = record["predictions"]
     assert near["below_E0"] is False and near["prediction"] == pytest.approx(truth, rel=0.01)
     assert near["low"] < near["prediction"] < near["high"]
-    assert below["below_E0"] is True and below["prediction"] == pytest.approx(record["E1"]) and "below E0" in below["note"]
+    assert (
+        below["below_E0"] is True and below["prediction"] == pytest.approx(record["E1"]) and "below E0" in below["note"]
+    )
     assert record["at_compute"][0]["loss1"] == pytest.approx(truth, rel=0.02)
     assert set(record["compute_laws"]) == {"L0", "L1"} and record["choices"]["pairing"].startswith("same models")
 
@@ -52,15 +70,20 @@ def test_train_to_train_pairs_two_sweeps_by_compute(points, tmp_path, capsys):
 
 def test_without_compute_the_free_fit_says_so_and_groups(points, capsys):
     path, x, *_ = points
-    code, out, _ = run(capsys, str(path), "--x-col", "train", "--y-col", "test", "--group-col", "task", "--predict-x", str(x))
+    code, out, _ = run(
+        capsys, str(path), "--x-col", "train", "--y-col", "test", "--group-col", "task", "--predict-x", str(x)
+    )
     assert code == 0 and "group 'web'" in out and "no --compute-col" in out
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--x-col", "nope", "--y-col", "test"], "no column 'nope'"),
-    (["--x-col", "train", "--y-col", "test", "--bootstrap", "5"], "need --compute-col"),
-    (["--x-col", "train", "--y-col", "test", "--predict-x", "-1"], "must be positive"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--x-col", "nope", "--y-col", "test"], "no column 'nope'"),
+        (["--x-col", "train", "--y-col", "test", "--bootstrap", "5"], "need --compute-col"),
+        (["--x-col", "train", "--y-col", "test", "--predict-x", "-1"], "must be positive"),
+    ],
+)
 def test_bad_arguments_exit_2(points, capsys, args, needle):
     path, *_ = points
     code, _, err = run(capsys, str(path), *args)

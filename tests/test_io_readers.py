@@ -1,4 +1,4 @@
-"""Importers on files written by the real libraries: a Lightning run (CSVLogger, TensorBoardLogger), W&B exports, a store."""
+"""Importers on files written by the real libraries: a Lightning run (CSVLogger, TensorBoardLogger), W&B, a store."""
 
 from __future__ import annotations
 
@@ -47,7 +47,9 @@ def test_chosen_loss_and_lr_names_and_derived_lr(logs):
     raw.to_csv(logs["csv"].parent / "no_lr.csv", index=False)
     derived = read_runs(logs["csv"].parent / "no_lr.csv", "lightning-csv")  # LR from differences of scaling/lr_sum
     steps = derived["step"].to_numpy()
-    assert derived["run"].unique().tolist() == [logs["csv"].parent.name]  # a lone file: the run is named after its folder
+    assert derived["run"].unique().tolist() == [
+        logs["csv"].parent.name
+    ]  # a lone file: the run is named after its folder
     assert derived.attrs["columns"][logs["csv"].parent.name]["lr"].startswith("derived")
     smooth = steps >= WARMUP + EVERY  # interval means smooth the warmup's kink; elsewhere they track the LR
     np.testing.assert_allclose(derived["lr"][smooth], [expected_lr(s) for s in steps[smooth]], rtol=0.02)
@@ -71,15 +73,32 @@ def test_tensorboard_summary_writer_without_lightning(tmp_path):
 
 def test_wandb_history_and_chart_exports(tmp_path):
     steps = np.arange(0, 200, 10)
-    history = pd.DataFrame({"_step": np.arange(steps.size), "trainer/global_step": steps, "_runtime": steps * 0.1,
-                            "train/loss": 3.0 / np.sqrt(steps + 1) + 1, "lr-AdamW": 1e-3, "epoch": 0})
+    history = pd.DataFrame(
+        {
+            "_step": np.arange(steps.size),
+            "trainer/global_step": steps,
+            "_runtime": steps * 0.1,
+            "train/loss": 3.0 / np.sqrt(steps + 1) + 1,
+            "lr-AdamW": 1e-3,
+            "epoch": 0,
+        }
+    )
     history.to_csv(tmp_path / "run-a.csv", index=False)
     frame = read_runs(tmp_path / "run-a.csv", "wandb")
     assert frame["run"].unique().tolist() == ["run-a"]
     assert frame["step"].tolist() == (steps + 1).tolist()  # WandbLogger's trainer/global_step follows Lightning
-    assert frame.attrs["columns"]["run-a"]["loss"] == "train/loss" and frame.attrs["columns"]["run-a"]["lr"] == "lr-AdamW"
-    chart = pd.DataFrame({"Step": steps, "a - train/loss": 2.0 + 1 / (steps + 1), "a - train/loss__MIN": 0.0,
-                          "a - train/loss__MAX": 9.0, "b - train/loss": 2.5 + 1 / (steps + 1)})
+    assert (
+        frame.attrs["columns"]["run-a"]["loss"] == "train/loss" and frame.attrs["columns"]["run-a"]["lr"] == "lr-AdamW"
+    )
+    chart = pd.DataFrame(
+        {
+            "Step": steps,
+            "a - train/loss": 2.0 + 1 / (steps + 1),
+            "a - train/loss__MIN": 0.0,
+            "a - train/loss__MAX": 9.0,
+            "b - train/loss": 2.5 + 1 / (steps + 1),
+        }
+    )
     chart.loc[3, "b - train/loss"] = np.nan  # runs logged on different steps leave gaps
     chart.to_csv(tmp_path / "chart.csv", index=False)
     panel = read_runs(tmp_path / "chart.csv", "wandb")
@@ -118,7 +137,9 @@ def test_bad_files_name_the_file_and_what_is_missing(tmp_path, logs):
     pd.DataFrame({"step": [1, 2], "accuracy": [0.1, 0.2]}).to_csv(no_loss, index=False)
     message = _one_line_error(lambda: read_runs(no_loss, "lightning-csv"))
     assert "no_loss.csv" in message and "no loss column" in message
-    assert "no loss column 'nope'" in _one_line_error(lambda: read_runs(logs["csv"], "lightning-csv", ColumnMap(loss="nope")))
+    assert "no loss column 'nope'" in _one_line_error(
+        lambda: read_runs(logs["csv"], "lightning-csv", ColumnMap(loss="nope"))
+    )
     blank = tmp_path / "blank.csv"
     pd.DataFrame({"step": [1, 2], "train_loss": [np.nan, np.nan], "lr": [1.0, 1.0]}).to_csv(blank, index=False)
     assert "blank.csv" in _one_line_error(lambda: read_runs(blank, "lightning-csv"))

@@ -42,7 +42,7 @@ def test_fixed_offsets_fit_only_K_and_kappa():
     l0 = np.linspace(2.3, 3.5, 12)
     law = LossToLossLaw(E0=1.7, E1=2.0).fit(l0, shifted_power_law(l0, 1.5, 1.3, 1.7, 2.0))
     assert (law.K_, law.kappa_, law.E0_, law.E1_) == pytest.approx((1.5, 1.3, 1.7, 2.0), rel=1e-6)
-    with pytest.raises(InputError, match="E0 = 2.5"):
+    with pytest.raises(InputError, match=r"E0 = 2\.5"):
         LossToLossLaw(E0=2.5, E1=0.0).fit(l0, l0)
     with pytest.raises(InputError, match="both offsets"):
         LossToLossLaw(E0=1.0).fit(l0, l0)

@@ -26,15 +26,27 @@ ROLE_HELP = {
 
 def add_source_arguments(parser: argparse.ArgumentParser, roles: tuple[str, ...] = tuple(ROLE_HELP)) -> None:
     """``--from`` and one ``--<role>-col`` flag per role (default: detected from common names)."""
-    parser.add_argument("--from", dest="source", choices=SOURCES, default="csv",
-                        help="log format: our long CSV (default), a Lightning CSVLogger file or directory, a TensorBoard "
-                             "directory, a W&B history or chart CSV export, or a sweep store")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        choices=SOURCES,
+        default="csv",
+        help="log format: our long CSV (default), a Lightning CSVLogger file or directory, a TensorBoard "
+        "directory, a W&B history or chart CSV export, or a sweep store",
+    )
     for role in roles:
-        parser.add_argument(f"--{role.replace('_', '-')}-col", metavar="NAME",
-                            help=f"column or tag of the {ROLE_HELP[role]} (default: detected)")
-    parser.add_argument("--step-offset", type=int, metavar="K",
-                        help="add K to the steps of metrics not named scaling/* (default: 1 for files Lightning wrote, "
-                             "whose self.log steps lag the optimizer-step count by one; else 0)")
+        parser.add_argument(
+            f"--{role.replace('_', '-')}-col",
+            metavar="NAME",
+            help=f"column or tag of the {ROLE_HELP[role]} (default: detected)",
+        )
+    parser.add_argument(
+        "--step-offset",
+        type=int,
+        metavar="K",
+        help="add K to the steps of metrics not named scaling/* (default: 1 for files Lightning wrote, "
+        "whose self.log steps lag the optimizer-step count by one; else 0)",
+    )
 
 
 def split_run(spec: str) -> tuple[str, str | None]:

@@ -30,12 +30,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compute-col", required=True, metavar="COL", help="training compute (FLOPs)")
     parser.add_argument("--loss-col", required=True, metavar="COL", help="loss (pre-training or validation)")
     parser.add_argument("--metric-col", required=True, nargs="+", metavar="COL", help="downstream metric column(s)")
-    parser.add_argument("--target-flops", type=float, nargs="+", metavar="C", help="budgets to predict at (default: the largest in the data)")
-    parser.add_argument("--chance", type=float, metavar="P", help="the metric's chance level (fixes the sigmoid's floor)")
+    parser.add_argument(
+        "--target-flops",
+        type=float,
+        nargs="+",
+        metavar="C",
+        help="budgets to predict at (default: the largest in the data)",
+    )
+    parser.add_argument(
+        "--chance", type=float, metavar="P", help="the metric's chance level (fixes the sigmoid's floor)"
+    )
     parser.add_argument("--link", choices=LINKS, default="auto", help="loss -> metric link (default auto)")
     parser.add_argument("--group-col", metavar="COL", help="fit each value of this column separately")
     parser.add_argument("--run-col", metavar="COL", help="bootstrap whole runs (rows are checkpoints)")
-    parser.add_argument("--bootstrap", type=int, default=200, metavar="K", help="bootstrap resamples (default 200; 0: no interval)")
+    parser.add_argument(
+        "--bootstrap", type=int, default=200, metavar="K", help="bootstrap resamples (default 200; 0: no interval)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     parser.add_argument("--level", type=float, default=0.9, help="interval coverage (default 0.9)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -52,10 +62,21 @@ def run(args: argparse.Namespace) -> int:
     columns = [args.compute_col, args.loss_col, *args.metric_col, args.group_col, args.run_col]
     missing = [c for c in columns if c is not None and c not in frame.columns]
     if missing:
-        raise InputError(f"{args.points}: no column(s) {', '.join(map(repr, missing))}; it has {', '.join(map(str, frame.columns))}")
-    groups = {"": frame} if args.group_col is None else {
-        str(g): frame[frame[args.group_col].astype(str) == str(g)] for g in pd.unique(frame[args.group_col].astype(str))}
-    results = {group: _fit_group(part, args, args.points + (f" group {group!r}" if group else "")) for group, part in groups.items()}
+        raise InputError(
+            f"{args.points}: no column(s) {', '.join(map(repr, missing))}; it has {', '.join(map(str, frame.columns))}"
+        )
+    groups = (
+        {"": frame}
+        if args.group_col is None
+        else {
+            str(g): frame[frame[args.group_col].astype(str) == str(g)]
+            for g in pd.unique(frame[args.group_col].astype(str))
+        }
+    )
+    results = {
+        group: _fit_group(part, args, args.points + (f" group {group!r}" if group else ""))
+        for group, part in groups.items()
+    }
     record: dict[str, Any] = results[""] if args.group_col is None else {"groups": results}
     print(dumps(record) if args.json else _text(results))
     return 0
@@ -79,7 +100,10 @@ def _column(part: pd.DataFrame, column: str, where: str, positive: bool) -> np.n
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         need = "positive numbers" if positive else "numbers"
-        raise InputError(f"{where}: column {column!r} must hold {need}; row {int(part.index[row]) + 2} has {part[column].iloc[row]!r}")
+        raise InputError(
+            f"{where}: column {column!r} must hold {need}; row {int(part.index[row]) + 2} has "
+            f"{part[column].iloc[row]!r}"
+        )
     return values
 
 
@@ -90,20 +114,34 @@ def _fit_group(part: pd.DataFrame, args: argparse.Namespace, where: str) -> dict
     stage1 = ComputeLossStage(n_bootstrap=args.bootstrap, random_state=args.seed).fit(compute, loss, runs)
     targets = np.asarray(args.target_flops or [float(compute.max())], dtype=float)
     loss_at = stage1.law_.predict(targets)
-    record: dict[str, Any] = {"compute_law": {"E": stage1.law_.E_, "A": stage1.law_.A_, "a": stage1.law_.alpha_,
-                                              "status": stage1.law_.status_},
-                              "targets": [{"compute": float(c), "loss": float(v)} for c, v in zip(targets, loss_at)],
-                              "metrics": {}}
+    record: dict[str, Any] = {
+        "compute_law": {
+            "E": stage1.law_.E_,
+            "A": stage1.law_.A_,
+            "a": stage1.law_.alpha_,
+            "status": stage1.law_.status_,
+        },
+        "targets": [{"compute": float(c), "loss": float(v)} for c, v in zip(targets, loss_at)],
+        "metrics": {},
+    }
     for metric in args.metric_col:
         values = _column(part, metric, where, positive=False)
-        law = DownstreamLaw(link=args.link, chance=args.chance, level=args.level).fit(compute, loss, values, runs, stage1=stage1)
+        law = DownstreamLaw(link=args.link, chance=args.chance, level=args.level).fit(
+            compute, loss, values, runs, stage1=stage1
+        )
         bounds = law.interval(targets)
         entry = law.to_dict()
-        entry["predictions"] = [{"compute": float(c), "loss": float(v), "metric": float(p), "low": float(lo), "high": float(hi)}
-                                for c, v, p, (lo, hi) in zip(targets, loss_at, law.predict(targets), bounds)]
+        entry["predictions"] = [
+            {"compute": float(c), "loss": float(v), "metric": float(p), "low": float(lo), "high": float(hi)}
+            for c, v, p, (lo, hi) in zip(targets, loss_at, law.predict(targets), bounds)
+        ]
         record["metrics"][metric] = entry
-    record["choices"] = {"targets": "given by --target-flops" if args.target_flops else "largest compute in the data",
-                         "bootstrap": args.bootstrap, "bootstrap_unit": "runs" if runs is not None else "rows", "seed": args.seed}
+    record["choices"] = {
+        "targets": "given by --target-flops" if args.target_flops else "largest compute in the data",
+        "bootstrap": args.bootstrap,
+        "bootstrap_unit": "runs" if runs is not None else "rows",
+        "seed": args.seed,
+    }
     return record
 
 
@@ -111,7 +149,10 @@ def _text(results: dict[str, dict[str, Any]]) -> str:
     lines = []
     for group, r in results.items():
         law = r["compute_law"]
-        lines.append(f"{'group ' + repr(group) + ': ' if group else ''}loss = {law['E']:.4g} + {law['A']:.4g}*C^-{law['a']:.4g} ({law['status']})")
+        lines.append(
+            f"{'group ' + repr(group) + ': ' if group else ''}loss = {law['E']:.4g} + "
+            f"{law['A']:.4g}*C^-{law['a']:.4g} ({law['status']})"
+        )
         for name, m in r["metrics"].items():
             params = ", ".join(f"{k} = {v:.4g}" for k, v in m["params"].items() if v is not None)
             lines.append(f"  {name}: {m['link']} link ({params}), residual sd {m['residual_sd']:.3g}")
@@ -120,4 +161,3 @@ def _text(results: dict[str, dict[str, Any]]) -> str:
                 lines.append(f"    C = {p['compute']:.3g}: loss {p['loss']:.4f} -> {name} {p['metric']:.4f}{interval}")
             lines += [f"    warning: {w}" for w in m["warnings"]]
     return "\n".join(lines)
-

@@ -23,7 +23,8 @@ Example:
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -80,8 +81,9 @@ class SigmoidLink:
         self.chance = chance
         self.direction = direction
 
-    def fit(self, loss: np.ndarray, metric: np.ndarray, warm: dict[str, float] | None = None) -> "SigmoidLink":
-        """Fit from a grid of (mid, |scale|) starts, or from ``warm`` parameters and the grid's centre (bootstrap refits)."""
+    def fit(self, loss: np.ndarray, metric: np.ndarray, warm: dict[str, float] | None = None) -> SigmoidLink:
+        """Fit from a grid of (mid, |scale|) starts, or from ``warm`` parameters and the grid's centre
+        (bootstrap refits)."""
         span = max(float(np.ptp(loss)), 1e-9)
         cap = metric_ceiling(metric)
         low_floor = 0.0 if metric.min() >= 0 else -np.inf
@@ -102,17 +104,31 @@ class SigmoidLink:
             starts.append([warm["floor"], warm["ceiling"], warm["mid"], abs(warm["scale"])])
         for start in starts:
             start = np.clip(start, lower_arr, upper_arr)
-            result = least_squares(self._residual, start, jac=self._jacobian, bounds=(lower_arr, upper_arr),
-                                   args=(loss, metric), x_scale="jac", xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=2000)
+            result = least_squares(
+                self._residual,
+                start,
+                jac=self._jacobian,
+                bounds=(lower_arr, upper_arr),
+                args=(loss, metric),
+                x_scale="jac",
+                xtol=1e-12,
+                ftol=1e-12,
+                gtol=1e-12,
+                max_nfev=2000,
+            )
             if best is None or result.cost < best.cost:
                 best = result
         self.params_ = dict(zip(SIGMOID_PARAMS, (float(v) for v in best.x)))
         self.params_["scale"] *= self.direction
         self.residuals_ = -best.fun
         self.converged_ = bool(best.success)
-        on_bound = [n for n, v, lo, hi in zip(SIGMOID_PARAMS, best.x, lower_arr, upper_arr)
-                    if n != "floor" or self.chance is None
-                    if np.isfinite(lo) and abs(v - lo) <= 1e-6 * (hi - lo) or np.isfinite(hi) and abs(v - hi) <= 1e-6 * (hi - lo)]
+        on_bound = [
+            n
+            for n, v, lo, hi in zip(SIGMOID_PARAMS, best.x, lower_arr, upper_arr)
+            if n != "floor" or self.chance is None
+            if (np.isfinite(lo) and abs(v - lo) <= 1e-6 * (hi - lo))
+            or (np.isfinite(hi) and abs(v - hi) <= 1e-6 * (hi - lo))
+        ]
         self.on_bound_ = on_bound
         return self
 
@@ -151,15 +167,21 @@ class ComputeLossStage:
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
 
-    def fit(self, compute: Sequence[float], loss: Sequence[float], groups: Sequence[Any] | None = None) -> "ComputeLossStage":
+    def fit(
+        self, compute: Sequence[float], loss: Sequence[float], groups: Sequence[Any] | None = None
+    ) -> ComputeLossStage:
         c, l = positive_pair(compute, loss, ("compute", "loss"))
         if np.unique(c).size < MIN_POINTS:
-            raise InputError(f"{np.unique(c).size} distinct compute values cannot determine the two stages (need {MIN_POINTS})")
+            raise InputError(
+                f"{np.unique(c).size} distinct compute values cannot determine the two stages (need {MIN_POINTS})"
+            )
         if self.n_bootstrap < 0:
             raise InputError(f"n_bootstrap must be >= 0, got {self.n_bootstrap!r}")
         self.compute_, self.loss_ = c, l
         self.law_, self.log_residuals_full_ = self._fit(c, l)
-        labels = np.arange(c.size) if groups is None else np.unique(np.asarray(groups).astype(str), return_inverse=True)[1]
+        labels = (
+            np.arange(c.size) if groups is None else np.unique(np.asarray(groups).astype(str), return_inverse=True)[1]
+        )
         if labels.size != c.size:
             raise InputError(f"groups has {labels.size} labels for {c.size} points")
         members = [np.flatnonzero(labels == g) for g in np.unique(labels)]
@@ -198,24 +220,40 @@ class DownstreamLaw:
     ``warnings_``, ``choices_``, ``n_points_``.
     """
 
-    def __init__(self, *, link: str = "auto", chance: float | None = None, n_bootstrap: int = 200, level: float = 0.9,
-                 random_state: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        link: str = "auto",
+        chance: float | None = None,
+        n_bootstrap: int = 200,
+        level: float = 0.9,
+        random_state: int = 0,
+    ) -> None:
         self.link = link
         self.chance = chance
         self.n_bootstrap = n_bootstrap
         self.level = level
         self.random_state = random_state
 
-    def fit(self, compute: Sequence[float], loss: Sequence[float], metric: Sequence[float],
-            groups: Sequence[Any] | None = None, stage1: ComputeLossStage | None = None) -> "DownstreamLaw":
-        """Fit both stages on points (compute, loss, metric); ``stage1``: a stage 1 already fitted to these compute, loss."""
+    def fit(
+        self,
+        compute: Sequence[float],
+        loss: Sequence[float],
+        metric: Sequence[float],
+        groups: Sequence[Any] | None = None,
+        stage1: ComputeLossStage | None = None,
+    ) -> DownstreamLaw:
+        """Fit both stages on points (compute, loss, metric); ``stage1``: a stage 1 already fitted to these
+        compute, loss."""
         started = time.perf_counter()
         if self.link not in LINKS:
             raise InputError(f"link must be one of {', '.join(LINKS)}, got {self.link!r}")
         if not 0 < self.level < 1:
             raise InputError(f"level must be in (0, 1), got {self.level!r}")
         if stage1 is None:
-            stage1 = ComputeLossStage(n_bootstrap=self.n_bootstrap, random_state=self.random_state).fit(compute, loss, groups)
+            stage1 = ComputeLossStage(n_bootstrap=self.n_bootstrap, random_state=self.random_state).fit(
+                compute, loss, groups
+            )
         c, l = stage1.compute_, stage1.loss_
         m = np.asarray(metric, dtype=float).ravel()
         if m.size != c.size or not np.all(np.isfinite(m)):
@@ -227,11 +265,15 @@ class DownstreamLaw:
         turn_p = interior_extremum_p(l, m)
         self.link_ = self.link if self.link != "auto" else ("bnsl" if turn_p < MONOTONE_P else "sigmoid")
         if turn_p < MONOTONE_P:
-            self.warnings_.append(f"the metric turns inside the loss range (middle third beyond both ends, p = {turn_p:.2g}): "
-                                  "not monotone in the loss")
+            self.warnings_.append(
+                f"the metric turns inside the loss range (middle third beyond both ends, p = {turn_p:.2g}): "
+                "not monotone in the loss"
+            )
         elif not (np.isfinite(p_value) and p_value < MONOTONE_P):
-            self.warnings_.append(f"the metric shows no trend in the loss (Spearman rho = {rho:.2f}, p = {p_value:.2g}): "
-                                  "not emerged in the fitted range, or noise")
+            self.warnings_.append(
+                f"the metric shows no trend in the loss (Spearman rho = {rho:.2f}, p = {p_value:.2g}): "
+                "not emerged in the fitted range, or noise"
+            )
         if self.link_ == "bnsl" and m.min() <= 0:
             raise InputError("the broken-power-law link needs a positive metric")
         self._direction = 1 if not np.isfinite(rho) or rho <= 0 else -1
@@ -241,7 +283,9 @@ class DownstreamLaw:
         if self.link_ == "sigmoid":
             self.params_ = dict(self._link.params_)
             for name in self._link.on_bound_:
-                self.warnings_.append(f"sigmoid {name} = {self._link.params_[name]:.4g} sits on its bound: not determined by these points")
+                self.warnings_.append(
+                    f"sigmoid {name} = {self._link.params_[name]:.4g} sits on its bound: not determined by these points"
+                )
         else:
             self.params_ = {k: v for k, v in self._link.to_dict().items() if isinstance(v, (int, float))}
         if self.compute_law_.status_ != "ok":
@@ -252,16 +296,28 @@ class DownstreamLaw:
         self.choices_ = {
             "method": "FLP (Chen et al. 2024): compute -> loss -> metric",
             "stage1": "L(C) = E + A*C^-a, Huber on log residuals, fitted to the compute frontier",
-            "stage2": ("P(L) = floor + (ceiling - floor)*sigmoid(-(L - mid)/scale) (Dubey et al. 2024), least squares on the metric"
-                       if self.link_ == "sigmoid" else "BNSL of the metric against compute (Caballero et al. 2023), 1 break"),
+            "stage2": (
+                "P(L) = floor + (ceiling - floor)*sigmoid(-(L - mid)/scale) (Dubey et al. 2024), least squares "
+                "on the metric"
+                if self.link_ == "sigmoid"
+                else "BNSL of the metric against compute (Caballero et al. 2023), 1 break"
+            ),
             "link": self.link_,
-            "link_rule": (f"auto: bnsl when the middle third (by loss) lies beyond both outer thirds, one-sided Welch p < {MONOTONE_P}"
-                          if self.link == "auto" else "given"),
-            "chance": self.chance, "ceiling_bound": metric_ceiling(m) if np.isfinite(metric_ceiling(m)) else None,
-            "interval": f"predictive, expanded percentile (Hesterberg 2015, n - p dof) {self.level:.0%} of {len(stage1.draws_)} "
-                        "bootstrap refits of both stages, "
-                        "each with Gaussian target scatter: the resample's stage-1 (log loss) and stage-2 (metric) residual SD, n - p dof",
-            "bootstrap_unit": stage1.unit_, "seed": stage1.random_state,
+            "link_rule": (
+                f"auto: bnsl when the middle third (by loss) lies beyond both outer thirds, one-sided Welch p < "
+                f"{MONOTONE_P}"
+                if self.link == "auto"
+                else "given"
+            ),
+            "chance": self.chance,
+            "ceiling_bound": metric_ceiling(m) if np.isfinite(metric_ceiling(m)) else None,
+            "interval": f"predictive, expanded percentile (Hesterberg 2015, n - p dof) {self.level:.0%} of "
+            f"{len(stage1.draws_)} "
+            "bootstrap refits of both stages, "
+            "each with Gaussian target scatter: the resample's stage-1 (log loss) and stage-2 (metric) residual "
+            "SD, n - p dof",
+            "bootstrap_unit": stage1.unit_,
+            "seed": stage1.random_state,
             "bootstrap_failed": len(stage1.draws_) - len(self._draws),
         }
         self.fit_seconds_ = time.perf_counter() - started
@@ -324,11 +380,20 @@ class DownstreamLaw:
 
     def to_dict(self) -> dict:
         """JSON-ready stages, status, warnings and choices."""
+
         def finite(value: float) -> float | None:
             return float(value) if np.isfinite(value) else None
 
         law = self.compute_law_
-        return {"link": self.link_, "compute_law": {"E": finite(law.E_), "A": finite(law.A_), "a": finite(law.alpha_), "status": law.status_},
-                "params": {k: finite(v) for k, v in self.params_.items()}, "residual_sd": self.residual_sd_,
-                "status": self.status_, "warnings": list(self.warnings_), "n_points": self.n_points_,
-                "n_draws": len(self._draws), "fit_seconds": self.fit_seconds_, "choices": self.choices_}
+        return {
+            "link": self.link_,
+            "compute_law": {"E": finite(law.E_), "A": finite(law.A_), "a": finite(law.alpha_), "status": law.status_},
+            "params": {k: finite(v) for k, v in self.params_.items()},
+            "residual_sd": self.residual_sd_,
+            "status": self.status_,
+            "warnings": list(self.warnings_),
+            "n_points": self.n_points_,
+            "n_draws": len(self._draws),
+            "fit_seconds": self.fit_seconds_,
+            "choices": self.choices_,
+        }

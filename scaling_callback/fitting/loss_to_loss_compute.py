@@ -27,8 +27,9 @@ Example:
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -92,16 +93,30 @@ class LossToLossFromCompute:
     ``law_`` (:class:`LossToLossLaw`), ``status_``, ``warnings_``, ``choices_``, ``n_points_``.
     """
 
-    def __init__(self, *, method: str = "joint", delta: float = DEFAULT_DELTA, n_bootstrap: int = 0, level: float = 0.9,
-                 random_state: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        method: str = "joint",
+        delta: float = DEFAULT_DELTA,
+        n_bootstrap: int = 0,
+        level: float = 0.9,
+        random_state: int = 0,
+    ) -> None:
         self.method = method
         self.delta = delta
         self.n_bootstrap = n_bootstrap
         self.level = level
         self.random_state = random_state
 
-    def fit(self, loss0: Sequence[float], loss1: Sequence[float], compute: Sequence[float],
-            groups: Sequence[Any] | None = None, *, pairing: str = "same models") -> "LossToLossFromCompute":
+    def fit(
+        self,
+        loss0: Sequence[float],
+        loss1: Sequence[float],
+        compute: Sequence[float],
+        groups: Sequence[Any] | None = None,
+        *,
+        pairing: str = "same models",
+    ) -> LossToLossFromCompute:
         """Fit both compute laws and the law between the losses of the same (or compute-paired) models."""
         started = time.perf_counter()
         if self.method not in METHODS:
@@ -113,7 +128,9 @@ class LossToLossFromCompute:
         l0, l1 = positive_pair(loss0, loss1, ("loss0", "loss1"))
         c, _ = positive_pair(compute, l0, ("compute", "loss0"))
         if np.unique(c).size < MIN_POINTS:
-            raise InputError(f"{np.unique(c).size} distinct compute values cannot determine E + A*C^-a (need {MIN_POINTS})")
+            raise InputError(
+                f"{np.unique(c).size} distinct compute values cannot determine E + A*C^-a (need {MIN_POINTS})"
+            )
         self.warnings_: list[str] = []
         chain, notes = self._fit_chain(l0, l1, c)
         self.warnings_ += notes + chain.law.warnings_
@@ -126,15 +143,27 @@ class LossToLossFromCompute:
         self.n_points_ = int(l0.size)
         self._draws = self._bootstrap(l0, l1, c, groups)
         self.choices_ = {
-            "method": ("Brandfonbrener et al. 2024: E0, E1 from each loss's compute law, then K and kappa"
-                       + ("; then all refined jointly (compute laws consistent with the law: a1 = kappa*a0, A1 = K*A0^kappa, "
-                          "summed Huber on log residuals of both frontiers and all pairs)" if self.method == "joint" else "")),
+            "method": (
+                "Brandfonbrener et al. 2024: E0, E1 from each loss's compute law, then K and kappa"
+                + (
+                    "; then all refined jointly (compute laws consistent with the law: a1 = kappa*a0, A1 = K*A0^kappa, "
+                    "summed Huber on log residuals of both frontiers and all pairs)"
+                    if self.method == "joint"
+                    else ""
+                )
+            ),
             "compute_law": "L(C) = E + A*C^-a, Huber on log residuals, fitted to the compute frontier",
             "frontier_points": {"L0": int(frontier(c, l0).size), "L1": int(frontier(c, l1).size)},
-            "pairing": pairing, "law": chain.law.choices_,
-            "bootstrap": {"resamples": self.n_bootstrap, "unit": "points" if groups is None else "groups",
-                          "refit": "compute laws and K, kappa", "interval": f"percentile {self.level:.0%}",
-                          "seed": self.random_state, "failed": self.n_bootstrap - len(self._draws)},
+            "pairing": pairing,
+            "law": chain.law.choices_,
+            "bootstrap": {
+                "resamples": self.n_bootstrap,
+                "unit": "points" if groups is None else "groups",
+                "refit": "compute laws and K, kappa",
+                "interval": f"percentile {self.level:.0%}",
+                "seed": self.random_state,
+                "failed": self.n_bootstrap - len(self._draws),
+            },
         }
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -150,7 +179,9 @@ class LossToLossFromCompute:
             offset = fitted.E_ if np.isfinite(fitted.E_) else 0.0
             ceiling = loss.min() - OFFSET_MARGIN * max(np.ptp(loss), 1e-12)
             if offset >= ceiling:
-                notes.append(f"{name} = {offset:.4g} from its compute law reaches the lowest loss; moved to {ceiling:.4g}")
+                notes.append(
+                    f"{name} = {offset:.4g} from its compute law reaches the lowest loss; moved to {ceiling:.4g}"
+                )
                 offset = ceiling
             laws.append(ComputeLaw(fitted.E_, fitted.A_, fitted.alpha_, fitted.status_))
             offsets.append(max(offset, 0.0))
@@ -170,21 +201,40 @@ class LossToLossFromCompute:
             log_a, a, E0, log_k, log_kappa, E1 = theta
             K, kappa = np.exp(log_k), np.exp(log_kappa)
             reducible0 = np.exp(log_a - a * log_c)
-            return np.concatenate([
-                np.log(l0[front0]) - np.log(E0 + reducible0[front0]),
-                np.log(l1[front1]) - np.log(E1 + K * reducible0[front1] ** kappa),
-                np.log(l1) - np.log(K * (l0 - E0) ** kappa + E1),
-            ])
+            return np.concatenate(
+                [
+                    np.log(l0[front0]) - np.log(E0 + reducible0[front0]),
+                    np.log(l1[front1]) - np.log(E1 + K * reducible0[front1] ** kappa),
+                    np.log(l1) - np.log(K * (l0 - E0) ** kappa + E1),
+                ]
+            )
 
         law, compute0 = chain.law, chain.compute0
-        start = np.array([np.log(compute0.A_) - compute0.alpha_ * np.log(_COMPUTE_UNIT), compute0.alpha_,
-                          law.E0_, np.log(law.K_), np.log(law.kappa_), law.E1_])
+        start = np.array(
+            [
+                np.log(compute0.A_) - compute0.alpha_ * np.log(_COMPUTE_UNIT),
+                compute0.alpha_,
+                law.E0_,
+                np.log(law.K_),
+                np.log(law.kappa_),
+                law.E1_,
+            ]
+        )
         lower = [-np.inf, 0.0, 0.0, -np.inf, -np.inf, 0.0]
         upper = [np.inf, np.inf, m0 * (1 - 1e-9), np.inf, np.inf, m1 * (1 - 1e-9)]
         start = np.clip(start, np.array(lower) + 1e-12, np.array(upper) - 1e-12)
         try:
-            result = least_squares(residuals, start, bounds=(lower, upper), loss="huber", f_scale=self.delta,
-                                   xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=5000)
+            result = least_squares(
+                residuals,
+                start,
+                bounds=(lower, upper),
+                loss="huber",
+                f_scale=self.delta,
+                xtol=1e-12,
+                ftol=1e-12,
+                gtol=1e-12,
+                max_nfev=5000,
+            )
         except ValueError as error:
             notes.append(f"joint refinement failed ({error}); the sequential fit is kept")
             return chain
@@ -193,17 +243,21 @@ class LossToLossFromCompute:
             return chain
         log_a, a, E0, log_k, log_kappa, E1 = (float(v) for v in result.x)
         K, kappa = np.exp(log_k), np.exp(log_kappa)
-        A0 = float(np.exp(log_a) * _COMPUTE_UNIT ** a)
+        A0 = float(np.exp(log_a) * _COMPUTE_UNIT**a)
         # K, κ refitted on the pairs at the joint offsets (the paper's second step; on the benchmark the same
         # accuracy as the joint K, κ), so the law's record is a fit of its own; the compute laws are the joint ones
         joint_law = LossToLossLaw(delta=self.delta, E0=E0, E1=E1).fit(l0, l1, pairing=law.choices_["pairing"])
-        joint_law.choices_["offsets"] = "E0, E1 from the joint fit with both compute laws; K, kappa refitted on the pairs"
+        joint_law.choices_["offsets"] = (
+            "E0, E1 from the joint fit with both compute laws; K, kappa refitted on the pairs"
+        )
         return _Chain(joint_law, ComputeLaw(E0, A0, a), ComputeLaw(E1, K * A0**kappa, kappa * a))
 
     def _bootstrap(self, l0: np.ndarray, l1: np.ndarray, c: np.ndarray, groups: Sequence[Any] | None) -> list[_Chain]:
         if self.n_bootstrap == 0:
             return []
-        labels = np.arange(l0.size) if groups is None else np.unique(np.asarray(groups).astype(str), return_inverse=True)[1]
+        labels = (
+            np.arange(l0.size) if groups is None else np.unique(np.asarray(groups).astype(str), return_inverse=True)[1]
+        )
         members = [np.flatnonzero(labels == g) for g in np.unique(labels)]
         rng = np.random.default_rng(self.random_state)
         draws = []
@@ -235,7 +289,8 @@ class LossToLossFromCompute:
         return {"loss0": loss0, "loss1": self.predict(loss0), "loss1_direct": self.compute1_.predict(c)}
 
     def interval(self, loss0: Sequence[float] | None = None, compute: Sequence[float] | None = None) -> np.ndarray:
-        """Percentile bootstrap interval of L1 at given L0 values, or at budgets (through L0(C)); shape (n, 2), NaN without draws."""
+        """Percentile bootstrap interval of L1 at given L0 values, or at budgets (through L0(C)); shape (n, 2),
+        NaN without draws."""
         values = np.asarray(loss0 if loss0 is not None else compute, dtype=float)
         if len(self._draws) < 2:
             return np.full((values.size, 2), np.nan)
@@ -248,12 +303,24 @@ class LossToLossFromCompute:
 
     def to_dict(self) -> dict:
         """JSON-ready law, compute laws, status, warnings and choices."""
+
         def finite(value: float) -> float | None:
             return float(value) if np.isfinite(value) else None
 
-        compute = {name: {"E": finite(law.E_), "A": finite(law.A_), "a": finite(law.alpha_), "status": law.status_}
-                   for name, law in (("L0", self.compute0_), ("L1", self.compute1_))}
-        return {"K": finite(self.K_), "kappa": finite(self.kappa_), "E0": finite(self.E0_), "E1": finite(self.E1_),
-                "status": self.status_, "compute_laws": compute, "warnings": list(self.warnings_),
-                "n_points": self.n_points_, "n_draws": len(self._draws), "fit_seconds": self.fit_seconds_,
-                "choices": self.choices_}
+        compute = {
+            name: {"E": finite(law.E_), "A": finite(law.A_), "a": finite(law.alpha_), "status": law.status_}
+            for name, law in (("L0", self.compute0_), ("L1", self.compute1_))
+        }
+        return {
+            "K": finite(self.K_),
+            "kappa": finite(self.kappa_),
+            "E0": finite(self.E0_),
+            "E1": finite(self.E1_),
+            "status": self.status_,
+            "compute_laws": compute,
+            "warnings": list(self.warnings_),
+            "n_points": self.n_points_,
+            "n_draws": len(self._draws),
+            "fit_seconds": self.fit_seconds_,
+            "choices": self.choices_,
+        }

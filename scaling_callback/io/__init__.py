@@ -17,4 +17,14 @@ from scaling_callback.io.curves import curves_from_frame
 from scaling_callback.io.export import write_long
 from scaling_callback.io.long_format import LONG_COLUMNS, SOURCES, column_of, read_runs, require
 
-__all__ = ["CANDIDATES", "ColumnMap", "LONG_COLUMNS", "SOURCES", "column_of", "curves_from_frame", "read_runs", "require", "write_long"]
+__all__ = [
+    "CANDIDATES",
+    "LONG_COLUMNS",
+    "SOURCES",
+    "ColumnMap",
+    "column_of",
+    "curves_from_frame",
+    "read_runs",
+    "require",
+    "write_long",
+]

@@ -9,8 +9,8 @@ The names below are what the tools people log with write by default: Lightning's
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from typing import Iterable
 
 from scaling_callback.errors import InputError
 
@@ -18,12 +18,28 @@ from scaling_callback.errors import InputError
 CANDIDATES: dict[str, tuple[str, ...]] = {
     "run": ("run", "run_name", "run_id", "name", "trial"),
     "step": ("step", "trainer/global_step", "global_step", "train/global_step", "_step", "Step", "iteration", "iter"),
-    "loss": ("loss", "train_loss", "train/loss", "training_loss", "train_loss_step", "train/loss_step", "loss_step",
-             "train_loss_epoch", "scaling/loss"),
+    "loss": (
+        "loss",
+        "train_loss",
+        "train/loss",
+        "training_loss",
+        "train_loss_step",
+        "train/loss_step",
+        "loss_step",
+        "train_loss_epoch",
+        "scaling/loss",
+    ),
     "lr": ("lr", "learning_rate", "train/learning_rate", "train/lr", "trainer/lr", "scaling/lr"),
     "lr_sum": ("lr_sum", "scaling/lr_sum"),
-    "tokens": ("tokens", "scaling/tokens", "train/tokens", "num_tokens", "tokens_seen", "num_input_tokens_seen",
-               "train/num_input_tokens_seen"),
+    "tokens": (
+        "tokens",
+        "scaling/tokens",
+        "train/tokens",
+        "num_tokens",
+        "tokens_seen",
+        "num_input_tokens_seen",
+        "train/num_input_tokens_seen",
+    ),
     "flops": ("flops", "scaling/flops", "train/flops", "total_flos", "train/total_flos"),
     "samples": ("samples", "scaling/samples", "train/samples", "num_samples"),
 }
@@ -47,7 +63,7 @@ class ColumnMap:
     step_offset: int | None = None
 
     @classmethod
-    def from_args(cls, args: object) -> "ColumnMap":
+    def from_args(cls, args: object) -> ColumnMap:
         """From an argparse namespace with ``<role>_col`` attributes (missing ones are None)."""
         values = {f.name: getattr(args, f"{f.name}_col", None) for f in fields(cls) if f.name != "step_offset"}
         return cls(**values, step_offset=getattr(args, "step_offset", None))
@@ -77,8 +93,10 @@ def detect(role: str, names: Iterable[str], given: str | None, where: str, requi
         if len(losses) > 1:
             raise InputError(f"{where}: several loss columns ({_listing(losses)}); choose one with --loss-col")
     if required:
-        raise InputError(f"{where}: no {role} column (looked for {', '.join(CANDIDATES[role][:4])}, ...); it has "
-                         f"{_listing(present)}; name it with --{role.replace('_', '-')}-col")
+        raise InputError(
+            f"{where}: no {role} column (looked for {', '.join(CANDIDATES[role][:4])}, ...); it has "
+            f"{_listing(present)}; name it with --{role.replace('_', '-')}-col"
+        )
     return None
 
 

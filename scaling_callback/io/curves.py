@@ -37,15 +37,18 @@ def curves_from_frame(frame: pd.DataFrame, warmup_steps: int, where: str = "inpu
             raise InputError(f"{label}: loss must be positive (step {int(steps[observed][loss[observed] <= 0][0])})")
         usable = observed & (steps >= warmup_steps)
         if usable.sum() < MIN_USABLE_POINTS:
-            raise InputError(f"{label}: {int(usable.sum())} usable point(s) after the {warmup_steps}-step warmup, "
-                             f"need at least {MIN_USABLE_POINTS}")
+            raise InputError(
+                f"{label}: {int(usable.sum())} usable point(s) after the {warmup_steps}-step warmup, "
+                f"need at least {MIN_USABLE_POINTS}"
+            )
         warmup_sum = None
         sums = part["lr_sum"].to_numpy(dtype=float)
         known = np.isfinite(sums)
         if warmup_steps > 0 and known.any() and steps[known][0] <= warmup_steps:
             warmup_sum = float(np.interp(warmup_steps, steps[known], sums[known]))
         end = int(steps[observed][-1])
-        schedule = Schedule.from_logged(steps[scheduled], lr[scheduled], warmup_steps=warmup_steps,
-                                        warmup_sum=warmup_sum, total_steps=end)
+        schedule = Schedule.from_logged(
+            steps[scheduled], lr[scheduled], warmup_steps=warmup_steps, warmup_sum=warmup_sum, total_steps=end
+        )
         curves.append(Curve(schedule, steps[usable].astype(np.int64), loss[usable], str(name)))
     return curves

@@ -18,8 +18,14 @@ LIGHTNING_OFFSET = 1  # self.log steps lag the optimizer-step count by one (see 
 _STORE_RUN_FIELDS = ("sweep", "status", "n_params", "n_params_nonembedding")
 
 
-def read_runs(path: str | Path, source: str = "csv", columns: ColumnMap | None = None, *, run: str | None = None,
-              sweep: str | None = None) -> pd.DataFrame:
+def read_runs(
+    path: str | Path,
+    source: str = "csv",
+    columns: ColumnMap | None = None,
+    *,
+    run: str | None = None,
+    sweep: str | None = None,
+) -> pd.DataFrame:
     """All runs in ``path`` (or the one named ``run``) as one long frame, ordered by run then step.
 
     Raises :class:`InputError` naming the file and what is missing for wrong formats, absent
@@ -48,11 +54,20 @@ def read_runs(path: str | Path, source: str = "csv", columns: ColumnMap | None =
             part = points.assign(run=name)
             for field in _STORE_RUN_FIELDS:
                 part[field] = info.get(field)
-            used[name] = {"step": "step", "loss": "loss", "lr": "lr", "lr_sum": "lr_sum", "tokens": "tokens",
-                          "flops": "flops", "samples": "samples"}
+            used[name] = {
+                "step": "step",
+                "loss": "loss",
+                "lr": "lr",
+                "lr_sum": "lr_sum",
+                "tokens": "tokens",
+                "flops": "flops",
+                "samples": "samples",
+            }
             parts.append(part)
     else:
-        reader = {"lightning-csv": readers.lightning_csv, "tensorboard": readers.tensorboard, "wandb": readers.wandb}[source]
+        reader = {"lightning-csv": readers.lightning_csv, "tensorboard": readers.tensorboard, "wandb": readers.wandb}[
+            source
+        ]
         offset = LIGHTNING_OFFSET
         for name, records, lightning in reader(Path(path), columns):
             shift = columns.step_offset if columns.step_offset is not None else (LIGHTNING_OFFSET if lightning else 0)
@@ -100,8 +115,14 @@ def column_of(frame: pd.DataFrame, name: str, where: str) -> str:
 
 def require(frame: pd.DataFrame, role: str, where: str) -> None:
     """Raise a one-line error when some run has no value for ``role`` (e.g. the LR a law needs)."""
-    looked = {"lr": "lr, learning_rate, lr-<Optimizer>, scaling/lr or scaling/lr_sum",
-              "flops": "flops, scaling/flops", "tokens": "tokens, scaling/tokens"}.get(role, role)
+    looked = {
+        "lr": "lr, learning_rate, lr-<Optimizer>, scaling/lr or scaling/lr_sum",
+        "flops": "flops, scaling/flops",
+        "tokens": "tokens, scaling/tokens",
+    }.get(role, role)
     for name, part in frame.groupby("run", sort=False):
         if not np.isfinite(part[role].to_numpy(dtype=float)).any():
-            raise InputError(f"{where}: missing column(s) {role} in run {name!r} (looked for {looked}; name it with --{role.replace('_', '-')}-col)")
+            raise InputError(
+                f"{where}: missing column(s) {role} in run {name!r} (looked for {looked}; name it with "
+                f"--{role.replace('_', '-')}-col)"
+            )

@@ -79,8 +79,11 @@ def tensorboard(path: Path, columns: ColumnMap) -> list[RunRecords]:
         raise InputError(f"{path}: no such file or directory")
     try:
         scalars = SummaryReader(str(path), extra_columns={"dir_name"}).scalars
-    except Exception as error:  # noqa: BLE001 - tbparse raises bare exceptions for unreadable files
-        raise InputError(f"{path}: not a readable TensorBoard log ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+    except Exception as error:
+        raise InputError(
+            f"{path}: not a readable TensorBoard log "
+            f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+        ) from None
     if scalars.empty:
         raise InputError(f"{path}: no scalar summaries in any event file (is it a TensorBoard log directory?)")
     runs = []
@@ -107,17 +110,24 @@ def wandb(path: Path, columns: ColumnMap) -> list[RunRecords]:
                 continue
             run, metric = str(column).rsplit(" - ", 1)
             values = pd.to_numeric(frame[column], errors="coerce")
-            runs.setdefault(run, []).append(pd.DataFrame({"step": pd.to_numeric(frame[step], errors="coerce"),
-                                                           "name": metric, "value": values}).dropna())
-        return [(run, pd.concat(parts, ignore_index=True), step == "trainer/global_step") for run, parts in runs.items()]
+            runs.setdefault(run, []).append(
+                pd.DataFrame(
+                    {"step": pd.to_numeric(frame[step], errors="coerce"), "name": metric, "value": values}
+                ).dropna()
+            )
+        return [
+            (run, pd.concat(parts, ignore_index=True), step == "trainer/global_step") for run, parts in runs.items()
+        ]
     step = detect("step", frame.columns, columns.step, str(path), required=True)
     run_col = detect("run", frame.columns, columns.run, str(path))
     exclude = {"_step", "trainer/global_step", "global_step"} - {step}
     lightning = step == "trainer/global_step"
     if run_col is None:
         return [(path.stem, _melt(frame, step, exclude, str(path)), lightning)]
-    return [(str(run), _melt(part, step, exclude | {run_col}, f"{path} run {run}"), lightning)
-            for run, part in frame.groupby(frame[run_col].astype(str), sort=False)]
+    return [
+        (str(run), _melt(part, step, exclude | {run_col}, f"{path} run {run}"), lightning)
+        for run, part in frame.groupby(frame[run_col].astype(str), sort=False)
+    ]
 
 
 def store(path: str, columns: ColumnMap, sweep: str | None = None) -> list[tuple[str, pd.DataFrame, dict]]:
@@ -130,7 +140,7 @@ def store(path: str, columns: ColumnMap, sweep: str | None = None) -> list[tuple
         opened = SweepStore(path, create=False)
     except InputError:
         raise
-    except Exception as error:  # noqa: BLE001 - SQLAlchemy's errors are many; report the first line
+    except Exception as error:
         raise InputError(f"{path}: cannot open the store ({str(error).splitlines()[0]})") from None
     try:
         table = opened.runs(sweep)
@@ -152,8 +162,10 @@ def store(path: str, columns: ColumnMap, sweep: str | None = None) -> list[tuple
 def plain_csv(path: Path, columns: ColumnMap) -> pd.DataFrame:
     """Our long format (``step, lr, loss`` and optional ``run, tokens, flops, samples, lr_sum``), strictly checked."""
     frame = read_csv_frame(path)
-    found = {role: detect(role, frame.columns, getattr(columns, role), str(path)) for role in
-             ("run", "step", "loss", "lr", "lr_sum", "tokens", "flops", "samples")}
+    found = {
+        role: detect(role, frame.columns, getattr(columns, role), str(path))
+        for role in ("run", "step", "loss", "lr", "lr_sum", "tokens", "flops", "samples")
+    }
     out = pd.DataFrame({"run": frame[found["run"]].astype(str) if found["run"] else path.stem}, index=frame.index)
     for role, name in found.items():
         if role == "run":

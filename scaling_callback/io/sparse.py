@@ -48,7 +48,9 @@ def rows_by_step(
     if offset:
         shift = np.where(long["name"].astype(str).str.startswith(OWN_PREFIX), 0, offset)
         long = long.assign(step=long["step"].to_numpy() + shift)
-    series = {name: part.groupby("step")["value"].last().sort_index() for name, part in long.groupby("name", sort=False)}
+    series = {
+        name: part.groupby("step")["value"].last().sort_index() for name, part in long.groupby("name", sort=False)
+    }
     loss = series[used["loss"]]
     loss = loss[loss.index >= 0]
     if loss.empty:
@@ -57,8 +59,12 @@ def rows_by_step(
     if used["lr"]:  # steps where only the LR was logged keep the schedule's shape (loss NaN there)
         index = index.union(series[used["lr"]].index[series[used["lr"]].index >= 0])
     steps = index.to_numpy(dtype=float)
-    frame = pd.DataFrame({"step": steps.astype(np.int64) if np.all(steps == np.round(steps)) else steps,
-                          "loss": loss.reindex(index).to_numpy(dtype=float)})
+    frame = pd.DataFrame(
+        {
+            "step": steps.astype(np.int64) if np.all(steps == np.round(steps)) else steps,
+            "loss": loss.reindex(index).to_numpy(dtype=float),
+        }
+    )
     for role in CUMULATIVE:
         frame[role] = _cumulative(series[used[role]], steps) if used[role] else np.nan
     if used["lr"]:
