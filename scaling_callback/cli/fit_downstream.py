@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import pandas as pd
 from scaling_callback.cli.json_output import dumps
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.downstream import LINKS, ComputeLossStage, DownstreamLaw
+from scaling_callback.io.readers import read_csv_frame
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--level must be in (0, 1), got {args.level}")
     if args.target_flops and any(not (math.isfinite(c) and c > 0) for c in args.target_flops):
         raise InputError(f"--target-flops must be positive, got {args.target_flops}")
-    frame = _read(args.points)
+    frame = read_csv_frame(Path(args.points))
     columns = [args.compute_col, args.loss_col, *args.metric_col, args.group_col, args.run_col]
     missing = [c for c in columns if c is not None and c not in frame.columns]
     if missing:
@@ -80,18 +82,6 @@ def run(args: argparse.Namespace) -> int:
     record: dict[str, Any] = results[""] if args.group_col is None else {"groups": results}
     print(dumps(record) if args.json else _text(results))
     return 0
-
-
-def _read(path: str) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, IsADirectoryError) as error:
-        raise InputError(f"{path}: not a readable CSV ({type(error).__name__})") from None
-    if frame.empty:
-        raise InputError(f"{path}: no rows")
-    return frame
 
 
 def _column(part: pd.DataFrame, column: str, where: str, positive: bool) -> np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from scaling_callback.cli.json_output import dumps
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.loss_to_loss import LossToLossLaw, pair_by_compute
 from scaling_callback.fitting.loss_to_loss_compute import METHODS, LossToLossFromCompute
+from scaling_callback.io.readers import read_csv_frame
 
 MIN_PAIRS = 4
 
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         bad = [v for v in values if not (math.isfinite(v) and v > 0)]
         if bad:
             raise InputError(f"{name} values must be positive, got {bad[0]!r}")
-    frame = _read(args.points)
+    frame = read_csv_frame(Path(args.points))
     for column in (args.x_col, args.y_col, args.compute_col, args.group_col):
         if column is not None and column not in frame.columns:
             raise InputError(f"{args.points}: no column {column!r}; it has {', '.join(map(str, frame.columns))}")
@@ -91,17 +93,6 @@ def run(args: argparse.Namespace) -> int:
     record: dict[str, Any] = results[""] if args.group_col is None else {"groups": results}
     print(dumps(record) if args.json else _text(results))
     return 0
-
-
-def _read(path: str) -> pd.DataFrame:
-    from scaling_callback.files import check_table_file
-
-    check_table_file(path)
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as error:
-        raise InputError(f"{path}: not a readable CSV ({type(error).__name__})") from None
-    return frame
 
 
 def _numbers(part: pd.DataFrame, column: str | None, where: str) -> np.ndarray | None:
