@@ -3,8 +3,9 @@
 1. Loss-to-loss train→test at 20× the largest fitted compute: sweeps of 6 sizes × 5 tokens-per-
    parameter on Chinchilla's L(N, D) (Besiroglu et al. 2024's fit), test loss K·(L0 − E0)^κ + E1
    with K, κ, E1 drawn per sweep, log-normal noise. The free-offset fit (E0 freed with K, κ) and
-   the paper's fit (E0, E1 from compute laws) side by side: failures (loss below E0), mean and
-   worst relative error, recovery of E0, E1, κ, and coverage of the bootstrap interval.
+   the paper's sequential fit (E0, E1 from compute laws, then K, κ) and its joint refinement (the
+   default) side by side: failures (loss below E0), mean and worst relative error, recovery of E0,
+   E1, κ and coverage of the bootstrap interval (joint).
 2. FLP downstream: 12 models (1e18–1e22 FLOPs) on L(C) = E + A·C^−a, several tasks per sweep with
    a sigmoid loss → accuracy link (chance 0.25, drawn ceiling, midpoint, width) and binomial
    evaluation noise; fit on the 10 smallest, predict the 2 largest. FLP against the direct
@@ -67,6 +68,7 @@ def loss_to_loss(n_sweeps: int, n_bootstrap: int) -> None:
         x = float(chinchilla(target_n, 20 * target_n))
         truth = float(shifted_power_law(x, K, kappa, CHINCHILLA["E"], E1))
         free = LossToLossLaw().fit(l0, l1)
+        sequential = LossToLossFromCompute(method="sequential").fit(l0, l1, compute)
         started = time.perf_counter()
         paper = LossToLossFromCompute(n_bootstrap=n_bootstrap, level=0.9, random_state=sweep).fit(l0, l1, compute)
         seconds = time.perf_counter() - started
@@ -76,6 +78,8 @@ def loss_to_loss(n_sweeps: int, n_bootstrap: int) -> None:
                 "noise": noise,
                 "free_fails": bool(free.below_E0([x])[0]),
                 "free_err": abs(free.predict([x])[0] / truth - 1) if not free.below_E0([x])[0] else np.nan,
+                "seq_fails": bool(sequential.below_E0([x])[0]),
+                "seq_err": abs(sequential.predict([x])[0] / truth - 1),
                 "paper_fails": bool(paper.below_E0([x])[0]),
                 "paper_err": abs(paper.predict([x])[0] / truth - 1),
                 "E0_err": paper.E0_ - CHINCHILLA["E"],
@@ -87,7 +91,8 @@ def loss_to_loss(n_sweeps: int, n_bootstrap: int) -> None:
         )
     frame = pd.DataFrame(rows)
     print(
-        f"\n## Loss-to-loss train->test at 20x the largest fitted compute ({n_sweeps} synthetic sweeps, 30 models each)\n"
+        f"\n## Loss-to-loss train->test at 20x the largest fitted compute ({n_sweeps} synthetic sweeps, 30 "
+        f"models each)\n"
     )
     print("| noise | method | loss below E0 | mean rel. error | worst rel. error |")
     print("|---|---|---|---|---|")
@@ -97,21 +102,33 @@ def loss_to_loss(n_sweeps: int, n_bootstrap: int) -> None:
             f"{np.nanmean(part.free_err):.2%} | {np.nanmax(part.free_err):.2%} |"
         )
         print(
-            f"| {noise:.1%} | E0, E1 from compute laws | {int(part.paper_fails.sum())}/{len(part)} | "
+            f"| {noise:.1%} | E0, E1 from compute laws, then K, kappa (sequential) | "
+            f"{int(part.seq_fails.sum())}/{len(part)} | "
+            f"{part.seq_err.mean():.2%} | {part.seq_err.max():.2%} |"
+        )
+        print(
+            f"| {noise:.1%} | the same, refined jointly (default) | {int(part.paper_fails.sum())}/{len(part)} | "
             f"{part.paper_err.mean():.2%} | {part.paper_err.max():.2%} |"
         )
     print(
-        f"| all | E0 freed with K, kappa | {int(frame.free_fails.sum())}/{len(frame)} | {np.nanmean(frame.free_err):.2%} | "
+        f"| all | E0 freed with K, kappa | {int(frame.free_fails.sum())}/{len(frame)} | "
+        f"{np.nanmean(frame.free_err):.2%} | "
         f"{np.nanmax(frame.free_err):.2%} |"
     )
     print(
-        f"| all | E0, E1 from compute laws | {int(frame.paper_fails.sum())}/{len(frame)} | {frame.paper_err.mean():.2%} | "
+        f"| all | sequential | {int(frame.seq_fails.sum())}/{len(frame)} | {frame.seq_err.mean():.2%} | "
+        f"{frame.seq_err.max():.2%} |"
+    )
+    print(
+        f"| all | joint (default) | {int(frame.paper_fails.sum())}/{len(frame)} | {frame.paper_err.mean():.2%} | "
         f"{frame.paper_err.max():.2%} |"
     )
     print(
         f"\nrecovery (fitted - true, mean ± sd): E0 {frame.E0_err.mean():+.3f} ± {frame.E0_err.std():.3f}, "
-        f"E1 {frame.E1_err.mean():+.3f} ± {frame.E1_err.std():.3f}, kappa {frame.kappa_err.mean():+.3f} ± {frame.kappa_err.std():.3f}; "
-        f"90 % bootstrap interval ({n_bootstrap} resamples) covers the truth in {int(frame.covered.sum())}/{len(frame)}; "
+        f"E1 {frame.E1_err.mean():+.3f} ± {frame.E1_err.std():.3f}, kappa {frame.kappa_err.mean():+.3f} ± "
+        f"{frame.kappa_err.std():.3f}; "
+        f"90 % bootstrap interval ({n_bootstrap} resamples) covers the truth in "
+        f"{int(frame.covered.sum())}/{len(frame)}; "
         f"{frame.seconds.mean():.1f} s per fit with bootstrap"
     )
 
@@ -153,18 +170,22 @@ def downstream(n_sweeps: int, n_tasks: int, n_bootstrap: int) -> None:
     frame = pd.DataFrame(rows)
     n = len(frame)
     print(
-        f"\n## FLP downstream: accuracy of the 2 largest of 12 models from the 10 smallest ({n_sweeps} sweeps x {n_tasks} tasks)\n"
+        f"\n## FLP downstream: accuracy of the 2 largest of 12 models from the 10 smallest ({n_sweeps} sweeps x "
+        f"{n_tasks} tasks)\n"
     )
     print("| method | mean abs. error | 90 % interval covers | mean width |")
     print("|---|---|---|---|")
     print(
         f"| FLP (compute -> loss -> accuracy) | {frame.flp_err.mean():.4f} | {int(frame.covered.sum())}/{2 * n} "
-        f"({frame.covered.sum() / (2 * n):.0%}); tasks with both covered {int((frame.covered == 2).sum())}/{n} | {frame.width.mean():.3f} |"
+        f"({frame.covered.sum() / (2 * n):.0%}); tasks with both covered {int((frame.covered == 2).sum())}/{n} "
+        f"| {frame.width.mean():.3f} |"
     )
     print(f"| direct FLOPs -> accuracy (same sigmoid in log C) | {frame.direct_err.mean():.4f} | - | - |")
     print(
-        f"\nlinks chosen: {frame.link.value_counts().to_dict()}; sigmoid midpoint error {np.nanmean(frame.mid_err):+.3f} ± "
-        f"{np.nanstd(frame.mid_err):.3f}; {frame.seconds.mean():.1f} s per task ({n_bootstrap} resamples, stage 1 shared)"
+        f"\nlinks chosen: {frame.link.value_counts().to_dict()}; sigmoid midpoint error "
+        f"{np.nanmean(frame.mid_err):+.3f} ± "
+        f"{np.nanstd(frame.mid_err):.3f}; {frame.seconds.mean():.1f} s per task ({n_bootstrap} resamples, stage "
+        f"1 shared)"
     )
 
 

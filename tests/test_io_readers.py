@@ -1,4 +1,4 @@
-"""Importers on files written by the real libraries: a Lightning run (CSVLogger, TensorBoardLogger), W&B exports, a store."""
+"""Importers on files written by the real libraries: a Lightning run (CSVLogger, TensorBoardLogger), W&B, a store."""
 
 from __future__ import annotations
 

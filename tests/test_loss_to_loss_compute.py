@@ -77,3 +77,17 @@ def test_bad_inputs_are_one_line_errors():
         LossToLossFromCompute().fit([3, 2.9, 2.8], [3, 2.9, 2.8], [1, 2, 3])
     with pytest.raises(InputError, match="compute must be finite and positive"):
         LossToLossFromCompute().fit([3, 2.9, 2.8, 2.7], [3, 2.9, 2.8, 2.7], [1, 2, -3, 4])
+
+
+def test_joint_refinement_is_consistent_and_no_worse_than_sequential():
+    errors = {"joint": [], "sequential": []}
+    for seed in range(4):
+        compute, l0, l1, x, truth, _ = sweep(seed, noise=0.002)
+        for method in errors:
+            fit = LossToLossFromCompute(method=method).fit(l0, l1, compute)
+            errors[method].append(abs(fit.predict([x])[0] / truth - 1))
+    joint = LossToLossFromCompute().fit(l0, l1, compute)  # its L1 compute law is the law's image of L0's
+    assert joint.compute1_.alpha_ == pytest.approx(joint.compute0_.alpha_ * joint.law_.kappa_, rel=0.05)
+    assert np.mean(errors["joint"]) <= np.mean(errors["sequential"]) + 1e-3
+    with pytest.raises(InputError, match="method must be"):
+        LossToLossFromCompute(method="magic").fit(l0, l1, compute)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import pandas as pd
 from scaling_callback.cli.json_output import dumps
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.downstream import LINKS, ComputeLossStage, DownstreamLaw
+from scaling_callback.io.readers import read_csv_frame
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--level must be in (0, 1), got {args.level}")
     if args.target_flops and any(not (math.isfinite(c) and c > 0) for c in args.target_flops):
         raise InputError(f"--target-flops must be positive, got {args.target_flops}")
-    frame = _read(args.points)
+    frame = read_csv_frame(Path(args.points))
     columns = [args.compute_col, args.loss_col, *args.metric_col, args.group_col, args.run_col]
     missing = [c for c in columns if c is not None and c not in frame.columns]
     if missing:
@@ -82,18 +84,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(path: str) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, IsADirectoryError) as error:
-        raise InputError(f"{path}: not a readable CSV ({type(error).__name__})") from None
-    if frame.empty:
-        raise InputError(f"{path}: no rows")
-    return frame
-
-
 def _column(part: pd.DataFrame, column: str, where: str, positive: bool) -> np.ndarray:
     values = pd.to_numeric(part[column], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values) | ((values <= 0) if positive else False)
@@ -101,7 +91,8 @@ def _column(part: pd.DataFrame, column: str, where: str, positive: bool) -> np.n
         row = int(np.flatnonzero(bad)[0])
         need = "positive numbers" if positive else "numbers"
         raise InputError(
-            f"{where}: column {column!r} must hold {need}; row {int(part.index[row]) + 2} has {part[column].iloc[row]!r}"
+            f"{where}: column {column!r} must hold {need}; row {int(part.index[row]) + 2} has "
+            f"{part[column].iloc[row]!r}"
         )
     return values
 
@@ -149,7 +140,8 @@ def _text(results: dict[str, dict[str, Any]]) -> str:
     for group, r in results.items():
         law = r["compute_law"]
         lines.append(
-            f"{'group ' + repr(group) + ': ' if group else ''}loss = {law['E']:.4g} + {law['A']:.4g}*C^-{law['a']:.4g} ({law['status']})"
+            f"{'group ' + repr(group) + ': ' if group else ''}loss = {law['E']:.4g} + "
+            f"{law['A']:.4g}*C^-{law['a']:.4g} ({law['status']})"
         )
         for name, m in r["metrics"].items():
             params = ", ".join(f"{k} = {v:.4g}" for k, v in m["params"].items() if v is not None)

@@ -1,4 +1,5 @@
-"""``scaling-callback fit-loss-to-loss``: one loss of a sweep's models predicted from another (Brandfonbrener et al. 2024).
+"""``scaling-callback fit-loss-to-loss``: one loss of a sweep's models predicted from another
+(Brandfonbrener et al. 2024).
 
     scaling-callback fit-loss-to-loss POINTS.csv --x-col L0 --y-col L1 [--compute-col C] [--group-col G]
         [--predict-x VALUES ...] [--predict-compute C ...] [--bootstrap K] [--seed S] [--level P] [--json]
@@ -6,8 +7,9 @@
 One row per model (or checkpoint). Train→test: both losses on the same row. Train→train (two sweeps
 on different data): rows holding only L0 and rows holding only L1, paired by equal compute, else
 along each sweep's compute frontier. With ``--compute-col``, E0 and E1 come from each loss's own
-compute law L(C) = E + A·C^(−a) and only K, κ are fitted (the paper's method); without it all four
-are fitted and the JSON says so. A value to map at or below E0 is reported as such (``below_E0``)
+compute law L(C) = E + A·C^(−a) and only K, κ are fitted (the paper's method; ``--method joint``, the
+default, then refines the compute laws and the law together); without it all four are fitted and the
+JSON says so. A value to map at or below E0 is reported as such (``below_E0``)
 with the law's floor E1. Each ``--group-col`` value gets its own law.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +26,8 @@ import pandas as pd
 from scaling_callback.cli.json_output import dumps
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.loss_to_loss import LossToLossLaw, pair_by_compute
-from scaling_callback.fitting.loss_to_loss_compute import LossToLossFromCompute
+from scaling_callback.fitting.loss_to_loss_compute import METHODS, LossToLossFromCompute
+from scaling_callback.io.readers import read_csv_frame
 
 MIN_PAIRS = 4
 
@@ -46,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="budgets at which to predict L1 through L0(C) (needs --compute-col)",
     )
     parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default="joint",
+        help="with --compute-col: refine the compute laws and the law jointly (default), or the paper's sequential fit",
+    )
+    parser.add_argument(
         "--bootstrap", type=int, default=0, metavar="K", help="bootstrap resamples for intervals (needs --compute-col)"
     )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -64,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         bad = [v for v in values if not (math.isfinite(v) and v > 0)]
         if bad:
             raise InputError(f"{name} values must be positive, got {bad[0]!r}")
-    frame = _read(args.points)
+    frame = read_csv_frame(Path(args.points))
     for column in (args.x_col, args.y_col, args.compute_col, args.group_col):
         if column is not None and column not in frame.columns:
             raise InputError(f"{args.points}: no column {column!r}; it has {', '.join(map(str, frame.columns))}")
@@ -85,17 +95,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(path: str) -> pd.DataFrame:
-    from scaling_callback.files import check_table_file
-
-    check_table_file(path)
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as error:
-        raise InputError(f"{path}: not a readable CSV ({type(error).__name__})") from None
-    return frame
-
-
 def _numbers(part: pd.DataFrame, column: str | None, where: str) -> np.ndarray | None:
     if column is None:
         return None
@@ -104,7 +103,8 @@ def _numbers(part: pd.DataFrame, column: str | None, where: str) -> np.ndarray |
     bad = np.flatnonzero((np.isnan(values) & ~empty) | np.isinf(values) | (values <= 0))
     if bad.size:
         raise InputError(
-            f"{where}: column {column!r} must hold positive numbers; row {int(part.index[bad[0]]) + 2} has {part[column].iloc[bad[0]]!r}"
+            f"{where}: column {column!r} must hold positive numbers; row {int(part.index[bad[0]]) + 2} has "
+            f"{part[column].iloc[bad[0]]!r}"
         )
     return values
 
@@ -135,7 +135,8 @@ def _pairs(
         )
     if only_x.sum() < 2 or only_y.sum() < 2:
         raise InputError(
-            f"{where}: too few points to pair: {int(only_x.sum())} with {args.x_col!r}, {int(only_y.sum())} with {args.y_col!r}"
+            f"{where}: too few points to pair: {int(only_x.sum())} with {args.x_col!r}, {int(only_y.sum())} "
+            f"with {args.y_col!r}"
         )
     budgets, paired0, paired1 = pair_by_compute(c[only_x], x[only_x], c[only_y], y[only_y])
     return (
@@ -149,7 +150,9 @@ def _pairs(
 def _fit_group(part: pd.DataFrame, args: argparse.Namespace, where: str) -> dict[str, Any]:
     l0, l1, compute, pairing = _pairs(part, args, where)
     if compute is not None:
-        fit = LossToLossFromCompute(n_bootstrap=args.bootstrap, level=args.level, random_state=args.seed)
+        fit = LossToLossFromCompute(
+            method=args.method, n_bootstrap=args.bootstrap, level=args.level, random_state=args.seed
+        )
         fit.fit(l0, l1, compute, pairing=pairing)
         record = fit.to_dict()
         predictor, below = fit.predict, fit.below_E0
@@ -177,7 +180,8 @@ def _fit_group(part: pd.DataFrame, args: argparse.Namespace, where: str) -> dict
             }
             if flag:
                 row["note"] = (
-                    f"L0 = {value:.6g} is at or below E0 = {record['E0']:.6g}: outside the law; the floor E1 is reported"
+                    f"L0 = {value:.6g} is at or below E0 = {record['E0']:.6g}: outside the law; the floor E1 is "
+                    f"reported"
                 )
             rows.append(row)
     record["predictions"] = rows

@@ -82,7 +82,8 @@ class SigmoidLink:
         self.direction = direction
 
     def fit(self, loss: np.ndarray, metric: np.ndarray, warm: dict[str, float] | None = None) -> SigmoidLink:
-        """Fit from a grid of (mid, |scale|) starts, or from ``warm`` parameters and the grid's centre (bootstrap refits)."""
+        """Fit from a grid of (mid, |scale|) starts, or from ``warm`` parameters and the grid's centre
+        (bootstrap refits)."""
         span = max(float(np.ptp(loss)), 1e-9)
         cap = metric_ceiling(metric)
         low_floor = 0.0 if metric.min() >= 0 else -np.inf
@@ -242,7 +243,8 @@ class DownstreamLaw:
         groups: Sequence[Any] | None = None,
         stage1: ComputeLossStage | None = None,
     ) -> DownstreamLaw:
-        """Fit both stages on points (compute, loss, metric); ``stage1``: a stage 1 already fitted to these compute, loss."""
+        """Fit both stages on points (compute, loss, metric); ``stage1``: a stage 1 already fitted to these
+        compute, loss."""
         started = time.perf_counter()
         if self.link not in LINKS:
             raise InputError(f"link must be one of {', '.join(LINKS)}, got {self.link!r}")
@@ -295,21 +297,25 @@ class DownstreamLaw:
             "method": "FLP (Chen et al. 2024): compute -> loss -> metric",
             "stage1": "L(C) = E + A*C^-a, Huber on log residuals, fitted to the compute frontier",
             "stage2": (
-                "P(L) = floor + (ceiling - floor)*sigmoid(-(L - mid)/scale) (Dubey et al. 2024), least squares on the metric"
+                "P(L) = floor + (ceiling - floor)*sigmoid(-(L - mid)/scale) (Dubey et al. 2024), least squares "
+                "on the metric"
                 if self.link_ == "sigmoid"
                 else "BNSL of the metric against compute (Caballero et al. 2023), 1 break"
             ),
             "link": self.link_,
             "link_rule": (
-                f"auto: bnsl when the middle third (by loss) lies beyond both outer thirds, one-sided Welch p < {MONOTONE_P}"
+                f"auto: bnsl when the middle third (by loss) lies beyond both outer thirds, one-sided Welch p < "
+                f"{MONOTONE_P}"
                 if self.link == "auto"
                 else "given"
             ),
             "chance": self.chance,
             "ceiling_bound": metric_ceiling(m) if np.isfinite(metric_ceiling(m)) else None,
-            "interval": f"predictive, expanded percentile (Hesterberg 2015, n - p dof) {self.level:.0%} of {len(stage1.draws_)} "
+            "interval": f"predictive, expanded percentile (Hesterberg 2015, n - p dof) {self.level:.0%} of "
+            f"{len(stage1.draws_)} "
             "bootstrap refits of both stages, "
-            "each with Gaussian target scatter: the resample's stage-1 (log loss) and stage-2 (metric) residual SD, n - p dof",
+            "each with Gaussian target scatter: the resample's stage-1 (log loss) and stage-2 (metric) residual "
+            "SD, n - p dof",
             "bootstrap_unit": stage1.unit_,
             "seed": stage1.random_state,
             "bootstrap_failed": len(stage1.draws_) - len(self._draws),

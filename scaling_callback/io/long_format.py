@@ -123,5 +123,6 @@ def require(frame: pd.DataFrame, role: str, where: str) -> None:
     for name, part in frame.groupby("run", sort=False):
         if not np.isfinite(part[role].to_numpy(dtype=float)).any():
             raise InputError(
-                f"{where}: missing column(s) {role} in run {name!r} (looked for {looked}; name it with --{role.replace('_', '-')}-col)"
+                f"{where}: missing column(s) {role} in run {name!r} (looked for {looked}; name it with "
+                f"--{role.replace('_', '-')}-col)"
             )

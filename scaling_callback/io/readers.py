@@ -81,7 +81,8 @@ def tensorboard(path: Path, columns: ColumnMap) -> list[RunRecords]:
         scalars = SummaryReader(str(path), extra_columns={"dir_name"}).scalars
     except Exception as error:
         raise InputError(
-            f"{path}: not a readable TensorBoard log ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+            f"{path}: not a readable TensorBoard log "
+            f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
         ) from None
     if scalars.empty:
         raise InputError(f"{path}: no scalar summaries in any event file (is it a TensorBoard log directory?)")
