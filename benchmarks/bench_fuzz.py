@@ -19,7 +19,6 @@ mapping a CurveCase to a mapping with ``status`` and numbers).
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import resource
 import sys
 import tempfile
@@ -30,57 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fuzz_harness import (  # noqa: E402
-    CHEAP_CURVE_TARGET,
-    CURVE_TARGETS,
-    SWEEP_TARGETS,
-    Tally,
-    call_with_contract,
-    curve_cases,
-    sweep_cases,
-)
+from tests.fuzz_harness import CHEAP_CURVE_TARGET, CURVE_TARGETS, SWEEP_TARGETS, Tally, tally_many  # noqa: E402
 
 
-def _curve_chunk(task: tuple[str, int, int, int, int]) -> list:
-    target, seed, start, stop, memory_every = task
-    warnings.simplefilter("ignore")
-    forecast, numbers = CURVE_TARGETS[target] if target in CURVE_TARGETS else CHEAP_CURVE_TARGET[1:]
-    outcomes = []
-    for index, case in enumerate(curve_cases(stop, seed)):
-        if index < start:
-            continue
-        measure = index % memory_every == 0 or case.total_steps >= 10**7
-        outcomes.append(call_with_contract(target, case.label, lambda c=case: forecast(c), numbers, measure_memory=measure))
-    return outcomes
-
-
-def _sweep_chunk(task: tuple[str, int, int, int, int]) -> list:
-    target, seed, start, stop, memory_every = task
-    warnings.simplefilter("ignore")
-    fit, numbers = SWEEP_TARGETS[target]
-    outcomes = []
-    for index, case in enumerate(sweep_cases(stop, seed)):
-        if index < start:
-            continue
-        outcomes.append(call_with_contract(target, case.label, lambda c=case: fit(c), numbers,
-                                           measure_memory=index % memory_every == 0))
-    return outcomes
-
-
-def _tally(target: str, chunks: list[list]) -> Tally:
-    tally = Tally(target)
-    for chunk in chunks:
-        for outcome in chunk:
-            tally.add(outcome)
-    return tally
-
-
-def _run_target(pool, kind: str, target: str, n: int, seed: int, workers: int, memory_every: int) -> Tally:
-    size = max(1, -(-n // (4 * workers)))
-    tasks = [(target, seed, a, min(a + size, n), memory_every) for a in range(0, n, size)]
-    chunk = _curve_chunk if kind == "curve" else _sweep_chunk
+def _run_target(kind: str, target: str, n: int, seed: int, workers: int, memory_every: int) -> Tally:
     started = time.perf_counter()
-    tally = _tally(target, pool.map(chunk, tasks) if pool is not None else map(chunk, tasks))
+    tally = tally_many(kind, target, n, seed, workers, memory_every)
     tally.wall = time.perf_counter() - started  # type: ignore[attr-defined]
     return tally
 
@@ -158,16 +112,11 @@ def main() -> None:
     full = args.curves if args.full_fit_curves is None else args.full_fit_curves
 
     started = time.perf_counter()
-    context = multiprocessing.get_context("fork")
-    pool = context.Pool(args.workers) if args.workers > 1 else None
-    tallies = [_run_target(pool, "curve", CHEAP_CURVE_TARGET[0], args.curves, args.seed, args.workers, args.memory_every)]
-    tallies += [_run_target(pool, "curve", t, full, args.seed, args.workers, args.memory_every) for t in CURVE_TARGETS]
+    tallies = [_run_target("curve", CHEAP_CURVE_TARGET[0], args.curves, args.seed, args.workers, args.memory_every)]
+    tallies += [_run_target("curve", t, full, args.seed, args.workers, args.memory_every) for t in CURVE_TARGETS]
     others = args.sweeps if args.other_sweeps is None else args.other_sweeps
-    tallies += [_run_target(pool, "sweep", t, args.sweeps if t.startswith("ComputeOptimalLaw") else others, args.seed,
+    tallies += [_run_target("sweep", t, args.sweeps if t.startswith("ComputeOptimalLaw") else others, args.seed,
                             args.workers, args.memory_every) for t in SWEEP_TARGETS]
-    if pool is not None:
-        pool.close()
-        pool.join()
 
     print(f"fuzz: seed {args.seed}, {args.workers} worker(s); a hang is a case over 10 s\n")
     header = f"{'target':<38}{'cases':>7}  {'statuses':<44}{'input err':>10}{'exc':>5}{'hang':>5}{'broken':>7}{'max s':>7}{'max MiB':>9}"
