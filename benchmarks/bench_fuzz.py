@@ -39,6 +39,39 @@ def _run_target(kind: str, target: str, n: int, seed: int, workers: int, memory_
     return tally
 
 
+def _steps_rows() -> list[tuple[int, float, float, int, str]]:
+    """The same 300 logged rows of a cosine fitted on a 1e4-, 1e6- and 1e8-step schedule: time and memory."""
+    import tracemalloc
+
+    import numpy as np
+
+    from scaling_callback.fitting.curve_fitter import CurveFitter
+    from scaling_callback.fitting.curves import Curve
+    from scaling_callback.laws.schedule import Schedule
+
+    rows = []
+    for total in (10**4, 10**6, 10**8):
+        warmup = total // 100
+        knots = np.rint(np.linspace(warmup, total, 300))
+        lrs = 1e-3 * (0.1 + 0.45 * (1 + np.cos(np.pi * (knots - warmup) / (total - warmup))))
+        steps = np.unique(np.rint(np.linspace(warmup + 1, 0.6 * total, 300)).astype(int))
+        best = None
+        for _ in range(3):
+            tracemalloc.start()
+            started = time.perf_counter()
+            schedule = Schedule.from_logged(knots, lrs, warmup_steps=warmup, total_steps=total)
+            s1 = schedule.lr_sum_at(steps - warmup) + schedule.warmup_sum
+            fitter = CurveFitter().fit([Curve(schedule, steps, 2.0 + 3.0 * (s1 / s1[0]) ** -0.4)])
+            final = fitter.predict_final(schedule)
+            seconds = time.perf_counter() - started
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            if best is None or seconds < best[1]:
+                best = (total, seconds, peak / 2**20, schedule.n_pieces, f"{fitter.status_}, final {final.loss:.4f}")
+        rows.append(best)
+    return rows
+
+
 def _cli_rows() -> list[dict]:
     """Every CLI on every bad file, and ``sweep`` on every malformed config (in-process, as the tests do)."""
     import os
@@ -112,6 +145,15 @@ def main() -> None:
     full = args.curves if args.full_fit_curves is None else args.full_fit_curves
 
     started = time.perf_counter()
+    from tests.fuzz_harness import warm_imports
+
+    warm_imports()
+    steps = _steps_rows()
+    print("cost by information: 300 logged rows of a cosine schedule, fit (MPL, jackknife) + final prediction, best of 3")
+    print(f"{'steps':>12}{'pieces':>8}{'seconds':>9}{'x 1e4':>7}{'peak MiB':>10}{'x 1e4':>7}  result")
+    for total, seconds, mib, pieces, result in steps:
+        print(f"{total:>12.0e}{pieces:>8}{seconds:>9.2f}{seconds / steps[0][1]:>7.2f}{mib:>10.1f}{mib / steps[0][2]:>7.2f}  {result}")
+    print()
     tallies = [_run_target("curve", CHEAP_CURVE_TARGET[0], args.curves, args.seed, args.workers, args.memory_every)]
     tallies += [_run_target("curve", t, full, args.seed, args.workers, args.memory_every) for t in CURVE_TARGETS]
     others = args.sweeps if args.other_sweeps is None else args.other_sweeps
