@@ -1,4 +1,4 @@
-"""Wall-time overhead of ScalingLawCallback on a tiny CPU MLP (issue 4: ≤ 3 %, goal ≤ 2 %).
+"""Wall-time overhead of ScalingLawCallback on a tiny CPU MLP (target ≤ 3 %, goal ≤ 2 %).
 
 Each repeat trains the same tiny MLP for 2000 optimizer steps on CPU, without the callback and with
 it: every step recorded and stored, a fit requested every 100 steps (defaults otherwise: 2 %

@@ -20,6 +20,9 @@ SuccessiveHalving, Hyperband, Patient, Wilcoxon) are driven through ask / report
 in the same replay (:mod:`scaling_callback.stopping.optuna_replay`).
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_stopping.py [--orders 6] [--jobs 2] [--quick]
+
+Per order, the law policy is also set against the best real Optuna pruner at equal or lower regret
+(the pruner saving most among those whose regret in that order is no higher than the law policy's).
 """
 
 from __future__ import annotations
@@ -122,6 +125,22 @@ def one_replay(job: tuple) -> tuple:
     return group, seed, name, index, result.compute_saved, result.best_kept, result.relative_regret, result.seconds
 
 
+def compare_with_optuna(rows: pd.DataFrame) -> None:
+    """Per sweep and order: the law policy against the best Optuna pruner whose regret is no higher."""
+    print("Per order: the law policy against the best real Optuna pruner at equal or lower regret\n")
+    print("| sweep | order | law saves | law keeps best | best Optuna pruner at <= regret | it saves | law ahead |")
+    print("|---|---|---|---|---|---|---|")
+    for (group, seed), part in rows.groupby(["group", "seed"], sort=False):
+        law = part[part.policy == "law"].iloc[0]
+        rivals = part[part.policy.str.startswith("optuna-") & (part.regret <= law.regret + 1e-12)]
+        best = rivals.sort_values("saved", ascending=False).iloc[0] if len(rivals) else None
+        name, saved = (best.policy, best.saved) if best is not None else ("none", 0.0)
+        order = "file" if seed == 0 else f"random {seed}"
+        print(f"| {group} | {order} | {law.saved:.1%} | {'yes' if law.kept else 'no'} | {name} | {saved:.1%} | "
+              f"{'yes' if law.saved >= saved - 1e-12 else 'no'} |")
+    print()
+
+
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.groupby(["group", "policy", "setting"], sort=False).agg(
         saved=("saved", "mean"), kept=("kept", "mean"), regret=("regret", "mean"), worst=("regret", "max"),
@@ -132,9 +151,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=6, help="start orders per sweep: the file's own, then random ones (default 6)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel replay processes (default 2)")
-    parser.add_argument("--quick", action="store_true", help="2 orders, no baseline grids")
+    parser.add_argument("--quick", action="store_true", help="default settings only (no baseline grids)")
     args = parser.parse_args()
-    orders = 2 if args.quick else args.orders
+    orders = args.orders
     started = time.perf_counter()
     jobs = [(g, seed, name, -1, None) for g in GROUPS for seed in range(orders)
             for name in ("law", "median", "asha", "fixed", *PRUNERS)]
@@ -147,6 +166,7 @@ def main() -> None:
     rows = pd.DataFrame(raw, columns=["group", "seed", "policy", "setting", "saved", "kept", "regret", "seconds"])
     table = summarise(rows)
     defaults = table[table.setting == -1]
+    compare_with_optuna(rows[rows.setting == -1])
     print(f"Replays: 4 workers, {orders} start orders per sweep (the file's own and random ones), {len(raw)} replays, "
           f"{time.perf_counter() - started:.0f} s wall\n")
     print("Default settings (mean over orders; regret relative to the best final loss):\n")

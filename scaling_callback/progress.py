@@ -63,9 +63,19 @@ def is_terminal(stream: TextIO) -> bool:
 class LiveProgress:
     """A count out of a total with a status text: tqdm on a terminal, throttled plain lines otherwise."""
 
-    def __init__(self, label: str, total: float, unit: str = "", stream: TextIO | None = None,
-                 terminal: bool | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        total: float,
+        unit: str = "",
+        stream: TextIO | None = None,
+        terminal: bool | None = None,
+        caller_eta: bool = False,
+    ) -> None:
+        """``caller_eta``: the ETA is passed to :meth:`update` (units of unequal cost) instead of done/total's pace."""
         self.label, self.total, self.unit = label, float(total), unit
+        self.caller_eta = caller_eta
+        self.eta: float | None = None
         self.stream = stream or sys.stderr
         self.terminal = is_terminal(self.stream) if terminal is None else terminal
         self.started = time.monotonic()
@@ -78,32 +88,48 @@ class LiveProgress:
             from tqdm import tqdm
 
             size = shutil.get_terminal_size(fallback=(120, 24))  # a pty may report 0 x 0: tqdm would draw nothing
-            self._bar = tqdm(total=_count(self.total), desc=label, unit=unit or "it", file=self.stream, leave=True,
-                             bar_format="{desc}: {n_fmt}/{total_fmt} {unit} |{bar:20}| {elapsed} elapsed, "
-                                        "ETA {remaining}{postfix}", ncols=size.columns, nrows=max(size.lines, 4))
+            self._bar = tqdm(
+                total=_count(self.total),
+                desc=label,
+                unit=unit or "it",
+                file=self.stream,
+                leave=True,
+                bar_format="{desc}: {n_fmt}/{total_fmt} {unit} |{bar:20}| {elapsed} elapsed"
+                + ("{postfix}" if caller_eta else ", ETA {remaining}{postfix}"),
+                ncols=size.columns,
+                nrows=max(size.lines, 4),
+            )
 
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def update(self, done: float, status: str = "", total: float | None = None, force: bool = False,
-               fraction: float | None = None) -> None:
-        """Set the count (and the total, if it changed) and the status text; ``fraction`` overrides done/total for the ETA."""
+    def update(
+        self,
+        done: float,
+        status: str = "",
+        total: float | None = None,
+        force: bool = False,
+        eta: float | None = None,
+    ) -> None:
+        """Set the count (and the total, if it changed), the status and, with ``caller_eta``, the ETA (seconds)."""
         if total is not None:
             self.total = float(total)
-        self.done, self.status = float(done), status
+        self.done, self.status, self.eta = float(done), status, eta
         if self._bar is not None:
             if total is not None and self._bar.total != self.total:
                 self._bar.total = _count(self.total)
             self._bar.n = _count(self.done)
-            self._bar.set_postfix_str(status, refresh=False)
+            self._bar.set_postfix_str(
+                f"ETA {format_seconds(eta)} | {status}" if self.caller_eta else status, refresh=False
+            )
             self._bar.refresh()
             return
         now = time.monotonic()
         finished = self.total > 0 and self.done >= self.total
         if not force and not finished and now - self._last_plain < PLAIN_INTERVAL_S:
             return
-        line = self.plain_line(fraction)
+        line = self.plain_line()
         if line.split(" | elapsed")[0] == self._last_line and not force:
             return  # nothing but the clock changed
         self._last_line = line.split(" | elapsed")[0]
@@ -111,13 +137,13 @@ class LiveProgress:
         self.stream.write(line + "\n")
         self.stream.flush()
 
-    def plain_line(self, fraction: float | None = None) -> str:
+    def plain_line(self) -> str:
         """The line written when the stream is not a terminal."""
-        share = fraction if fraction is not None else (self.done / self.total if self.total > 0 else 0.0)
+        share = self.done / self.total if self.total > 0 else 0.0
+        eta = self.eta if self.caller_eta else eta_seconds(self.elapsed, share)
         count = f"{_count(self.done)}/{_count(self.total)}{(' ' + self.unit) if self.unit else ''}"
         status = f" | {self.status}" if self.status else ""
-        return (f"[{self.label}] {count}{status} | elapsed {format_seconds(self.elapsed)}, "
-                f"ETA {format_seconds(eta_seconds(self.elapsed, share))}")
+        return f"[{self.label}] {count}{status} | elapsed {format_seconds(self.elapsed)}, ETA {format_seconds(eta)}"
 
     def write(self, text: str) -> None:
         """A message above the live line (or a plain line)."""
@@ -132,7 +158,7 @@ class LiveProgress:
             self._bar.close()
             self._bar = None
 
-    def __enter__(self) -> "LiveProgress":
+    def __enter__(self) -> LiveProgress:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -167,7 +193,7 @@ class ReportProgress:
             self.stream.flush()
         self.stage = stage
 
-    def __enter__(self) -> "ReportProgress":
+    def __enter__(self) -> ReportProgress:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -36,14 +36,32 @@ def make_pruner() -> PolicyPruner:
 
 def objective(trial: optuna.Trial, url: str, out_dir: str) -> float:
     d = trial.suggest_categorical("d", [4, 8, 16, 32, 64])
-    module = make_plrf_module(d=d, v=256, batch_size=BATCH, max_steps=MAX_STEPS, kind="constant", peak_lr=PEAK_LR,
-                              feature_seed=0, data_seed=trial.number, log_every_n_steps=0)
+    module = make_plrf_module(
+        d=d,
+        v=256,
+        batch_size=BATCH,
+        max_steps=MAX_STEPS,
+        kind="constant",
+        peak_lr=PEAK_LR,
+        feature_seed=0,
+        data_seed=trial.number,
+        log_every_n_steps=0,
+    )
     reporter = OptunaReporter(trial, report_every_n_steps=REPORT_EVERY)
-    callback = ScalingLawCallback(store=url, run_name=run_name(trial), sweep=trial.study.study_name,
-                                  fit_every_n_steps=100, fit_worker="thread")
-    trainer = pl.Trainer(max_steps=MAX_STEPS, accelerator="cpu", devices=1, callbacks=[callback, reporter], logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         default_root_dir=out_dir)
+    callback = ScalingLawCallback(
+        store=url, run_name=run_name(trial), sweep=trial.study.study_name, fit_every_n_steps=100, fit_worker="thread"
+    )
+    trainer = pl.Trainer(
+        max_steps=MAX_STEPS,
+        accelerator="cpu",
+        devices=1,
+        callbacks=[callback, reporter],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=out_dir,
+    )
     trainer.fit(module)
     reporter.raise_if_pruned(store=url)
     return float(module.population_loss())
@@ -55,7 +73,9 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {})
+    storage = optuna.storages.RDBStorage(
+        url, engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    )
     study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner())
     study.optimize(lambda trial: objective(trial, url, out_dir), n_trials=n_trials)
 

@@ -76,3 +76,19 @@ def test_bad_arguments_raise_input_error(fitted):
         bootstrap_compute_optimal(law, groups=np.arange(3), n_resamples=10)
     with pytest.raises(InputError, match="target FLOPs"):
         bootstrap_compute_optimal(law, n_resamples=10, target_flops=[-1.0])
+
+
+def test_warm_started_resamples_agree_with_refits_from_every_start(fitted):
+    _, law = fitted
+    warm = bootstrap_compute_optimal(law, n_resamples=16, seed=4, n_jobs=1)
+    full = bootstrap_compute_optimal(law, n_resamples=16, seed=4, n_jobs=1, warm_start=False)
+    assert warm.choices["starts_per_resample"] == 1 and full.choices["starts_per_resample"] >= 1
+    assert "warm start" in warm.choices["starts"] and "gradient tolerance" in warm.choices["stopping"]
+    np.testing.assert_allclose(warm.draws["a"], full.draws["a"], atol=1e-3)
+
+
+def test_progress_is_reported_up_to_the_total(fitted):
+    _, law = fitted
+    seen = []
+    bootstrap_compute_optimal(law, n_resamples=30, seed=0, n_jobs=1, progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (0, 30) and seen[-1] == (30, 30) and all(b >= a for (a, _), (b, _) in zip(seen, seen[1:]))

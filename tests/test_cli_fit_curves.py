@@ -133,3 +133,19 @@ def test_lightning_and_tensorboard_logs_give_the_fit_of_our_csv(tmp_path, capsys
     # float32 events: the same curve up to 1e-7, so the same predictions (poorly identified parameters may move)
     for key in ("final_pred", "mae", "rmse"):
         assert from_tb["predictions"][0][key] == pytest.approx(reference["predictions"][0][key], rel=1e-3, abs=1e-6)
+
+
+@pytest.mark.parametrize("source", ["lightning-csv", "tensorboard", "wandb", "store"])
+def test_bad_log_sources_exit_2_naming_the_path(tmp_path, capsys, source):
+    pytest.importorskip("tbparse")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    err = _error(capsys, ["--from", source, "--fit", str(empty)])
+    assert str(empty) in err
+
+
+def test_a_log_without_lr_names_what_is_missing(tmp_path, capsys):
+    path = tmp_path / "metrics.csv"
+    pd.DataFrame({"step": np.arange(300, 600, 10), "train_loss": np.linspace(3, 2, 30)}).to_csv(path, index=False)
+    err = _error(capsys, ["--from", "lightning-csv", "--fit", str(path)])
+    assert "metrics.csv: missing column(s) lr" in err and "--lr-col" in err

@@ -57,8 +57,8 @@ def test_tiny_sweep_end_to_end(tmp_path, capsys, store_url):
     assert set(summary) >= {"runs", "finished", "stopped", "compute_saved", "frontier", "recommendation"}
     assert summary["runs"] == 2 and summary["finished"] == 2 and summary["stopped"] == 0
     assert summary["compute_saved"] == 0.0
-    assert set(summary["frontier"]) == {"a", "a_ci", "b", "b_ci", "E", "alpha", "beta"}
-    assert summary["frontier"]["a"] is None  # two runs cannot determine a frontier: said, not invented
+    assert set(summary["frontier"]) >= {"a", "a_ci", "b", "b_ci", "E", "alpha", "beta", "flop_convention", "verdict"}
+    assert summary["frontier"]["a"] is None and summary["frontier"]["verdict"]  # two runs: said, not invented
     assert "Sweep `tiny`" in (report / "summary.md").read_text()
     assert "report:" in capsys.readouterr().out
     # a second run without --resume refuses to mix sweeps

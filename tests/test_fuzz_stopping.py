@@ -9,12 +9,7 @@ import pytest
 from tests.fuzz_harness import HANG_SECONDS, stopping_cases, stopping_contract, stopping_targets
 
 
-_KNOWN = {"LawPolicy": "law_policy.py (issue 12's forecaster) answers P(beats best) = nan on curves with NaN losses "
-                        "or zero/negative LRs (forecast nan +- nan taken as a forecast); reported in notes/closing16.md"}
-
-
-@pytest.mark.parametrize("target", [pytest.param(t, marks=pytest.mark.xfail(strict=True, reason=_KNOWN[t])) if t in _KNOWN else t
-                                    for t in stopping_targets()])
+@pytest.mark.parametrize("target", list(stopping_targets()))
 def test_policies_decide_on_pathological_sweeps(target):
     decide, numbers = stopping_targets()[target]
     with warnings.catch_warnings():

@@ -12,8 +12,9 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 from optuna_worker_script import make_pruner  # noqa: E402
-from scaling_callback.integrations.optuna import OptunaReporter  # noqa: E402
+
 from scaling_callback.errors import InputError  # noqa: E402
+from scaling_callback.integrations.optuna import OptunaReporter  # noqa: E402
 from scaling_callback.stopping import make_policy  # noqa: E402
 from scaling_callback.stopping.optuna_pruner import DECISION_ATTR  # noqa: E402
 from scaling_callback.store import SweepStore  # noqa: E402
@@ -29,12 +30,23 @@ def test_three_processes_share_one_study_and_our_pruner_decides_as_the_law_polic
         study.enqueue_trial({"d": d})
     script = Path(__file__).with_name("optuna_worker_script.py")
     root = Path(__file__).resolve().parents[1]
-    env = os.environ | {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore",
-                        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    env = os.environ | {
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
     per_process = len(WIDTHS) // N_PROCESSES
-    workers = [subprocess.Popen([sys.executable, str(script), store_url, "widths", str(per_process), str(tmp_path)],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-               for _ in range(N_PROCESSES)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script), store_url, "widths", str(per_process), str(tmp_path)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(N_PROCESSES)
+    ]
     outputs = [w.communicate(timeout=600)[0] for w in workers]
     assert [w.returncode for w in workers] == [0] * N_PROCESSES, outputs
 

@@ -74,3 +74,29 @@ def test_final_request_does_not_move_the_cadence():
     assert fits.next_step == 100
     worker.finish()
     assert fits.wait(1.0)[0]["final"] and not fits.busy
+
+
+def test_first_fit_step_comes_before_the_budget_allows_and_is_charged():
+    clock = Clock()
+    worker = FakeWorker(cpu=0.5)
+    fits = OnlineFits(100, FitBudget(0.02, clock=clock), lambda: worker, first_step=15, first_fit_step=30)
+    clock.now = 2.0  # a 2 % budget admits nothing for 150 s
+    assert not fits.due(15, clock.now)  # before the first-fit step
+    assert fits.due(30, clock.now)
+    fits.submit(_request(30))
+    assert not fits.due(31, clock.now)  # one at a time
+    worker.finish()
+    fits.results()
+    assert fits.budget.spent == 1.5  # start-up and fit charged: the next fits wait for the budget
+    clock.now = 10.0
+    assert not fits.due(100, clock.now)
+    clock.now = (1.5 + 0.5) / 0.02
+    assert fits.due(100, clock.now)
+
+
+def test_first_fit_step_from_fraction():
+    from scaling_callback.callback.online_fits import first_fit_step
+
+    assert first_fit_step(0.05, 600) == 30
+    assert first_fit_step(0.05, 10) == 1
+    assert first_fit_step(None, 600) is None and first_fit_step(0.05, None) is None

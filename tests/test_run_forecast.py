@@ -11,7 +11,7 @@ from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve
 from scaling_callback.fitting.forecast_types import Forecast, RunCurve
 from scaling_callback.fitting.run_forecast import RunForecaster
 from scaling_callback.fitting.sweep_forecaster import SweepForecaster
-from scaling_callback.fitting.sweep_prior import Backtest, estimate_tau
+from scaling_callback.fitting.sweep_prior import Backtest, calibrate
 
 
 def curve(kind: str, level: float, seed: int, upto: float = 1.0, noise: float = 0.002) -> tuple[RunCurve, float]:
@@ -60,11 +60,13 @@ def test_the_sweep_prior_narrows_a_forecast_made_before_the_decay():
     assert abs(informed.loss - final) < abs(alone.loss - final)
 
 
-def test_tau_is_the_scale_the_backtests_show():
+def test_the_calibration_is_what_the_backtests_show():
     rng = np.random.default_rng(0)
-    tests = [Backtest("r", 0.5, float(e), 1e-8, 1.0) for e in rng.normal(0.0, 0.4, 400)]
-    tau, source = estimate_tau(tests)
-    assert tau == pytest.approx(0.4, abs=0.05) and "400 forecasts" in source
+    transfer = [Backtest("r", 0.5, float(e), 1e-8, 0.0, 1.0) for e in rng.normal(0.0, 0.4, 400)]
+    found = calibrate(transfer)
+    assert found.tau == pytest.approx(0.4, abs=0.05) and "400 forecasts" in found.source
+    too_wide = [Backtest("r", 0.5, float(e), 1.0, 0.0, 0.0) for e in rng.normal(0.0, 0.5, 400)]
+    assert calibrate(too_wide).kappa == pytest.approx(0.5, rel=0.15)  # a grid spread twice the errors' is halved
 
 
 @pytest.mark.parametrize("case", ["nan", "constant", "rising", "two", "unsorted", "zero_lr", "huge"])

@@ -398,3 +398,55 @@ def test_sigkill_loses_at_most_the_unflushed_points_and_resume_is_gapless(tmp_pa
     lrs = [0.01 * (1.0 - 0.9 * min(i, 80) / 80) for i in range(80)]  # LinearLR 1.0 -> 0.1 over 80 steps
     np.testing.assert_allclose(points.lr_sum, np.cumsum(lrs), rtol=1e-9)
     assert SweepStore(tmp_path / "s.sqlite").get_run("killed")["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_a_short_cpu_run_logs_a_prediction_early_by_default(tmp_path):
+    """Default settings (2 % budget, process worker): the first fit is requested at 5 % of the planned steps."""
+    callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name="short")
+    logger = CSVLogger(tmp_path, name="logs", version="short")
+    run = trainer(tmp_path, callback, max_steps=600, logger=logger, log_every_n_steps=10,
+                  extra_callbacks=[SlowSteps(0.02)])  # ~12 s: a 2 % budget alone would admit no online fit
+    run.fit(Regressor(600), loader(n=8 * 600))
+    callback.wait_for_fits(60)
+    store = SweepStore(tmp_path / "s.sqlite")
+    online = store.fits("short")
+    online = online[~online["final"].astype(bool)]
+    assert len(online) and int(online["step"].iloc[0]) == 30
+    store.close()
+    with open(Path(logger.log_dir) / "metrics.csv") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("scaling/pred_final_loss")]
+    assert rows and int(rows[0]["step"]) < 600  # a prediction reached the logger during the run
+
+
+class TwoOptimizersManual(pl.LightningModule):
+    """Manual optimization with two optimizers, each stepped every batch (a GAN-style loop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.a, self.b = nn.Linear(16, 1), nn.Linear(16, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        first, second = self.optimizers()
+        loss = nn.functional.mse_loss(self.a(x).squeeze(-1), y) + nn.functional.mse_loss(self.b(x).squeeze(-1), y)
+        first.zero_grad()
+        second.zero_grad()
+        self.manual_backward(loss)
+        first.step()
+        second.step()
+        return loss
+
+    def configure_optimizers(self):
+        return [torch.optim.SGD(self.a.parameters(), lr=0.01), torch.optim.SGD(self.b.parameters(), lr=0.02)]
+
+
+def test_manual_optimization_with_two_optimizers_warns_and_says_what_it_records(tmp_path):
+    callback = ScalingLawCallback(store=tmp_path / "s.sqlite", run_name="manual", fit_every_n_steps=None)
+    with pytest.warns(UserWarning, match="2 optimizers"):
+        trainer(tmp_path, callback, max_steps=20).fit(TwoOptimizersManual(), loader())
+    store = SweepStore(tmp_path / "s.sqlite")
+    steps = store.points("manual")["step"].tolist()
+    store.close()
+    assert steps[:3] == [2, 4, 6]  # global_step counts both optimizers' steps, as the warning says

@@ -68,6 +68,13 @@ def test_steps_outside_schedule_are_named():
         schedule.post_warmup_steps(np.array([schedule.total_steps + 1]))
 
 
+def test_decrease_until_counts_lr_decreases_as_a_fraction_of_the_peak():
+    lrs = np.concatenate([np.linspace(0.1, 1.0, 10), np.full(10, 1.0), np.linspace(0.9, 0.1, 9), np.full(3, 0.5)])
+    schedule = Schedule.from_per_step(lrs)
+    assert schedule.warmup_steps == 10
+    assert schedule.decrease_until(np.array([10, 20, 29, 32])) == pytest.approx([0.0, 0.0, 0.9, 0.9])  # rises ignored
+
+
 def test_pieces_reproduce_per_step_lrs_and_sums():
     rng = np.random.default_rng(3)
     lrs = np.concatenate([np.full(50, 1e-3), np.linspace(1e-3, 1e-4, 300), 1e-4 + 1e-5 * rng.random(40), np.full(10, 0.0)])

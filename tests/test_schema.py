@@ -5,9 +5,9 @@ from __future__ import annotations
 import multiprocessing
 
 import pytest
+from old_store_schemas import create_old_store, metadata_v2
 from sqlalchemy import create_engine, insert, select, text
 
-from old_store_schemas import create_old_store, metadata_v2
 from scaling_callback.errors import InputError
 from scaling_callback.store import SweepStore
 from scaling_callback.store.schema import SCHEMA_VERSION, VERSION_TABLE, SchemaError

@@ -3,7 +3,7 @@
 Every function returns an :class:`Exponent` (value, citation, validity) and raises ``ValueError``
 naming the violated condition when asked outside the region where the formula is established —
 it never extrapolates a number there. All exponents are asymptotic: finite sizes bias measured
-values (see ../shared/REFERENCE.md §5 and the ``reproduce`` command's notes).
+values (see docs/reference.md §5 and the ``reproduce`` command's notes).
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ def _fit_into(request: FitRequest, store: "SweepStore | None", forecaster: "Swee
                          "rule": f"post-warmup finite losses, at most {request.max_points} equal-width bin means"}
     if store is not None and request.sweep:
         learn_from_store(store, request.sweep, forecaster, exclude=request.run)
-    forecast, status = forecaster.forecast(RunCurve(request.run, steps, loss, float(lrs.size), lrs))
+    forecast, status = forecaster.forecast(RunCurve(request.run, steps, loss, float(lrs.size), lrs, schedule=schedule))
     result.update(status=status, n_points=int(steps.size))
     if forecast is not None:
         result.update(pred_final_loss=forecast.loss, pred_final_low=forecast.low, pred_final_high=forecast.high,

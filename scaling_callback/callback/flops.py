@@ -8,7 +8,7 @@ Sources, in order of precedence (the one used is recorded as ``source``):
 3. ``measured``: one forward+backward counted by ``torch.utils.flop_counter.FlopCounterMode`` on a
    meta-device copy of the module (no memory, no data, about 25 ms), once per input shape. Like
    ``lightning.fabric.utilities.throughput.measure_flops`` it counts matmuls, convolutions and
-   attention (2·m·n·k per matmul), not biases, norms, activations or the optimizer (REFERENCE §1);
+   attention (2·m·n·k per matmul), not biases, norms, activations or the optimizer (docs/reference.md §1);
    ``measured live``: when the copy cannot run (a ``training_step`` that calls ``.item()``, for
    instance), the adapter counts the real first micro-batch of that shape with the same mode instead;
 4. ``6ND``: Kaplan et al. 2020 / Hoffmann et al. 2022, C ≈ 6·N·D with total N and D the tokens of

@@ -44,6 +44,27 @@ def plan_schedule(trainer: Trainer, optimizer: torch.optim.Optimizer | None, tot
                     steps_scheduler_after=rule)
 
 
+def optimization_note(automatic: bool, n_optimizers: int, lr_group: int) -> str | None:
+    """What the callback records when it cannot follow Lightning's automatic loop with one optimizer, else None.
+
+    Lightning's ``global_step`` counts ``optimizer.step()`` calls of every optimizer, and a scheduler
+    is stepped by Lightning only under automatic optimization.
+    """
+    if automatic and n_optimizers <= 1:
+        return None
+    parts = []
+    if not automatic:
+        parts.append("manual optimization: a point is recorded per training batch at trainer.global_step, the loss "
+                     "is outputs['loss'] as returned (no accumulation scaling), and the planned LR schedule is the "
+                     "first scheduler stepped as configured (Lightning does not step it for you: the plan is right "
+                     "only if you call scheduler.step() at that cadence)")
+    if n_optimizers > 1:
+        parts.append(f"{n_optimizers} optimizers: global_step advances once per optimizer.step() of each, so steps "
+                     f"are recorded {n_optimizers} apart (e.g. {n_optimizers}, {2 * n_optimizers}, ...); the LR recorded "
+                     f"and planned is that of the first optimizer's param group {lr_group}")
+    return "ScalingLawCallback: " + "; ".join(parts) + "."
+
+
 def validation_values(metrics: Mapping[str, Any], wanted: str | list[str]) -> dict[str, float]:
     """Scalar metrics to record after validation; ``"auto"`` picks names containing both "val" and "loss"."""
     if wanted == "auto":

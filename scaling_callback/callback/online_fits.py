@@ -1,13 +1,17 @@
 """When to fit a run's curve online: a cadence, enough post-warmup steps, one fit at a time, a CPU budget.
 
 Framework-free: the adapter reports the step and the clock, submits the requests this admits and
-hands over the results it collects. The first fit is admitted only once the budget can absorb its
+hands over the results it collects. A fit is admitted only once the budget can absorb its
 expected cost (a guess that includes the worker's start-up, then each fit's measured cost), so
-fitting stays within ``max_fraction`` of wall time from the start, not just on average.
+fitting stays within ``max_fraction`` of wall time, not just on average — except, when asked, one
+first fit at a fixed early step (``first_fit_step``): a 2 % budget admits no fit before ~150 s of
+training (3 CPU-s / 0.02), so a short CPU run would otherwise log no prediction at all. That fit's
+cost is charged like any other, so the fits after it wait until the budget has absorbed it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from scaling_callback.callback.fit_job import FitRequest
@@ -26,12 +30,16 @@ class OnlineFits:
         make_worker: builds the worker on first use (or at :meth:`start_worker`).
         first_step: no fit before this step (warmup + :data:`MIN_FIT_STEPS`).
         next_step: the first step at which a fit is due (restored from a checkpoint on resume).
+        first_fit_step: one fit is due at this step (or the first after ``first_step``) whatever the cadence
+            and the budget; None: none outside them.
     """
 
     def __init__(self, every: int, budget: FitBudget, make_worker: Callable[[], FitWorker], first_step: int = 0,
-                 next_step: int | None = None) -> None:
+                 next_step: int | None = None, first_fit_step: int | None = None) -> None:
         self.every, self.budget, self._make_worker = every, budget, make_worker
         self.first_step = first_step
+        self.first_fit_step = first_fit_step
+        self.first_submitted = False
         self.next_step = every if next_step is None else next_step
         self.not_before = float("-inf")  # clock time before which the budget admits nothing
         self.worker: FitWorker | None = None
@@ -57,6 +65,9 @@ class OnlineFits:
 
     def due(self, step: int, now: float) -> bool:
         """Whether to submit a fit at ``step`` (cheap until a fit is due; then asks the budget)."""
+        if (self.first_fit_step is not None and not self.first_submitted and self.latest is None and not self.busy
+                and step >= max(self.first_fit_step, self.first_step)):
+            return True
         if step < self.next_step or now < self.not_before or step < self.first_step or self.busy:
             return False
         expected = self.expected_cpu()
@@ -70,6 +81,7 @@ class OnlineFits:
         self.start_worker()
         self.worker.submit(request)
         if not request.final:
+            self.first_submitted = True
             self.next_step = (request.step // self.every + 1) * self.every
 
     def final_may_wait(self) -> bool:
@@ -97,3 +109,10 @@ class OnlineFits:
         if self.latest is None or result.get("step", -1) >= self.latest.get("step", -1):
             self.latest = result
         return result
+
+
+def first_fit_step(fraction: float | None, total_steps: int | None) -> int | None:
+    """The step at ``fraction`` of the planned steps (None when either is unknown)."""
+    if fraction is None or not total_steps:
+        return None
+    return max(1, math.ceil(fraction * total_steps))

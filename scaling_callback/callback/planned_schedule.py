@@ -1,4 +1,4 @@
-"""The LRs of steps not yet taken, by stepping a deep copy of the scheduler (REFERENCE §1).
+"""The LRs of steps not yet taken, by stepping a deep copy of the scheduler (docs/reference.md §1).
 
 The copy runs on a throw-away optimizer holding one dummy parameter per group (the real
 optimizer, its parameters and its state are never copied or touched), so it costs a few

@@ -1,7 +1,7 @@
 """Per-optimizer-step record of a training run: step, samples, tokens, FLOPs, LR, LR sum, loss.
 
 Framework-free: the Lightning adapter feeds it micro-batches and step ends. Conventions
-(REFERENCE §1): a *step* is an optimizer step (k micro-batches under gradient accumulation);
+(docs/reference.md §1): a *step* is an optimizer step (k micro-batches under gradient accumulation);
 ``samples``, ``tokens`` and ``flops`` are cumulative over the run (all ranks); ``lr`` is the LR the
 step used and ``lr_sum`` the sum of the LRs of all steps so far, warmup included (S1 + S_W);
 ``loss`` is the mean un-scaled loss of the step's micro-batches.

@@ -5,7 +5,7 @@ Thin glue over framework-free pieces: :mod:`recorder` (the per-step record), :mo
 :mod:`fit_worker` (when and where fits run, within a CPU budget), :mod:`stopping` (the
 early-stopping seam) and :mod:`scaling_callback.store`; :mod:`lightning_io` reads the Trainer.
 
-Lightning facts it relies on (REFERENCE §6): the LR a step uses is read at
+Lightning facts it relies on (docs/reference.md, "Lightning"): the LR a step uses is read at
 ``on_before_optimizer_step``; ``on_train_batch_end`` fires per micro-batch, after ``global_step``
 has advanced; in automatic optimization ``outputs["loss"]`` is the loss divided by
 ``accumulate_grad_batches``; state is initialised in ``setup`` and restored before
@@ -32,11 +32,12 @@ from scaling_callback.callback.lightning_io import (
     first_optimizer,
     generated_run_name,
     log_points,
+    optimization_note,
     plan_schedule,
     planned_total_steps,
     validation_values,
 )
-from scaling_callback.callback.online_fits import MIN_FIT_STEPS, OnlineFits
+from scaling_callback.callback.online_fits import MIN_FIT_STEPS, OnlineFits, first_fit_step
 from scaling_callback.callback.planned_schedule import PlannedSchedule, combined_lrs, warmup_steps_of
 from scaling_callback.callback.recorder import Point, StepRecorder
 from scaling_callback.callback.step_values import materialise, reduce_across_ranks
@@ -80,6 +81,13 @@ class ScalingLawCallback(Callback):
         log_every_n_steps: steps between metric logs to the Trainer's loggers; default: the Trainer's.
         flush_every_n_steps: steps between store writes (a killed run loses at most this many points).
         flush_interval_s: also write when this many seconds passed since the last write.
+        first_prediction_fraction: the first online fit is requested at this fraction of the planned steps (at
+            the earliest warmup + 10 steps), outside the CPU budget, so that a short CPU run logs a prediction
+            early (default 5 %: the answer arrives within the first 10 % of a run of ≥ ~1 min). Its cost, once per
+            run: the fit process's start-up (≈ 2.3 CPU-s) and one fit (0.1–1.5 CPU-s), on another core; later
+            fits wait until the budget has absorbed it. None: the budget decides from the first fit on.
+
+    Every argument is checked here: a bad value raises :class:`~scaling_callback.errors.InputError` naming it.
     """
 
     def __init__(
@@ -106,10 +114,9 @@ class ScalingLawCallback(Callback):
         log_every_n_steps: int | None = None,
         flush_every_n_steps: int = 100,
         flush_interval_s: float = 10.0,
+        first_prediction_fraction: float | None = 0.05,
     ) -> None:
-        check_arguments(store=store, fit_every_n_steps=fit_every_n_steps, early_stopping=early_stopping,
-                        flush_every_n_steps=flush_every_n_steps, max_fit_points=max_fit_points,
-                        log_every_n_steps=log_every_n_steps, max_fit_fraction=max_fit_fraction, fit_worker=fit_worker)
+        check_arguments(**{k: v for k, v in locals().items() if k != "self"})
         self.store, self.run_name, self.sweep, self.law, self.config = store, run_name, sweep, law, config
         self.fit_every_n_steps, self.early_stopping, self.fit_worker = fit_every_n_steps, early_stopping, fit_worker
         self.fit_niceness = int(fit_niceness)
@@ -118,6 +125,7 @@ class ScalingLawCallback(Callback):
         self.flops_per_batch, self.measure_flops, self.tokens_per_sample = flops_per_batch, measure_flops, tokens_per_sample
         self.lr_group, self.val_metrics, self.log_every_n_steps = lr_group, val_metrics, log_every_n_steps
         self.flush_every_n_steps, self.flush_interval_s = flush_every_n_steps, flush_interval_s
+        self.first_prediction_fraction = first_prediction_fraction
         self._recorder: StepRecorder | None = None
         self._run: str | None = run_name
         self._reset()
@@ -180,6 +188,9 @@ class ScalingLawCallback(Callback):
         self._optimizer = first_optimizer(trainer)
         if self._optimizer is not None and not 0 <= self.lr_group < len(self._optimizer.param_groups):
             raise InputError(f"lr_group={self.lr_group} but the first optimizer has {len(self._optimizer.param_groups)} param groups")
+        note = optimization_note(pl_module.automatic_optimization, len(trainer.optimizers), self.lr_group)
+        if note:
+            rank_zero_warn(note)
         self._counts = count_parameters(pl_module)
         self._flops = MicroBatchFlops(pl_module, self._counts.total, self.flops_per_batch, self.measure_flops,
                                       self.tokens_per_sample)
@@ -196,8 +207,9 @@ class ScalingLawCallback(Callback):
         if self.fit_every_n_steps is not None:
             budgeted = self._device.type == "cpu" or self.budget_on_accelerator
             self._fits = OnlineFits(self.fit_every_n_steps, FitBudget(self.max_fit_fraction if budgeted else None),
-                                    self._make_worker, warmup_steps_of(self._schedule_lrs()) + MIN_FIT_STEPS, self._next_fit_step)
-            if self._fits.budget.max_fraction is None or self.early_stopping is not None:
+                                    self._make_worker, warmup_steps_of(self._schedule_lrs()) + MIN_FIT_STEPS, self._next_fit_step,
+                                    first_fit_step(self.first_prediction_fraction, self._total_steps))
+            if self._fits.budget.max_fraction is None or self.early_stopping is not None or self._fits.first_fit_step:
                 self._fits.start_worker()  # start now, so that its imports overlap training (stopping wants early fits)
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:

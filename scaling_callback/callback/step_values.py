@@ -5,7 +5,7 @@ tokens, flops)`` where the loss sum may be a device tensor. Under DDP each step'
 float64 vector all-reduced (summed) right away, so that every rank holds the global values (loss:
 mean over ranks; counts: sum over ranks); a single ``.cpu()`` per flush then turns all pending
 steps into numbers. Lightning divides an automatically optimised loss by ``accumulate_grad_batches``
-(REFERENCE §1); ``scale`` undoes that.
+(docs/reference.md §1); ``scale`` undoes that.
 """
 
 from __future__ import annotations

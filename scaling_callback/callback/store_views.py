@@ -65,6 +65,18 @@ def judged_view(run: str, steps: np.ndarray, loss: np.ndarray, lrs: np.ndarray, 
                    np.asarray(lrs, dtype=float), compute_per_x, forecast)
 
 
+def compute_per_step(store: "SweepStore | None", run: str) -> float:
+    """The run's FLOPs per optimizer step so far (1 when the store has none): its planned compute per x."""
+    if store is None:
+        return 1.0
+    row = store.get_run(run)
+    points = store.points(run).tail(1) if row is not None else None
+    if points is None or points.empty:
+        return 1.0
+    flops, step = float(points["flops"].iloc[0]), float(points["step"].iloc[0])
+    return flops / step if math.isfinite(flops) and flops > 0 and step > 0 else 1.0
+
+
 def sweep_view(run: RunView, store: "SweepStore | None", sweep: str | None) -> SweepView:
     """The judged run and its sweep's other runs from the store."""
     others = sweep_from_store(store, sweep, exclude=run.name) if store is not None and sweep else []

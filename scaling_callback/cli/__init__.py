@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("scaling_callback.cli.sweep", "train a grid of runs from a YAML config, fit laws online, write the report"),
     "report": ("scaling_callback.cli.report", "write a sweep's report (plots, summary.json, summary.md) from its store"),
     "fit-compute": ("scaling_callback.cli.fit_compute", "fit Chinchilla's L(N, D) across runs: compute-optimal frontier with bootstrap intervals"),
+    "fit-downstream": ("scaling_callback.cli.fit_downstream", "predict a downstream metric at a target compute: compute -> loss -> metric (FLP)"),
     "fit-loss-to-loss": ("scaling_callback.cli.fit_loss_to_loss", "predict one loss from another (train->test, train->train) with offsets from compute laws"),
     "reproduce": ("scaling_callback.cli.reproduce", "fit exponents of solvable random-feature models and compare them with theory"),
     "export": ("scaling_callback.cli.export", "write a store's runs (or one sweep or run) in the long format, CSV or Parquet"),

@@ -14,13 +14,13 @@ with the law's floor E1. Each ``--group-col`` value gets its own law.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from scaling_callback.cli.json_output import dumps
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.loss_to_loss import LossToLossLaw, pair_by_compute
 from scaling_callback.fitting.loss_to_loss_compute import LossToLossFromCompute
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         str(g): frame[frame[args.group_col].astype(str) == str(g)] for g in pd.unique(frame[args.group_col].astype(str))}
     results = {group: _fit_group(part, args, f"{args.points}" + (f" group {group!r}" if group else "")) for group, part in groups.items()}
     record: dict[str, Any] = results[""] if args.group_col is None else {"groups": results}
-    print(json.dumps(_finite(record), allow_nan=False) if args.json else _text(results))
+    print(dumps(record) if args.json else _text(results))
     return 0
 
 
@@ -81,8 +81,8 @@ def _numbers(part: pd.DataFrame, column: str | None, where: str) -> np.ndarray |
     if column is None:
         return None
     values = pd.to_numeric(part[column], errors="coerce").to_numpy(dtype=float)
-    text = part[column].astype(str).str.strip().to_numpy()
-    bad = np.flatnonzero(np.isnan(values) & (text != "nan") & (text != "") | np.isinf(values) | (values <= 0))
+    empty = part[column].isna().to_numpy()  # an empty cell: this row lacks the value (another sweep's row)
+    bad = np.flatnonzero((np.isnan(values) & ~empty) | np.isinf(values) | (values <= 0))
     if bad.size:
         raise InputError(f"{where}: column {column!r} must hold positive numbers; row {int(part.index[bad[0]]) + 2} has {part[column].iloc[bad[0]]!r}")
     return values
@@ -164,14 +164,3 @@ def _text(results: dict[str, dict[str, Any]]) -> str:
         lines += [f"  warning: {w}" for w in r["warnings"]]
     return "\n".join(lines)
 
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return _finite(value.item())
-    return value

@@ -14,8 +14,15 @@ import argparse
 from scaling_callback.progress import format_interval, format_value
 
 N_CONVENTIONS = ("total", "non-embedding")
-__all__ = ["HelpFormatter", "add_n_convention", "add_seed", "add_workers", "describe_frontier", "format_interval",
-           "format_value"]
+__all__ = [
+    "HelpFormatter",
+    "add_n_convention",
+    "add_seed",
+    "add_workers",
+    "describe_frontier",
+    "format_interval",
+    "format_value",
+]
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -41,8 +48,12 @@ def add_seed(parser: argparse.ArgumentParser, help_text: str, default: int | Non
 
 def add_n_convention(parser: argparse.ArgumentParser) -> None:
     """``--n-convention total|non-embedding``: what the parameter count N counts."""
-    parser.add_argument("--n-convention", choices=N_CONVENTIONS, default="total",
-                        help="what N counts: all parameters, or without embedding weights (Kaplan et al. 2020)")
+    parser.add_argument(
+        "--n-convention",
+        choices=N_CONVENTIONS,
+        default="total",
+        help="what N counts: all parameters, or without embedding weights (Kaplan et al. 2020)",
+    )
 
 
 def describe_frontier(summary: dict) -> str:
@@ -50,7 +61,8 @@ def describe_frontier(summary: dict) -> str:
     front = summary.get("frontier") or {}
     if front.get("a") is None:
         return "no frontier fit (too few runs, sizes or budgets)"
-    interval = format_interval(front.get("a_ci"))
+    pair = front.get("a_ci")
+    interval = f"[{pair[0]:.3f}, {pair[1]:.3f}]" if pair and None not in pair else ""
     notes = [f"95 % interval {interval}"] if interval else ["no bootstrap"]
     if front.get("verdict") and interval:
         notes.append("uninformative: see frontier.png")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from scaling_callback.cli.curve_source import add_source_arguments
 from scaling_callback.cli.options import add_seed
 from scaling_callback.errors import InputError
 from scaling_callback.io import ColumnMap, column_of, read_runs
+from scaling_callback.progress import LiveProgress
 from scaling_callback.stopping import POLICIES, make_policy
 from scaling_callback.stopping.recorded import runs_from_frame
 from scaling_callback.stopping.replay import DEFAULT_WORKERS, ReplayResult, replay
@@ -62,15 +64,23 @@ def run(args: argparse.Namespace) -> int:
     frame, x_col, lr_col, compute_col = _read(args)
     groups = _groups(frame, args.group_col)
     results: dict[str, dict[str, ReplayResult]] = {}
+    policies = list(dict.fromkeys(args.policy))
+    live = LiveProgress("replay-stopping", len(groups) * len(policies), "replays", sys.stderr)
     for group, part in groups.items():
         runs = runs_from_frame(part, "run", x_col, "loss", lr_col, compute_col, args.warmup_steps)
         order = None
         if args.seed is not None:
             order = list(np.random.default_rng(args.seed).permutation([r.name for r in runs]))
-        results[group] = {
-            name: replay(runs, make_policy(name, objective=args.objective, threshold=args.threshold), args.parallel_runs, order)
-            for name in dict.fromkeys(args.policy)
-        }
+        results[group] = {}
+        for name in policies:
+            live.update(sum(map(len, results.values())), f"{(group + ': ') if group else ''}{name} ({len(runs)} runs)",
+                        force=True)
+            policy = make_policy(name, objective=args.objective, threshold=args.threshold)
+            results[group][name] = outcome = replay(runs, policy, args.parallel_runs, order)
+            live.write(f"{(group + ': ') if group else ''}{name}: {len(outcome.stopped)} of {len(runs)} runs stopped, "
+                       f"compute saved {outcome.compute_saved:.1%}, best final {outcome.best_final:.4g}")
+    live.update(live.total, "done", force=True)
+    live.close()
     record = _record(results, grouped=args.group_col is not None)
     print(json.dumps(_finite(record), allow_nan=False) if args.json else _table(results))
     return 0

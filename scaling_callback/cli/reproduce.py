@@ -90,9 +90,19 @@ def run(args: argparse.Namespace) -> int:
     only = _selected(args.only)
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise InputError(f"--out must be a directory; {str(args.out)!r} is a file")
-    progress = None if args.json else (lambda name: print(f"running {name} ...", file=sys.stderr, flush=True))
+    from scaling_callback.progress import LiveProgress
+
+    live = LiveProgress("reproduce", len(only), "experiments", sys.stderr)
+    started: list[str] = []
+
+    def progress(name: str) -> None:  # called as each experiment starts
+        live.update(len(started), f"running {name}", force=True)
+        started.append(name)
+
     with _one_thread():
         rows, total_seconds, figures = run_suite(CONFIGS["quick" if args.quick else "full"], only, args.out, progress)
+    live.update(len(only), "done", force=True)
+    live.close()
     if args.json:
         print(json.dumps({"rows": [row.to_dict() for row in rows], "total_seconds": total_seconds}, indent=2))
     else:

@@ -17,6 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, metavar="N", help="worker processes, one run each (default: the config's workers)")
     parser.add_argument("--resume", action="store_true", help="skip finished runs, resume interrupted ones")
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="who places the runs: local worker processes, or Ray (needs the ray extra; docs/cluster.md)")
+    parser.add_argument("--address", default=None, help="with --backend ray: the Ray cluster to join (auto or HOST:PORT); "
+                        "default a local Ray instance")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,10 +31,20 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out or Path("runs") / config.name)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: is a file, expected the sweep's output folder")
-    from scaling_callback.sweep.runner import run_sweep
+    if args.address and args.backend != "ray":
+        raise InputError(f"--address {args.address!r} needs --backend ray")
+    if args.backend == "ray":
+        try:
+            from scaling_callback.integrations.ray import run_sweep_on_ray as run_sweep
+        except ImportError as error:
+            raise InputError(f"--backend ray: {error}") from None
+        extra = {"address": args.address}
+    else:
+        from scaling_callback.sweep.runner import run_sweep
 
+        extra = {}
     try:
-        outcome = run_sweep(config, raw, out_dir, workers=args.workers, resume=args.resume)
+        outcome = run_sweep(config, raw, out_dir, workers=args.workers, resume=args.resume, **extra)
     except KeyboardInterrupt:
         return 130  # the runner said how to continue (--resume); the shell's code for Ctrl-C
     for name, error in outcome.failed.items():

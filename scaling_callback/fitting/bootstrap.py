@@ -5,15 +5,20 @@ because their optimiser stalled; Besiroglu et al. 2024 refitted each resample to
 a = 0.513 with SE 0.020. So each resample here is refitted until it meets the convergence criterion
 the point fit is judged by (largest projected gradient ≤ 1e-6 × the objective's natural gradient
 scale, see ``compute_diagnostics.gradient_scale``), warm-started from the point fit's optimum (a
-resample is the same data reweighted, so its optimum lies near); only a resample that does not
-converge from there is refitted from the full fit's other optima and its best grid start.
-Measured on synthetic Chinchilla-like sweeps of 20/60/240 points: the draws of a agree with
-refits from every start at the tight tolerances (ftol 1e-15) to within 2e-5/1e-5/2e-4, at a
-quarter of the time; on the quickstart's 9 points, 5 s instead of 18 s for 200 resamples.
-A resample is evaluated over its distinct points weighted by how often it drew them. Points from
-one run are resampled together (a run that contributes several points is one case). Resamples run
-in worker processes when the measured time of the first few says it pays; results do not depend
-on the worker count (index sets are drawn up front from one seed).
+resample is the same data reweighted — each distinct point weighted by how often it was drawn — so
+its optimum lies near). All resamples are solved together by a damped Newton iteration vectorised
+over resamples (:mod:`scaling_callback.fitting.batched_newton`); one that it does not bring to the
+tolerance is refitted with scipy from the warm start, then from the full fit's other optima and
+its best grid start. ``warm_start=False`` keeps the slower method this replaced (every resample
+optimised by scipy from all those starts at ftol 1e-15 / gtol 1e-12). Measured side by side by
+``benchmarks/bench_report.py`` (200 resamples, load average 3.5 on 2 cores): 13.8× / 17.3× / 11.8×
+faster on synthetic Chinchilla-like sweeps of 20 / 60 / 240 points, with draws of a equal to within
+4e-5 / 3e-4 / 1.5e-4 and identical 95 % intervals; on the quickstart's 9 points (where many
+resamples cannot pin five parameters down and any point along a flat valley fits) 0.55 s instead
+of 25 s. Points from one run are resampled together (a run that contributes
+several points is one case). With ``n_jobs`` > 1, or without the warm start, resamples run in
+worker processes when the measured time of the first few says it pays; results do not depend on
+the worker count (index sets are drawn up front from one seed).
 
 Example:
     >>> law = ComputeOptimalLaw().fit(N, D, loss)
@@ -35,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from scaling_callback.errors import InputError
+from scaling_callback.fitting.batched_newton import fit_batch
 from scaling_callback.fitting.chinchilla_objective import Variant, huber_objective
 from scaling_callback.fitting.compute_optimal import ComputeOptimalLaw
 from scaling_callback.fitting.multistart import minimize_from_starts
@@ -105,11 +111,14 @@ def bootstrap_compute_optimal(
     level: float = 0.95,
     n_jobs: int | None = None,
     n_grid_starts: int = 1,
+    warm_start: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> BootstrapResult:
     """Resample runs (or points) with replacement, refit each resample, collect parameters and frontier.
 
     ``progress(done, total)`` is called after each block of resamples (for a progress display).
+    ``warm_start=False`` refits every resample from all starts at the point fit's tight tolerances (the
+    slower method this replaced; kept for comparison in ``benchmarks/bench_report.py``).
     """
     started = time.perf_counter()
     if getattr(law, "status_", None) is None:
@@ -131,13 +140,55 @@ def bootstrap_compute_optimal(
     starts = _resample_starts(law, n_grid_starts)
     grad_tolerance = law.diagnostics_.get("grad_tolerance", np.inf)
     options = dict(law.optimizer_options or {})
-    if np.isfinite(grad_tolerance) and law.optimizer == "L-BFGS-B":
+    if warm_start and np.isfinite(grad_tolerance) and law.optimizer == "L-BFGS-B":
         options.update(gtol=grad_tolerance, ftol=0.0)  # stop at the point fit's own convergence criterion
     task = _Task(law._log_n, law._log_d, law._log_loss, law.variant_, law.delta, law.optimizer, options,
-                 starts, law.flops_per_param_token_, targets, grad_tolerance)
+                 starts, law.flops_per_param_token_, targets, grad_tolerance, warm_start)
 
     report = progress or (lambda done, total: None)
     report(0, n_resamples)
+    if warm_start and n_jobs in (None, 1):
+        # one batched solve: its cost is per iteration, not per resample, so splitting it only adds iterations
+        blocks = [_refit_block(task, index_sets, lambda done: report(done, n_resamples))]
+        workers, worker_reason = 1, "all resamples solved together in one process (batched Newton)"
+    else:
+        blocks, workers, worker_reason = _pilot_then_rest(task, index_sets, n_jobs, report)
+    report(n_resamples, n_resamples)
+
+    values = np.vstack([b[0] for b in blocks])
+    converged = np.concatenate([b[1] for b in blocks])
+    columns = list(PARAMETER_COLUMNS) + [frontier_column(q, c) for c in targets for q in ("n_opt", "d_opt", "loss")]
+    finite = np.all(np.isfinite(values), axis=1)
+    draws = pd.DataFrame(values[finite], columns=columns)
+    n_failed = int((~finite).sum())
+    n_not_converged = int((finite & ~converged).sum())
+    estimates = _estimates(law, targets)
+    choices = {"method": "case bootstrap, percentile intervals", "clustered_by": clustered_by, "n_clusters": len(clusters),
+               "n_resamples": n_resamples, "seed": seed, "level": level, "starts_per_resample": 1 if warm_start else len(starts),
+               "starts": "warm start from the point fit's optimum; where that does not converge, also the fit's "
+                         f"other distinct optima and best grid start ({len(starts) - 1} more)" if warm_start else
+                         "distinct optima of the full fit + its best grid starts, every one optimised",
+               "stopping": "projected gradient <= the point fit's gradient tolerance "
+                           f"({grad_tolerance:.3g})" if "gtol" in options else "optimizer tolerances",
+               "evaluation": "distinct points of the resample weighted by their multiplicity",
+               "solver": "all resamples at once by damped Newton (fitting.batched_newton), scipy "
+                         f"{law.optimizer} for those it leaves unconverged" if warm_start else law.optimizer,
+               "workers": workers,
+               "workers_chosen": worker_reason,
+               "optimizer": law.optimizer, "variant": law.variant_.label}
+    warnings = []
+    if n_failed:
+        warnings.append(f"{n_failed} of {n_resamples} resamples failed to fit and were left out")
+    if n_not_converged > 0.01 * n_resamples:
+        warnings.append(f"{n_not_converged} of {n_resamples} resample fits did not meet the gradient tolerance")
+    return BootstrapResult(estimates, draws, level, choices, n_failed, n_not_converged, time.perf_counter() - started, warnings)
+
+
+def _pilot_then_rest(
+    task: "_Task", index_sets: list[np.ndarray], n_jobs: int | None, report: Callable[[int, int], None]
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], int, str]:
+    """Time a few resamples, then refit the rest serially or in worker processes when that pays."""
+    n_resamples = len(index_sets)
     pilot = min(_PILOT_RESAMPLES, n_resamples)
     pilot_started = time.perf_counter()
     blocks = [_refit_block(task, index_sets[:pilot])]
@@ -155,31 +206,7 @@ def bootstrap_compute_optimal(
         for first in range(0, len(rest), _PROGRESS_BLOCK):
             blocks.append(_refit_block(task, rest[first : first + _PROGRESS_BLOCK]))
             report(pilot + min(first + _PROGRESS_BLOCK, len(rest)), n_resamples)
-
-    values = np.vstack([b[0] for b in blocks])
-    converged = np.concatenate([b[1] for b in blocks])
-    columns = list(PARAMETER_COLUMNS) + [frontier_column(q, c) for c in targets for q in ("n_opt", "d_opt", "loss")]
-    finite = np.all(np.isfinite(values), axis=1)
-    draws = pd.DataFrame(values[finite], columns=columns)
-    n_failed = int((~finite).sum())
-    n_not_converged = int((finite & ~converged).sum())
-    estimates = _estimates(law, targets)
-    choices = {"method": "case bootstrap, percentile intervals", "clustered_by": clustered_by, "n_clusters": len(clusters),
-               "n_resamples": n_resamples, "seed": seed, "level": level, "starts_per_resample": 1,
-               "starts": "warm start from the point fit's optimum; where that does not converge, also the fit's "
-                         f"other distinct optima and best grid start ({len(starts) - 1} more)",
-               "stopping": "projected gradient <= the point fit's gradient tolerance "
-                           f"({grad_tolerance:.3g})" if "gtol" in options else "optimizer tolerances",
-               "evaluation": "distinct points of the resample weighted by their multiplicity",
-               "workers": workers,
-               "workers_chosen": worker_reason,
-               "optimizer": law.optimizer, "variant": law.variant_.label}
-    warnings = []
-    if n_failed:
-        warnings.append(f"{n_failed} of {n_resamples} resamples failed to fit and were left out")
-    if n_not_converged > 0.01 * n_resamples:
-        warnings.append(f"{n_not_converged} of {n_resamples} resample fits did not meet the gradient tolerance")
-    return BootstrapResult(estimates, draws, level, choices, n_failed, n_not_converged, time.perf_counter() - started, warnings)
+    return blocks, workers, worker_reason
 
 
 def _parallel_blocks(
@@ -212,37 +239,63 @@ class _Task:
     flops_per_param_token: float
     targets: np.ndarray
     grad_tolerance: float
+    warm_start: bool = True
 
 
-def _refit_block(task: _Task, index_sets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Refit every resample of one block; rows of parameters and frontier values, and converged flags."""
+def _refit_block(
+    task: _Task, index_sets: list[np.ndarray], progress: Callable[[int], None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Refit every resample of one block; rows of parameters and frontier values, and converged flags.
+
+    Warm-started blocks are first solved together by :func:`batched_newton.fit_batch`; the resamples it
+    does not bring to the gradient tolerance are refitted one by one with scipy.
+    """
     width = len(PARAMETER_COLUMNS) + 3 * len(task.targets)
     values = np.full((len(index_sets), width), np.nan)
     converged = np.zeros(len(index_sets), dtype=bool)
+    solutions: list[np.ndarray | None] = [None] * len(index_sets)
+    if task.warm_start and len(task.starts) and task.variant.n_free == task.starts.shape[1] and index_sets:
+        weights = np.zeros((len(index_sets), task.log_n.size))
+        for row, index in enumerate(index_sets):
+            np.add.at(weights[row], index, 1.0)
+        batch = fit_batch(task.starts[0], task.variant, task.log_n, task.log_d, task.log_loss, weights, task.delta,
+                          task.grad_tolerance, progress=progress)
+        for row in np.flatnonzero(batch.converged):
+            solutions[row] = batch.x[row]
+            converged[row] = True
     bounds = task.variant.bounds()
     for row, index in enumerate(index_sets):
-        distinct, counts = np.unique(index, return_counts=True)
-        log_n, log_d, log_loss = task.log_n[distinct], task.log_d[distinct], task.log_loss[distinct]
-        weights = counts.astype(float)
-
-        def objective(free: np.ndarray) -> tuple[float, np.ndarray]:
-            return huber_objective(free, log_n, log_d, log_loss, task.variant, task.delta, weights)
-
-        best = minimize_from_starts(objective, task.starts[:1], task.optimizer, task.options, bounds).best
-        if (best is None or not best.grad_norm <= task.grad_tolerance) and len(task.starts) > 1:
-            others = minimize_from_starts(objective, task.starts[1:], task.optimizer, task.options, bounds).best
-            if others is not None and (best is None or others.fun < best.fun):
-                best = others
-        if best is None or not np.isfinite(best.fun):
-            continue
-        params = theta_to_params(task.variant.theta(best.x))
-        with np.errstate(all="ignore"):
+        if solutions[row] is None:
+            best = _refit_one(task, index, bounds)
+            if best is None or not np.isfinite(best.fun):
+                continue
+            solutions[row] = best.x
+            converged[row] = best.grad_norm <= task.grad_tolerance
+        with np.errstate(all="ignore"):  # a resample that ran off to A or B = inf is kept as such (se() says inf)
+            params = theta_to_params(task.variant.theta(solutions[row]))
             a, b = frontier_exponents(params["alpha"], params["beta"])
             front = compute_optimal(task.targets, **params, flops_per_param_token=task.flops_per_param_token)
         frontier_values = np.column_stack([front.n_opt, front.d_opt, front.loss]).ravel()
         values[row] = [params[k] for k in PARAMETER_COLUMNS[:5]] + [a, b] + frontier_values.tolist()
-        converged[row] = best.grad_norm <= task.grad_tolerance
     return values, converged
+
+
+def _refit_one(task: _Task, index: np.ndarray, bounds):
+    """One resample with scipy: from the warm start (then the other starts if it does not converge), or from all."""
+    distinct, counts = np.unique(index, return_counts=True)
+    log_n, log_d, log_loss = task.log_n[distinct], task.log_d[distinct], task.log_loss[distinct]
+    weights = counts.astype(float)
+
+    def objective(free: np.ndarray) -> tuple[float, np.ndarray]:
+        return huber_objective(free, log_n, log_d, log_loss, task.variant, task.delta, weights)
+
+    first = task.starts[:1] if task.warm_start else task.starts
+    best = minimize_from_starts(objective, first, task.optimizer, task.options, bounds).best
+    if task.warm_start and (best is None or not best.grad_norm <= task.grad_tolerance) and len(task.starts) > 1:
+        others = minimize_from_starts(objective, task.starts[1:], task.optimizer, task.options, bounds).best
+        if others is not None and (best is None or others.fun < best.fun):
+            best = others
+    return best
 
 
 def _clusters(groups: Sequence | None, n_points: int) -> tuple[list[np.ndarray], str]:

@@ -195,7 +195,8 @@ class ComputeOptimalLaw:
 
     def _set_params(self, theta: np.ndarray) -> None:
         self.theta_ = np.asarray(theta, dtype=float)
-        values = theta_to_params(self.theta_)
+        with np.errstate(over="ignore"):  # a fit that ran off to A or B = inf says so in its warnings, not on stderr
+            values = theta_to_params(self.theta_)
         self.E_, self.A_, self.B_, self.alpha_, self.beta_ = (values[k] for k in ("E", "A", "B", "alpha", "beta"))
         with np.errstate(all="ignore"):
             self.a_, self.b_ = (float(v) for v in frontier_exponents(self.alpha_, self.beta_))

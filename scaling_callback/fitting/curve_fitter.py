@@ -93,7 +93,7 @@ class CurveFitter:
         terms = lr_terms([c.schedule for c in curves], [c.steps for c in curves], self.max_blocks)
         loss = np.concatenate([c.loss for c in curves])
         self._curve_sizes = [len(c) for c in curves]
-        fixed, self.drop_term_ = self._resolve_fixed(terms)
+        fixed, self.drop_term_ = self._resolve_fixed(curves)
         self.status_, self.converged_ = "ok", False
         self.params_: dict[str, float] = {}
         try:
@@ -112,7 +112,7 @@ class CurveFitter:
             raise InputError(f"unknown law {self.law!r}; choose one of {', '.join(CURVE_LAWS)}")
         return CURVE_LAWS[self.law]
 
-    def _resolve_fixed(self, terms: LRTerms) -> tuple[dict[str, float], str]:
+    def _resolve_fixed(self, curves: Sequence[Curve]) -> tuple[dict[str, float], str]:
         law = self._law()
         fixed = dict(self.fixed or {})
         unknown = set(fixed) - set(law.param_names)
@@ -120,19 +120,13 @@ class CurveFitter:
             raise InputError(f"cannot fix {sorted(unknown)}: the {law.name} law has {list(law.param_names)}")
         if not law.drop_param_names:
             return fixed, "none"
-        if self._decay_seen(terms):
+        if any(c.schedule.decrease_until(int(c.steps.max())) >= DECAY_FRACTION_FOR_IDENTIFIABILITY for c in curves):
             return fixed, "fitted"
         prior = {k: float(v) for k, v in (self.prior or {}).items() if k in law.drop_param_names}
         missing = [n for n in law.drop_param_names if n not in prior and n not in fixed]
         if not missing:
             return prior | fixed, "prior"
         return fixed | {n: 0.0 if n in ("B", "C") else prior.get(n, 0.5) for n in law.drop_param_names if n not in fixed}, "unconstrained"
-
-    @staticmethod
-    def _decay_seen(terms: LRTerms) -> bool:
-        decreases = np.where(terms.pair_dlr > 0, terms.pair_dlr, 0.0)
-        seen = terms.point_sums(decreases) / terms.peak_lr
-        return bool(seen.size and seen.max() >= DECAY_FRACTION_FOR_IDENTIFIABILITY)
 
     def _optimise(self, curves: Sequence[Curve], terms: LRTerms, loss: np.ndarray, fixed: dict[str, float]) -> None:
         """Refine the best grid starts on coarse LR blocks, then polish the best one on ``terms``."""

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from scaling_callback.errors import InputError
+from scaling_callback.laws.schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class RunCurve:
         budget: x of the planned end.
         lrs: LR of every optimizer step 1..T of the plan (recorded, then planned), or None.
         step_per_x: optimizer steps per unit of x when x is not the step (tokens, samples).
+        schedule: ``lrs`` as a :class:`Schedule` already built by the caller (saves rebuilding a long plan).
     """
 
     name: str
@@ -34,6 +36,7 @@ class RunCurve:
     budget: float
     lrs: np.ndarray | None = None
     step_per_x: float = 1.0
+    schedule: Schedule | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         x = np.asarray(self.x, dtype=float)
@@ -120,6 +123,14 @@ class SweepPrior:
     drop_within: np.ndarray | None  # the donors' own posterior variance of B̃, weighted mean
     drop_donors: float  # effective number of donors behind the drop prior (Kish)
     noise_rel: float
-    tau: float
-    tau_source: str
+    calibration: "Calibration"
     donors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How a forecast's spread is set from the sweep's backtests: total variance = κ²·(grid variance) + noise² + τ²·ahead²."""
+
+    kappa: float = 1.0  # scale of the grid posterior's own spread
+    tau: float = 0.35  # transfer error per unit of change still ahead
+    source: str = "default"

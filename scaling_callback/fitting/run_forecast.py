@@ -37,7 +37,8 @@ import numpy as np
 from scipy.special import ndtri
 
 from scaling_callback.errors import InputError
-from scaling_callback.fitting.forecast_types import Forecast, Posterior, RunCurve, SweepPrior
+from scaling_callback.fitting.curve_fitter import DECAY_FRACTION_FOR_IDENTIFIABILITY
+from scaling_callback.fitting.forecast_types import Calibration, Forecast, Posterior, RunCurve, SweepPrior
 from scaling_callback.laws.lr_terms import lr_terms
 from scaling_callback.laws.schedule import Schedule
 
@@ -46,14 +47,15 @@ C_GRID = (0.3, 1.0, 3.0, 10.0)
 BETA_GRID = (0.3, 0.5, 0.7, 0.9)  # β, γ ∈ (0, 1) as in Luo et al. 2025
 GAMMA_GRID = (0.3, 0.5, 0.7, 0.9)
 SHAPES = np.array([(c, b, g) for c in C_GRID for b in BETA_GRID for g in GAMMA_GRID])
-MIN_POINTS = 4  # two free linear parameters (L0, A) plus α need more than three points to leave a residual
+MIN_POINTS = 3  # (L0, A) with α on the grid leave a residual from three points; the sweep prior carries the rest
 MAX_POINTS = 96  # evenly spaced points fitted (a curve's shape needs no more; cost is linear in it)
-PATH_POINTS = 24  # plan steps at which the forecast is kept, for comparisons at equal compute
+PATH_POINTS = 16  # points of the plan at which the forecast is kept, for comparisons at equal compute
 LEVEL = 0.9
 MAX_BLOCKS = 96  # LR change blocks per curve for the drop sums (lr_terms): 0.1 % of the drop at most (docs)
 BROAD_DROP_FRACTION = 0.05  # without donors: a full decay buys 5 % ± 10 % of the loss (docs/forecasting.md)
 BROAD_DROP_SD = 0.10
-DROP_PSEUDO_DONORS = 2.0  # the broad drop prior weighs as much as two donors (docs/forecasting.md)
+DROP_PSEUDO_DONORS = 2.0  # the between-run spread of B̃ is pooled with two pseudo-donors of relative spread ...
+DROP_SPREAD = 0.5  # ... 50 % (docs/forecasting.md: the spread the sweeps measured)
 WEAK_SCALE = 100.0  # prior SD of L0 and A in units of the curve's loss: only keeps the solve regular
 MIN_SD = 1e-6
 DEFAULT_TAU = 0.35  # transfer error per unit of change still ahead, before a sweep has backtests (docs/forecasting.md)
@@ -64,14 +66,14 @@ class _Design:
 
     def __init__(self, curve: RunCurve) -> None:
         self.has_schedule = curve.lrs is not None
-        self.schedule = Schedule.from_per_step(curve.lrs) if self.has_schedule else None
+        self.schedule = (curve.schedule or Schedule.from_per_step(curve.lrs)) if self.has_schedule else None
         self.x = np.zeros(0)
         self.decay = np.zeros((ALPHAS.size, 0))
         self.drop = np.zeros((SHAPES.shape[0], 0))
         self.budget = curve.budget
         self.step_per_x = curve.step_per_x
         if self.has_schedule:
-            ref = float(self.schedule.lr_sum[-1] + self.schedule.warmup_sum)
+            ref = float(self.schedule.final_lr_sum + self.schedule.warmup_sum)
         else:
             ref = float(curve.budget)
         self.ref = ref if ref > 0 else 1.0
@@ -152,7 +154,7 @@ class RunForecaster:
 
     # ------------------------------------------------------------------ core
     def _design(self, curve: RunCurve) -> _Design:
-        plan = None if curve.lrs is None else hash(curve.lrs.tobytes())
+        plan = None if curve.lrs is None else _plan_key(curve.lrs)
         key = (curve.name, plan, float(curve.budget), float(curve.step_per_x))
         design = self._designs.get(key)
         if design is None:
@@ -176,33 +178,39 @@ class RunForecaster:
             index = np.unique(np.rint(np.linspace(0, x.size - 1, self.max_points)).astype(int))
             x, y = x[index], y[index]
         now = float(x[-1])
-        path = np.unique(np.concatenate([np.linspace(now, curve.budget, PATH_POINTS), extra[extra >= now]]))
-        path = path[(path >= now) & (path <= curve.budget)]
-        path = np.unique(np.append(path, curve.budget))
+        plan = np.linspace(0.0, curve.budget, PATH_POINTS + 1)[1:]  # one grid per run: its columns are computed once
+        path = np.unique(np.concatenate([[now], plan[plan > now], extra[(extra >= now) & (extra <= curve.budget)]]))
         decay, drop = design.columns(np.concatenate([x, path]))
         n = x.size
         with_drop = design.has_schedule and bool(np.any(drop[:, n:] != 0) or np.any(drop[:, :n] != 0))
         scale = float(np.median(y))
         noise = _noise(y, scale, prior)
         # its own points identify its drop once they saw half of its planned decay (and ≥ 5 % of the peak LR)
-        seen_drop = np.max(np.abs(drop[:, n - 1])) if with_drop else 0.0
-        drop_seen = bool(with_drop and seen_drop > 0.05 and seen_drop >= 0.5 * np.max(np.abs(drop[:, -1])))
+        drop_seen = False
+        if with_drop:
+            seen, planned = design.schedule.decrease_until(design.steps_of(np.array([x[-1], curve.budget])))
+            drop_seen = bool(seen >= DECAY_FRACTION_FOR_IDENTIFIABILITY and seen >= 0.5 * planned)
         b_mean, b_var, shape_log_prior, alpha_log_prior, source = self._priors(design, drop, n, scale, prior, with_drop)
         drops = drop if with_drop else None
         grid = (scale, b_mean, b_var, alpha_log_prior, shape_log_prior)
         cells = _grid_posterior(y, decay, drops, max(noise, MIN_SD * scale) ** 2, *grid)
         cells = _grid_posterior(y, decay, drops, _likelihood_variance(y, cells, decay, drops, noise, scale), *grid)
         mean, var, fitted_now = _mixture(cells, decay, drop if with_drop else None, n)
-        tau, tau_source = (prior.tau, prior.tau_source) if prior is not None else (DEFAULT_TAU, "default")
+        calibration = prior.calibration if prior is not None else Calibration(1.0, DEFAULT_TAU, "default")
+        kappa, tau = calibration.kappa, calibration.tau
         ahead = _change_ahead(x, y, path, mean, fitted_now)
-        total_var = var + noise**2 + (tau * ahead) ** 2
+        total_var = kappa**2 * var + noise**2 + (tau * ahead) ** 2
         sd = np.sqrt(np.maximum(total_var, MIN_SD**2))
         z = float(ndtri(0.5 + self.level / 2.0))
         end = float(mean[-1])
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(sd))):
+            self.status_ = "failed: the forecast is not finite (a degenerate curve or plan)"
+            return
         evidence = {
             "points": int(n), "x_now": now, "drop_term": source if with_drop else "none",
-            "donors": list(prior.donors) if prior is not None else [], "noise": noise, "tau": tau,
-            "tau_source": tau_source, "transfer_sd": float(tau * ahead[-1]),
+            "donors": list(prior.donors) if prior is not None else [], "noise": noise,
+            "grid_sd": float(math.sqrt(max(var[-1], 0.0))), "ahead": float(ahead[-1]), "kappa": kappa, "tau": tau,
+            "calibration": calibration.source, "transfer_sd": float(tau * ahead[-1]),
             "alpha_mean": float(cells.alpha_weights @ ALPHAS),
         }
         self.forecast_ = Forecast(
@@ -229,11 +237,15 @@ class RunForecaster:
         broad_mean, broad_var = BROAD_DROP_FRACTION * scale / full, (BROAD_DROP_SD * scale / full) ** 2
         if prior is None or prior.drop_mean is None:
             return broad_mean, broad_var, np.zeros(n_shapes), alpha_log_prior, "broad prior"
-        from_sweep, pseudo = prior.drop_donors, DROP_PSEUDO_DONORS  # empirical Bayes: the broad prior as pseudo-donors
-        mean = (from_sweep * prior.drop_mean + pseudo * broad_mean) / (from_sweep + pseudo)
-        between = (from_sweep * (prior.drop_between + (prior.drop_mean - mean) ** 2)
-                   + pseudo * (broad_var + (broad_mean - mean) ** 2)) / (from_sweep + pseudo)
-        return mean, between + prior.drop_within, prior.shape_log_prior, alpha_log_prior, "sweep prior"
+        # hierarchical normal: runs' B̃ ~ N(μ, s²); s² pooled from the donors with DROP_PSEUDO_DONORS pseudo-donors of
+        # relative spread DROP_SPREAD; μ's posterior from the donors' mean and the broad prior; the new run's B̃ is then
+        # N(E μ, s² + Var μ) plus the donors' own posterior variance
+        n = prior.drop_donors
+        spread = (n * prior.drop_between + DROP_PSEUDO_DONORS * (DROP_SPREAD * prior.drop_mean) ** 2) / (n + DROP_PSEUDO_DONORS)
+        spread = np.maximum(spread, 1e-12)
+        precision = n / spread + 1.0 / broad_var
+        mean = (n / spread * prior.drop_mean + broad_mean / broad_var) / precision
+        return mean, spread + 1.0 / precision + prior.drop_within, prior.shape_log_prior, alpha_log_prior, "sweep prior"
 
     def _choices(self, design: _Design, with_drop: bool) -> dict[str, Any]:
         return {
@@ -244,8 +256,15 @@ class RunForecaster:
             "shape_grid": {"C": list(C_GRID), "beta": list(BETA_GRID), "gamma": list(GAMMA_GRID)} if with_drop else None,
             "max_points": self.max_points, "lr_blocks": MAX_BLOCKS, "level": self.level,
             "residuals": "Gaussian in loss, noise from second differences (AR(1)-inflated for the likelihood)",
-            "uncertainty": "grid mixture + observation noise + tau * |change still ahead| (tau from sweep backtests)",
+            "uncertainty": "kappa^2 * grid-mixture variance + observation noise^2 + (tau * |change still ahead|)^2, "
+                           "kappa and tau from the sweep's backtests",
         }
+
+
+def _plan_key(lrs: np.ndarray) -> tuple:
+    """A cheap key of a plan: its length and a hash of 4096 of its LRs (hashing 10⁷ LRs each check would dominate)."""
+    stride = max(lrs.size // 4096, 1)
+    return lrs.size, hash(lrs[::stride].tobytes()), float(lrs[-1]) if lrs.size else 0.0
 
 
 @dataclass(frozen=True)
@@ -327,9 +346,8 @@ def _grid_posterior(y: np.ndarray, decay: np.ndarray, drop: np.ndarray | None, s
     rhs[..., 1] = (v @ y)[:, None] / sigma2
     mu_b = b_mean[:n_shapes] if drop is not None else np.zeros(1)
     rhs[..., 2] = -(d @ y)[None, :] / sigma2 + (b_prec * mu_b)[None, :]
-    cov = np.linalg.inv(g)
+    cov, logdet = _inverse_3x3(g)
     coef = np.einsum("asij,asj->asi", cov, rhs)
-    _, logdet = np.linalg.slogdet(g)
     quad = float(y @ y) / sigma2 + (b_prec * mu_b**2)[None, :] - np.einsum("asi,asi->as", rhs, coef)
     log_evidence = -0.5 * quad - 0.5 * logdet + 0.5 * np.log(b_prec)[None, :]
     log_w = log_evidence + alpha_log_prior[:, None] + (shape_log_prior[None, :] if drop is not None else 0.0)
@@ -343,6 +361,26 @@ def _grid_posterior(y: np.ndarray, decay: np.ndarray, drop: np.ndarray | None, s
     drop_mean = (within * b).sum(axis=0)
     drop_var = (within * (cov[..., 2, 2] + (b - drop_mean[None, :]) ** 2)).sum(axis=0)
     return _Cells(weights, coef, cov, alpha_weights, shape_weights, drop_mean, drop_var)
+
+
+def _inverse_3x3(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses and log-determinants of symmetric positive-definite 3×3 matrices (last two axes), in closed form.
+
+    The adjugate over the determinant: thousands of 3×3 systems per fit cost a few elementwise passes
+    instead of a batched LAPACK call each.
+    """
+    a, b, c = g[..., 0, 0], g[..., 0, 1], g[..., 0, 2]
+    d, e, f = g[..., 1, 1], g[..., 1, 2], g[..., 2, 2]
+    c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
+    c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
+    det = a * c00 + b * c01 + c * c02
+    det = np.maximum(det, 1e-300)
+    inverse = np.empty_like(g)
+    inverse[..., 0, 0], inverse[..., 1, 1], inverse[..., 2, 2] = c00 / det, c11 / det, c22 / det
+    inverse[..., 0, 1] = inverse[..., 1, 0] = c01 / det
+    inverse[..., 0, 2] = inverse[..., 2, 0] = c02 / det
+    inverse[..., 1, 2] = inverse[..., 2, 1] = c12 / det
+    return inverse, np.log(det)
 
 
 def _likelihood_variance(y: np.ndarray, cells: _Cells, decay: np.ndarray, drop: np.ndarray | None, noise: float,
@@ -368,17 +406,18 @@ def _likelihood_variance(y: np.ndarray, cells: _Cells, decay: np.ndarray, drop: 
 
 def _mixture(cells: _Cells, decay: np.ndarray, drop: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Mixture mean and variance at the targets (columns after the first n), and the fitted loss at the last point."""
-    v = decay[:, n:]
-    d = drop[:, n:] if drop is not None else np.zeros((1, v.shape[1]))
-    phi = np.empty(v.shape[:1] + d.shape[:1] + (3, v.shape[1]))  # (a, s, 3, m)
-    phi[:, :, 0, :] = 1.0
-    phi[:, :, 1, :] = v[:, None, :]
-    phi[:, :, 2, :] = -d[None, :, :]
-    means = np.einsum("asi,asim->asm", cells.coef, phi)
-    variances = np.einsum("asim,asij,asjm->asm", phi, cells.cov, phi)
-    w = cells.weights[..., None]
-    mean = (w * means).sum(axis=(0, 1))
-    var = (w * (variances + (means - mean) ** 2)).sum(axis=(0, 1))
+    # cells holding all but 1e-9 of the posterior mass (the rest cannot move a mean or a variance)
+    a_index, s_index = np.nonzero(cells.weights > 1e-9 * cells.weights.max())
+    v = decay[a_index, n:]  # (cells, m)
+    d = -(drop[s_index, n:] if drop is not None else np.zeros((a_index.size, decay.shape[1] - n)))  # column of B̃
+    coef, cov = cells.coef[a_index, s_index][..., None], cells.cov[a_index, s_index][..., None]
+    means = coef[:, 0] + coef[:, 1] * v + coef[:, 2] * d
+    variances = (cov[:, 0, 0] + 2.0 * cov[:, 0, 1] * v + 2.0 * cov[:, 0, 2] * d + cov[:, 1, 1] * v * v
+                 + 2.0 * cov[:, 1, 2] * v * d + cov[:, 2, 2] * d * d)
+    w = cells.weights[a_index, s_index][:, None]
+    w = w / w.sum()
+    mean = (w * means).sum(axis=0)
+    var = (w * (variances + (means - mean) ** 2)).sum(axis=0)
     last_v, last_d = decay[:, n - 1], (drop[:, n - 1] if drop is not None else np.zeros(1))
     fitted_cells = cells.coef[..., 0] + cells.coef[..., 1] * last_v[:, None] - cells.coef[..., 2] * last_d[None, :]
     return mean, var, float((cells.weights * fitted_cells).sum())

@@ -8,14 +8,17 @@ Empirical Bayes over the sweep (docs/forecasting.md):
 - **drop shape θ**: the mixture of the shape posteriors of donors whose own points identified their
   drop term, plus ``ROBUST_MASS`` of the flat grid;
 - **drop size B̃ at each shape**: a normal whose mean and between-run variance are the donors'
-  (their posterior means weighted by how alike their peak LR is: a decay buys more at a higher LR),
-  shrunk toward the broad prior the forecaster uses without donors, which counts as
-  ``run_forecast.DROP_PSEUDO_DONORS`` donors, plus the donors' own posterior variance. Only donors that saw
+  (their posterior means of B = B̃/η_0, a constant of the law that the LR does not change, times this
+  run's peak LR; weighted by how alike their peak LR is, since a decay transfers best between alike LRs),
+  in a hierarchical normal model whose mean also has the forecaster's broad prior and whose spread
+  is pooled with pseudo-donors (``run_forecast.DROP_PSEUDO_DONORS``, ``DROP_SPREAD``), plus the
+  donors' own posterior variance. Only donors that saw
   most of their planned decay (finished ones, or stopped ones past half of it) lend a drop;
 - **noise**: the median of the donors' relative noise;
-- **τ** (transfer error per unit of change still ahead): maximum a posteriori from backtests — each
-  finished run forecast from its first 10, 25, 50 and 75 % with the prior the sweep had then, scored
-  against its observed end — under a half-normal prior of scale ``DEFAULT_TAU``.
+- **calibration** (κ, the scale of the grid posterior's own spread, and τ, the transfer error per
+  unit of change still ahead): maximum a posteriori from backtests — each finished run forecast from
+  its first 10, 25, 50 and 75 % with the prior the sweep had then, scored against its observed
+  end — under a log-normal prior on κ (median 1) and a half-normal prior of scale ``DEFAULT_TAU`` on τ.
 """
 
 from __future__ import annotations
@@ -26,14 +29,16 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from scaling_callback.fitting.forecast_types import Posterior, RunCurve, SweepPrior
+from scaling_callback.fitting.forecast_types import Calibration, Posterior, RunCurve, SweepPrior
 from scaling_callback.fitting.run_forecast import ALPHAS, DEFAULT_TAU, SHAPES, RunForecaster
 
 ALPHA_SPREAD = 0.1
 ROBUST_MASS = 0.1
 LR_BANDWIDTH = math.log(2.0)  # donors whose peak LR differs by a factor 2 count e^(-1/2) as much
 BACKTEST_FRACTIONS = (0.1, 0.25, 0.5, 0.75)
-TAU_GRID = np.linspace(0.0, 3.0, 301)
+TAU_GRID = np.exp(np.linspace(math.log(0.01), math.log(2.0), 60))
+KAPPA_GRID = np.exp(np.linspace(math.log(0.2), math.log(3.0), 41))
+PRIOR_SD_LOG = 0.5  # prior SD of log κ and log τ around 1 and DEFAULT_TAU: a factor e^0.5 = 1.6 is one SD
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,8 @@ class Backtest:
     run: str
     fraction: float
     error: float  # observed final − forecast mean
-    variance: float  # the forecast's variance without the transfer term
+    grid_var: float  # the grid posterior's own variance of the final
+    noise_var: float  # observation noise²
     ahead: float  # |forecast change still ahead| at the end
 
 
@@ -53,7 +59,8 @@ class SweepPool:
     def __init__(self) -> None:
         self.posteriors: dict[str, Posterior] = {}
         self.backtests: dict[str, list[Backtest]] = {}
-        self._tau: tuple[float, str] | None = None
+        self._calibration: Calibration | None = None
+        self._priors: dict[tuple, SweepPrior | None] = {}  # pooled priors by (peak LR, excluded run), until a donor joins
 
     def __len__(self) -> int:
         return len(self.posteriors)
@@ -64,44 +71,49 @@ class SweepPool:
         tests = list(backtests)
         if tests:
             self.backtests[posterior.name] = tests
-        self._tau = None
+        self._calibration = None
+        self._priors.clear()
 
-    def tau(self) -> tuple[float, str]:
-        """τ and where it comes from: MAP over the backtests, or the default without any."""
-        if self._tau is None:
+    def calibration(self) -> Calibration:
+        """κ and τ: maximum a posteriori over the backtests, or the defaults without any."""
+        if self._calibration is None:
             tests = [t for ts in self.backtests.values() for t in ts]
-            self._tau = estimate_tau(tests) if tests else (DEFAULT_TAU, "default")
-        return self._tau
+            self._calibration = calibrate(tests) if tests else Calibration(1.0, DEFAULT_TAU, "default")
+        return self._calibration
 
     def prior(self, log_peak_lr: float | None = None, exclude: str | None = None) -> SweepPrior | None:
         """The pooled prior for a run of peak LR exp(``log_peak_lr``) (None without donors)."""
-        donors = [p for name, p in self.posteriors.items() if name != exclude]
-        if not donors:
-            return None
-        tau, tau_source = self.tau()
-        return pool(donors, log_peak_lr, tau, tau_source)
+        key = (log_peak_lr, exclude if exclude in self.posteriors else None)
+        if key not in self._priors:
+            donors = [p for name, p in self.posteriors.items() if name != exclude]
+            self._priors[key] = pool(donors, log_peak_lr, self.calibration()) if donors else None
+        return self._priors[key]
 
 
-def pool(donors: Sequence[Posterior], log_peak_lr: float | None, tau: float, tau_source: str) -> SweepPrior:
+def pool(donors: Sequence[Posterior], log_peak_lr: float | None, calibration: Calibration) -> SweepPrior:
     """Pool donors' posteriors into a :class:`SweepPrior` (see the module docstring)."""
     alpha = np.mean([_widen(p.alpha_weights) for p in donors], axis=0)
     alpha_log_prior = np.log((1.0 - ROBUST_MASS) * alpha + ROBUST_MASS / ALPHAS.size)
     noise_rel = float(np.median([p.noise_rel for p in donors]))
     seen = [p for p in donors if p.drop_seen and p.shape_weights is not None]
     if not seen:
-        return SweepPrior(alpha_log_prior, None, None, None, None, 0.0, noise_rel, tau, tau_source,
+        return SweepPrior(alpha_log_prior, None, None, None, None, 0.0, noise_rel, calibration,
                           tuple(p.name for p in donors))
     shapes = np.mean([p.shape_weights for p in seen], axis=0)
     shape_log_prior = np.log((1.0 - ROBUST_MASS) * shapes + ROBUST_MASS / SHAPES.shape[0])
     weights = np.array([_lr_weight(p.log_peak_lr, log_peak_lr) for p in seen])
     weights = weights / weights.sum()
-    means = np.array([p.drop_mean for p in seen])  # (donors, shapes)
-    within = np.array([p.drop_var for p in seen])
+    # B of the multi-power law is a constant of model and data, not of the LR (Luo et al. 2025, eq. 2): a donor's
+    # B̃ = B·η_0 becomes this run's by the ratio of the peak LRs
+    ratio = np.array([math.exp(log_peak_lr - p.log_peak_lr) if log_peak_lr is not None and p.log_peak_lr is not None
+                      else 1.0 for p in seen])[:, None]
+    means = np.array([p.drop_mean for p in seen]) * ratio  # (donors, shapes)
+    within = np.array([p.drop_var for p in seen]) * ratio**2
     mean = weights @ means
     effective = 1.0 / float(np.sum(weights**2))  # Kish's effective number of donors
     between = weights @ (means - mean) ** 2 * (effective / max(effective - 1.0, 1e-9) if effective > 1 else 0.0)
-    return SweepPrior(alpha_log_prior, shape_log_prior, mean, between, weights @ within, effective, noise_rel, tau,
-                      tau_source, tuple(p.name for p in donors))
+    return SweepPrior(alpha_log_prior, shape_log_prior, mean, between, weights @ within, effective, noise_rel,
+                      calibration, tuple(p.name for p in donors))
 
 
 def backtest(forecaster: RunForecaster, curve: RunCurve, prior: SweepPrior | None) -> list[Backtest]:
@@ -112,29 +124,39 @@ def backtest(forecaster: RunForecaster, curve: RunCurve, prior: SweepPrior | Non
         keep = curve.x <= fraction * curve.budget
         if keep.sum() < 4:
             continue
-        prefix = RunCurve(curve.name, curve.x[keep], curve.loss[keep], curve.budget, curve.lrs, curve.step_per_x)
+        prefix = RunCurve(curve.name, curve.x[keep], curve.loss[keep], curve.budget, curve.lrs, curve.step_per_x, curve.schedule)
         forecast = forecaster.fit(prefix, prior).forecast_
         if forecast is None:
             continue
-        transfer = forecast.evidence["transfer_sd"]
-        variance = max(forecast.sd**2 - transfer**2, 0.0)
-        tau = forecast.evidence["tau"]
-        ahead = transfer / tau if tau > 0 else abs(forecast.loss - float(curve.loss[keep][-1]))
-        tests.append(Backtest(curve.name, fraction, final - forecast.loss, variance, ahead))
+        evidence = forecast.evidence
+        tests.append(Backtest(curve.name, fraction, final - forecast.loss, evidence["grid_sd"] ** 2,
+                              evidence["noise"] ** 2, evidence["ahead"]))
     return tests
 
 
-def estimate_tau(tests: Sequence[Backtest]) -> tuple[float, str]:
-    """τ maximising Σ log N(error; 0, variance + τ²·ahead²) + log half-normal(τ; DEFAULT_TAU)."""
-    errors = np.array([t.error for t in tests])
-    variances = np.array([t.variance for t in tests])[:, None]
-    ahead = np.array([t.ahead for t in tests])[:, None]
-    total = variances + (TAU_GRID[None, :] * ahead) ** 2
-    total = np.maximum(total, 1e-18)
-    log_lik = -0.5 * np.sum(np.log(total) + errors[:, None] ** 2 / total, axis=0)
-    log_post = log_lik - 0.5 * (TAU_GRID / DEFAULT_TAU) ** 2
-    tau = float(TAU_GRID[int(np.argmax(log_post))])
-    return tau, f"backtests ({len(tests)} forecasts of {len({t.run for t in tests})} finished runs)"
+def calibrate(tests: Sequence[Backtest]) -> Calibration:
+    """(κ, τ) from the likelihood Σ log N(error; 0, κ²·grid_var + noise² + τ²·ahead²) and their priors.
+
+    Priors: log κ ~ N(0, ``PRIOR_SD_LOG``²) (the grid posterior is right on average until the
+    backtests say otherwise) and log τ ~ N(log ``DEFAULT_TAU``, ``PRIOR_SD_LOG``²). The estimates are
+    the posterior means of log κ and log τ on a grid (a few backtests move them little; a mode of
+    the posterior would jump to a grid end), so it cannot fail.
+    """
+    errors = np.array([t.error for t in tests])[:, None, None]
+    grid_var = np.array([t.grid_var for t in tests])[:, None, None]
+    noise_var = np.array([t.noise_var for t in tests])[:, None, None]
+    ahead = np.array([t.ahead for t in tests])[:, None, None]
+    kappa, tau = KAPPA_GRID[None, :, None], TAU_GRID[None, None, :]
+    total = np.maximum(kappa**2 * grid_var + noise_var + (tau * ahead) ** 2, 1e-18)
+    log_lik = -0.5 * np.sum(np.log(total) + errors**2 / total, axis=0)
+    log_kappa, log_tau = np.log(KAPPA_GRID)[:, None], np.log(TAU_GRID)[None, :]
+    log_post = log_lik - 0.5 * (log_kappa / PRIOR_SD_LOG) ** 2 - 0.5 * ((log_tau - math.log(DEFAULT_TAU)) / PRIOR_SD_LOG) ** 2
+    weights = np.exp(log_post - log_post.max())
+    weights /= weights.sum()
+    kappa = math.exp(float(np.sum(weights * log_kappa)))
+    tau = math.exp(float(np.sum(weights * log_tau)))
+    runs = len({t.run for t in tests})
+    return Calibration(kappa, tau, f"backtests ({len(tests)} forecasts of {runs} finished runs)")
 
 
 def _widen(weights: np.ndarray) -> np.ndarray:

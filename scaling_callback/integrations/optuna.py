@@ -31,7 +31,9 @@ import lightning.pytorch as pl
 try:
     import optuna
 except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError("scaling_callback.integrations.optuna needs optuna: pip install 'scaling-callback[optuna]'") from error
+    raise ImportError(
+        "scaling_callback.integrations.optuna needs optuna: pip install 'scaling-callback[optuna]'"
+    ) from error
 
 from scaling_callback.errors import InputError
 
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["OptunaReporter", "run_name"]
 
 
-def run_name(trial: "optuna.trial.BaseTrial") -> str:
+def run_name(trial: optuna.trial.BaseTrial) -> str:
     """The store's name for a trial's run: the name :class:`PolicyPruner` gives it (``trial-<number>``)."""
     return f"trial-{trial.number}"
 
@@ -56,7 +58,7 @@ class OptunaReporter(pl.Callback):
     reported. After ``trainer.fit``, :meth:`raise_if_pruned` ends the objective the Optuna way.
     """
 
-    def __init__(self, trial: "optuna.trial.Trial", report_every_n_steps: int = 10) -> None:
+    def __init__(self, trial: optuna.trial.Trial, report_every_n_steps: int = 10) -> None:
         if int(report_every_n_steps) != report_every_n_steps or report_every_n_steps < 1:
             raise InputError(f"report_every_n_steps must be a positive integer, got {report_every_n_steps!r}")
         self.trial = trial
@@ -65,8 +67,9 @@ class OptunaReporter(pl.Callback):
         self.reason: str | None = None
         self._last_step = -1
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         step = trainer.global_step
         if step == self._last_step or step % self.report_every_n_steps or self.pruned_at is not None:
             return
@@ -82,8 +85,8 @@ class OptunaReporter(pl.Callback):
             self.pruned_at, self.reason = step, _reason(self.trial)
             trainer.should_stop = True
 
-    def raise_if_pruned(self, store: "SweepStore | str | Path | None" = None, run: str | None = None) -> None:
-        """If the trial was pruned: mark its run stopped in ``store`` with the pruner's reason, then raise ``TrialPruned``."""
+    def raise_if_pruned(self, store: SweepStore | str | Path | None = None, run: str | None = None) -> None:
+        """If pruned: mark the run stopped in ``store`` with the pruner's reason, then raise ``TrialPruned``."""
         if self.pruned_at is None:
             return
         if store is not None:
@@ -98,13 +101,17 @@ class OptunaReporter(pl.Callback):
         raise optuna.TrialPruned(self.reason)
 
 
-def _pruner_name(trial: "optuna.trial.Trial") -> str:
+def _pruner_name(trial: optuna.trial.Trial) -> str:
     pruner = trial.study.pruner
     policy = getattr(pruner, "policy", None)
-    return f"{type(pruner).__name__}:{getattr(policy, 'name', type(policy).__name__)}" if policy is not None else type(pruner).__name__
+    return (
+        f"{type(pruner).__name__}:{getattr(policy, 'name', type(policy).__name__)}"
+        if policy is not None
+        else type(pruner).__name__
+    )
 
 
-def _reason(trial: "optuna.trial.Trial") -> str:
+def _reason(trial: optuna.trial.Trial) -> str:
     """The pruner's reason for the stop (a :class:`PolicyPruner` keeps its decisions), else its name."""
     decisions = getattr(trial.study.pruner, "decisions", None)
     decision = decisions.get(trial.number) if isinstance(decisions, dict) else None

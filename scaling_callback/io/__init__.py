@@ -6,7 +6,7 @@ Example:
     >>> frame = read_runs("tb", "tensorboard", ColumnMap(loss="val/loss"))
     >>> curves = curves_from_frame(frame, warmup_steps=100)            # per-run Curves for the fitters
 
-``step`` counts optimizer steps done (REFERENCE §1); ``frame.attrs["columns"]`` records, per run,
+``step`` counts optimizer steps done (docs/reference.md §1); ``frame.attrs["columns"]`` records, per run,
 which logged metric filled each role, and ``frame.attrs["step_offset"]`` the step shift applied.
 """
 

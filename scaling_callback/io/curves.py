@@ -16,7 +16,7 @@ MIN_USABLE_POINTS = 3
 def curves_from_frame(frame: pd.DataFrame, warmup_steps: int, where: str = "input") -> list[Curve]:
     """One curve per run: losses at steps ≥ ``warmup_steps``, schedule rebuilt from every logged LR.
 
-    The per-step schedule interpolates the logged LRs linearly (REFERENCE §2); the warmup is a
+    The per-step schedule interpolates the logged LRs linearly (docs/reference.md §2); the warmup is a
     linear ramp to the LR at ``warmup_steps`` whose sum S_W is the logged LR sum at that step when
     the log has one (the callback's ``scaling/lr_sum``), else ½·η·W.
     """

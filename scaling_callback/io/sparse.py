@@ -5,7 +5,7 @@ Loggers write each metric on the steps it was logged: the training loss every ``
 yet others. Rows of the long format are the steps where the chosen loss or the LR is logged (the loss is NaN
 on LR-only rows, which keep a dense schedule's shape under a sparse validation loss); there:
 
-- the LR is interpolated linearly in step between its logged values (the rebuild REFERENCE §2
+- the LR is interpolated linearly in step between its logged values (the rebuild docs/reference.md §2
   prescribes for sparse logs). Without any LR column it is recovered from the LR sum:
   ``(S(s) − S(s')) / (s − s')`` is the mean LR of the steps s'+1..s, placed at their middle;
 - cumulative quantities (``lr_sum``, tokens, FLOPs, samples) are interpolated linearly with

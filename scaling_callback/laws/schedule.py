@@ -132,6 +132,19 @@ class Schedule:
         np.cumsum(self.lrs, out=out[1:])
         return out
 
+    def decrease_until(self, steps: np.ndarray | int) -> np.ndarray:
+        """LR decreases summed (rises do not count) up to absolute ``steps``, as a fraction of the peak LR.
+
+        What identifies a drop term: the MPL's loss drop is B times LR decreases (Luo et al. 2025, eq. 2).
+        From the schedule's pieces (:meth:`change_runs`), so its cost does not grow with the step count.
+        """
+        t = np.clip(np.asarray(steps, dtype=np.int64) - self.warmup_steps, 0, self.n_steps)
+        first_k, counts, drops = self.change_runs()
+        falling = drops > 0
+        first_k, counts, drops = first_k[falling], counts[falling], drops[falling]
+        seen = np.clip(t[..., None] - first_k + 1, 0, counts)  # steps of each run at or before t
+        return (seen * drops).sum(axis=-1) / self.peak_lr
+
     def truncated(self, total_steps: int) -> "Schedule":
         """The same schedule ending at absolute step ``total_steps``."""
         n = int(np.clip(total_steps - self.warmup_steps, 0, self.n_steps))

@@ -9,7 +9,7 @@ is no frontier yet, rather than one fitted to noise.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,9 +32,11 @@ def usable_points(points: pd.DataFrame, n_convention: str = "total") -> pd.DataF
         return pd.DataFrame(columns=["name", "n", "tokens", "flops", "loss", "compute"])
     check_n_convention(n_convention)
     column = "n_params" if n_convention == "total" else "n_params_nonembedding"
-    frame = points.assign(n=pd.to_numeric(points[column], errors="coerce"),
-                          tokens=pd.to_numeric(points["tokens"], errors="coerce"),
-                          loss=pd.to_numeric(points["loss"], errors="coerce"))
+    frame = points.assign(
+        n=pd.to_numeric(points[column], errors="coerce"),
+        tokens=pd.to_numeric(points["tokens"], errors="coerce"),
+        loss=pd.to_numeric(points["loss"], errors="coerce"),
+    )
     keep = (frame["n"] > 0) & (frame["tokens"] > 0) & (frame["loss"] > 0)
     frame = frame[keep & np.isfinite(frame["loss"])]
     # one point per (N, D): its best configuration (schedule, seed), as Chinchilla tuned each run's schedule.
@@ -68,9 +70,15 @@ def _compute(points: pd.DataFrame) -> pd.Series:
     return 6.0 * points["n"] * points["tokens"]
 
 
-def fit_frontier_points(points: pd.DataFrame, bootstrap: int = 0, n_convention: str = "total",
-                        target_flops: Sequence[float] | None = None, tie_exponents: bool = False,
-                        seed: int = 0, progress: Callable[[int, int], None] | None = None) -> dict | None:
+def fit_frontier_points(
+    points: pd.DataFrame,
+    bootstrap: int = 0,
+    n_convention: str = "total",
+    target_flops: Sequence[float] | None = None,
+    tie_exponents: bool = False,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict | None:
     """Approach 3 on one final point per (N, D); None when the runs cannot determine a frontier yet.
 
     Where the callback measured every run's FLOPs, the fit uses them (C = k·N·D with k measured, and
@@ -86,7 +94,8 @@ def fit_frontier_points(points: pd.DataFrame, bootstrap: int = 0, n_convention: 
     try:
         flops = data["compute"].to_numpy() if measured_flops(data) else None
         law = ComputeOptimalLaw(tie_exponents=tie_exponents, n_convention=n_convention).fit(
-            data["n"].to_numpy(), data["tokens"].to_numpy(), data["loss"].to_numpy(), flops=flops)
+            data["n"].to_numpy(), data["tokens"].to_numpy(), data["loss"].to_numpy(), flops=flops
+        )
     except (InputError, ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
         return {"status": f"failed: {error}", "n_points": len(data)}
     largest = float(data["compute"].max())
@@ -96,8 +105,9 @@ def fit_frontier_points(points: pd.DataFrame, bootstrap: int = 0, n_convention: 
     record["recommendation"] = dict(record["frontier"][0])
     if bootstrap >= 2:
         try:
-            draws = bootstrap_compute_optimal(law, n_resamples=bootstrap, seed=seed, target_flops=targets, n_jobs=None,
-                                              progress=progress)
+            draws = bootstrap_compute_optimal(
+                law, n_resamples=bootstrap, seed=seed, target_flops=targets, n_jobs=None, progress=progress
+            )
         except (InputError, ValueError) as error:
             record["bootstrap"] = {"status": f"failed: {error}"}
         else:
@@ -125,8 +135,11 @@ def compare_approaches(points: pd.DataFrame, curves: dict[str, pd.DataFrame], n_
     except (InputError, ValueError) as error:
         result["approach_2"] = {"a": None, "note": str(error)}
     n_by_run = dict(zip(data["name"], data["n"]))
-    rows = [(n_by_run[name], curve["flops"].to_numpy(), curve["loss"].to_numpy(), name)
-            for name, curve in curves.items() if name in n_by_run and len(curve)]
+    rows = [
+        (n_by_run[name], curve["flops"].to_numpy(), curve["loss"].to_numpy(), name)
+        for name, curve in curves.items()
+        if name in n_by_run and len(curve)
+    ]
     try:
         if len(rows) < 2:
             raise InputError("needs loss-vs-FLOP curves of at least two model sizes")

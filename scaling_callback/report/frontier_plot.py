@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scaling_callback.laws.chinchilla import compute_optimal
-from scaling_callback.report.plot_style import DPI, plt, short_number
+from scaling_callback.report.plot_style import DPI, plt, set_margins, short_number
 
 #: Band width (high/low of N_opt at the recommended budget) above which the figure calls the frontier uninformative.
 UNINFORMATIVE_BAND_RATIO = 10.0
@@ -34,16 +34,21 @@ def frontier_verdict(frontier: dict | None) -> str | None:
         decades = math.log10(high / low) if low and high and low > 0 and math.isfinite(high) else math.inf
         spread = f"{decades:.1f} decades" if math.isfinite(decades) else "without bound"
         a_text = f"; a in [{a_ci[0]:.2f}, {a_ci[1]:.2f}]" if a_ci else ""
-        return (f"Uninformative: at C = {rec.get('flops', float('nan')):.3g} FLOPs the 95 % band of N_opt spans "
-                f"{spread}{a_text}. More model sizes and budgets are needed before this frontier can guide a choice.")
+        return (
+            f"Uninformative: at C = {rec.get('flops', float('nan')):.3g} FLOPs the 95 % band of N_opt spans "
+            f"{spread}{a_text}. More model sizes and budgets are needed before this frontier can guide a choice."
+        )
     return None
 
 
 def plot_frontier(points: pd.DataFrame, frontier: dict | None, approaches: dict, path: Path) -> None:
     """N_opt(C) and D_opt(C): approach 3 with its bootstrap band, approaches 1 and 2, and the runs."""
     fig, (ax_n, ax_d) = plt.subplots(1, 2, figsize=(11.5, 5.2))
-    compute = points["compute"] if len(points) and "compute" in points else (
-        6.0 * points["n"] * points["tokens"] if len(points) else pd.Series(dtype=float))
+    compute = (
+        points["compute"]
+        if len(points) and "compute" in points
+        else (6.0 * points["n"] * points["tokens"] if len(points) else pd.Series(dtype=float))
+    )
     if len(points):
         ax_n.scatter(compute, points["n"], s=22, color="grey", alpha=0.7, label="runs (best per N and D, planned end)")
         ax_d.scatter(compute, points["tokens"], s=22, color="grey", alpha=0.7, label="runs (best per N and D)")
@@ -57,10 +62,19 @@ def plot_frontier(points: pd.DataFrame, frontier: dict | None, approaches: dict,
             frame = pd.DataFrame(table)
             if {"flops", "n_opt", "used"} <= set(frame.columns):
                 frame = frame[frame["used"].astype(bool)]
-                ax_n.plot(frame["flops"], frame["n_opt"], "o--", color=colour, ms=3, lw=1,
-                          label=f"{label} (a = {record['a']:.3f})")
-    for ax, ylabel in ((ax_n, "compute-optimal model size N_opt (parameters)"),
-                       (ax_d, "compute-optimal data D_opt (tokens)")):
+                ax_n.plot(
+                    frame["flops"],
+                    frame["n_opt"],
+                    "o--",
+                    color=colour,
+                    ms=3,
+                    lw=1,
+                    label=f"{label} (a = {record['a']:.3f})",
+                )
+    for ax, ylabel in (
+        (ax_n, "compute-optimal model size N_opt (parameters)"),
+        (ax_d, "compute-optimal data D_opt (tokens)"),
+    ):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("training compute C (FLOPs)")
@@ -71,10 +85,19 @@ def plot_frontier(points: pd.DataFrame, frontier: dict | None, approaches: dict,
     ax_d.set_title("Tokens to train on at each budget", fontsize=10)
     verdict = frontier_verdict(frontier)
     if verdict:
-        fig.text(0.5, 0.015, verdict, ha="center", va="bottom", fontsize=9, color="darkred", wrap=True,
-                 bbox={"boxstyle": "round", "facecolor": "mistyrose", "edgecolor": "darkred", "alpha": 0.9})
+        fig.text(
+            0.5,
+            0.015,
+            verdict,
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            color="darkred",
+            wrap=True,
+            bbox={"boxstyle": "round", "facecolor": "mistyrose", "edgecolor": "darkred", "alpha": 0.9},
+        )
     fig.suptitle("Compute-optimal frontier (Chinchilla approach 3, L(N, D) = E + A/N^α + B/D^β)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.08 if verdict else 0, 1, 1))
+    set_margins(fig, 0.85, 0.25, 1.05 if verdict else 0.6, 0.7, wspace=0.28)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
@@ -92,8 +115,10 @@ def _draw_fit(ax_n, ax_d, frontier: dict, smallest: float) -> None:
     draws = frontier.get("_draws")
     if draws is not None and len(draws) > 10:
         with np.errstate(all="ignore"):
-            fronts = [compute_optimal(grid, r.E, r.A, r.B, r.alpha, r.beta, flops_per_param_token=k)
-                      for r in draws.itertuples()]
+            fronts = [
+                compute_optimal(grid, r.E, r.A, r.B, r.alpha, r.beta, flops_per_param_token=k)
+                for r in draws.itertuples()
+            ]
             for ax, band in ((ax_n, np.array([f.n_opt for f in fronts])), (ax_d, np.array([f.d_opt for f in fronts]))):
                 band = np.where(np.isfinite(band), band, np.nan)
                 low, high = np.nanpercentile(band, [2.5, 97.5], axis=0)

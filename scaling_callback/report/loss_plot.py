@@ -20,6 +20,7 @@ from scaling_callback.report.plot_style import (
     DPI,
     label_narrow_log_axis,
     plt,
+    set_margins,
     short_number,
     size_colours,
     smooth,
@@ -59,10 +60,23 @@ def run_table(runs: pd.DataFrame, curves: dict, schedules: dict) -> pd.DataFrame
         config = run.config if isinstance(run.config, dict) else {}
         lr = peak_lr(config, schedules.get(run.name))
         last = curve.iloc[-1]
-        tokens = planned_tokens(config, int(run.max_steps or last["step"]), int(last["step"]),
-                                float(last["tokens"]) if "tokens" in curve and pd.notna(last["tokens"]) else None)
-        rows.append({"name": run.name, "status": run.status, "n": run.n_params, "kind": schedule_kind(config),
-                     "peak_lr": lr, "tokens": tokens, "max_steps": int(run.max_steps or last["step"])})
+        tokens = planned_tokens(
+            config,
+            int(run.max_steps or last["step"]),
+            int(last["step"]),
+            float(last["tokens"]) if "tokens" in curve and pd.notna(last["tokens"]) else None,
+        )
+        rows.append(
+            {
+                "name": run.name,
+                "status": run.status,
+                "n": run.n_params,
+                "kind": schedule_kind(config),
+                "peak_lr": lr,
+                "tokens": tokens,
+                "max_steps": int(run.max_steps or last["step"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -76,24 +90,43 @@ def plot_loss_vs_flops(runs: pd.DataFrame, curves: dict, fits: dict, schedules: 
         fig.savefig(path, dpi=DPI)
         plt.close(fig)
         return
-    table["panel"] = [f"{kind}, peak LR {short_number(lr)}" if lr else kind for kind, lr in zip(table["kind"], table["peak_lr"])]
-    panels = (table.assign(_lr=table["peak_lr"].fillna(0.0)).sort_values(["kind", "_lr"], ascending=[True, False])
-              ["panel"].drop_duplicates().tolist())
+    table["panel"] = [
+        f"{kind}, peak LR {short_number(lr)}" if lr else kind for kind, lr in zip(table["kind"], table["peak_lr"])
+    ]
+    panels = (
+        table.assign(_lr=table["peak_lr"].fillna(0.0))
+        .sort_values(["kind", "_lr"], ascending=[True, False])["panel"]
+        .drop_duplicates()
+        .tolist()
+    )
     columns = min(MAX_COLUMNS, len(panels))
     rows = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns + LEGEND_INCHES, 4.3 * rows + 0.9), sharex=True, sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(4.6 * columns + LEGEND_INCHES, 4.3 * rows + 0.9),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
     sizes = sorted(table["n"].dropna().unique())
     colour_of = size_colours(sizes)
     budgets = sorted(table["tokens"].dropna().unique())
     marker_of = {d: BUDGET_MARKERS[i % len(BUDGET_MARKERS)] for i, d in enumerate(budgets)}
     for ax, panel in zip(axes.flat, panels):
         for run in table[table["panel"] == panel].itertuples():
-            _draw_run(ax, run, curves[run.name], fits.get(run.name), schedules.get(run.name),
-                      colour_of.get(run.n, "grey"), marker_of.get(run.tokens, "o"))
+            _draw_run(
+                ax,
+                run,
+                curves[run.name],
+                fits.get(run.name),
+                schedules.get(run.name),
+                colour_of.get(run.n, "grey"),
+                marker_of.get(run.tokens, "o"),
+            )
         ax.set_title(panel, fontsize=10)
         ax.grid(True, which="both", alpha=0.25)
-    for ax in axes.flat[len(panels):]:
+    for ax in axes.flat[len(panels) :]:
         ax.set_axis_off()
     first = axes.flat[0]
     first.set_xscale("log")
@@ -105,10 +138,13 @@ def plot_loss_vs_flops(runs: pd.DataFrame, curves: dict, fits: dict, schedules: 
     for ax in axes[:, 0]:
         ax.set_ylabel("training loss (nats/token, smoothed)")
     fig.legend(handles=_legend_handles(colour_of, marker_of), loc="center right", fontsize=8, frameon=False)
-    fig.suptitle("Loss vs compute per run — panel: schedule and peak LR; colour: model size N; marker: planned "
-                 "tokens D\nsolid: observed; dashed: fitted per-run law to the planned end; bar: predicted final loss "
-                 "with its interval; red x: stopped early (hollow marker: its forecast end)", fontsize=9.5)
-    fig.tight_layout(rect=(0, 0, 1 - LEGEND_INCHES / (4.6 * columns + LEGEND_INCHES), 1))
+    fig.suptitle(
+        "Loss vs compute per run — panel: schedule and peak LR; colour: model size N; marker: planned "
+        "tokens D\nsolid: observed; dashed: fitted per-run law to the planned end; bar: predicted final loss "
+        "with its interval; red x: stopped early (hollow marker: its forecast end)",
+        fontsize=9.5,
+    )
+    set_margins(fig, 0.8, LEGEND_INCHES, 0.6, 0.95, wspace=0.06, hspace=0.3)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
@@ -161,11 +197,15 @@ def _legend_handles(colour_of: dict, marker_of: dict) -> list:
     handles = [line([], [], ls="", label="colour: N (parameters)")]
     handles += [line([], [], color=c, lw=2.5, label=f"  N = {short_number(s)}") for s, c in colour_of.items()]
     handles.append(line([], [], ls="", label="marker: planned tokens D"))
-    handles += [line([], [], color="grey", marker=m, ls="", mec="black", mew=0.6, label=f"  D = {short_number(d)}")
-                for d, m in marker_of.items()]
-    handles += [line([], [], ls="", label="line"),
-                line([], [], color="black", lw=1.3, label="  observed (smoothed)"),
-                line([], [], color="black", lw=0.9, ls="--", label="  fitted law to planned end"),
-                line([], [], color="crimson", marker="x", ls="", mew=2, label="  stopped early"),
-                line([], [], color="grey", marker="o", mfc="none", ls="", label="  its forecast end")]
+    handles += [
+        line([], [], color="grey", marker=m, ls="", mec="black", mew=0.6, label=f"  D = {short_number(d)}")
+        for d, m in marker_of.items()
+    ]
+    handles += [
+        line([], [], ls="", label="line"),
+        line([], [], color="black", lw=1.3, label="  observed (smoothed)"),
+        line([], [], color="black", lw=0.9, ls="--", label="  fitted law to planned end"),
+        line([], [], color="crimson", marker="x", ls="", mew=2, label="  stopped early"),
+        line([], [], color="grey", marker="o", mfc="none", ls="", label="  its forecast end"),
+    ]
     return handles

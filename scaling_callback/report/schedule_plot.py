@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling_callback.report.plot_style import DPI, plt, short_number
+from scaling_callback.report.plot_style import DPI, plt, set_margins, short_number
 from scaling_callback.report.run_keys import peak_lr, schedule_kind
 
 
@@ -25,15 +25,22 @@ def distinct_schedules(runs: pd.DataFrame, schedules: dict) -> list[dict]:
                 entry["runs"].append(run.name)
                 break
         else:
-            entries.append({"kind": schedule_kind(config), "peak_lr": peak_lr(config, lrs), "steps": len(lrs),
-                            "lrs": lrs, "runs": [run.name]})
+            entries.append(
+                {
+                    "kind": schedule_kind(config),
+                    "peak_lr": peak_lr(config, lrs),
+                    "steps": len(lrs),
+                    "lrs": lrs,
+                    "runs": [run.name],
+                }
+            )
     return sorted(entries, key=lambda e: (e["kind"], -(e["peak_lr"] or 0.0), e["steps"]))
 
 
 def plot_schedules(runs: pd.DataFrame, schedules: dict, path: Path) -> None:
     """The planned LR of every distinct schedule against the optimizer step, on a log LR axis."""
     entries = distinct_schedules(runs, schedules)
-    fig, ax = plt.subplots(figsize=(8.5, 4.6))
+    fig, ax = plt.subplots(figsize=(10, 4.6))
     peaks = sorted({e["peak_lr"] for e in entries if e["peak_lr"]}, reverse=True)
     families = [plt.cm.Blues, plt.cm.Oranges, plt.cm.Greens, plt.cm.Purples, plt.cm.Reds, plt.cm.Greys]
     positive = []
@@ -46,8 +53,13 @@ def plot_schedules(runs: pd.DataFrame, schedules: dict, path: Path) -> None:
         keep = lrs > 0
         positive.append(lrs[keep])
         count = f", {len(entry['runs'])} runs" if len(entry["runs"]) > 1 else ""
-        ax.plot(steps[keep], lrs[keep], lw=1.5, color=family(shade),
-                label=f"{entry['kind']}, peak {short_number(entry['peak_lr'] or 0)}, {entry['steps']} steps{count}")
+        ax.plot(
+            steps[keep],
+            lrs[keep],
+            lw=1.5,
+            color=family(shade),
+            label=f"{entry['kind']}, peak {short_number(entry['peak_lr'] or 0)}, {entry['steps']} steps{count}",
+        )
     ax.set_yscale("log")
     if positive:
         values = np.concatenate(positive)
@@ -61,6 +73,6 @@ def plot_schedules(runs: pd.DataFrame, schedules: dict, path: Path) -> None:
         ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     else:
         ax.text(0.5, 0.5, "no planned schedule recorded", ha="center", va="center", transform=ax.transAxes)
-    fig.tight_layout()
+    set_margins(fig, 0.85, 2.7, 0.6, 0.45)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

@@ -14,7 +14,7 @@ def _num(value, digits: int = 4) -> str:
     if abs(value) >= 1e5 or 0 < abs(value) < 1e-3:
         mantissa, exponent = f"{value:.3e}".split("e")
         return f"{float(mantissa):.3g}e{int(exponent)}"
-    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1000:
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) >= 1000):
         return f"{int(value):,}"
     return f"{value:.{digits}g}"
 
@@ -54,8 +54,10 @@ def summary_markdown(sweep: str, summary: dict, details: dict) -> str:
         lines += [
             "| quantity | value | 95 % bootstrap interval | meaning |",
             "|---|---|---|---|",
-            f"| a | {_exponent(front['a'])} | {_interval(front['a_ci'], _exponent)} | N_opt ∝ C^a: how model size should grow with compute |",
-            f"| b | {_exponent(front['b'])} | {_interval(front['b_ci'], _exponent)} | D_opt ∝ C^b: how data should grow (a + b = 1) |",
+            f"| a | {_exponent(front['a'])} | {_interval(front['a_ci'], _exponent)} "
+            "| N_opt ∝ C^a: how model size should grow with compute |",
+            f"| b | {_exponent(front['b'])} | {_interval(front['b_ci'], _exponent)} "
+            "| D_opt ∝ C^b: how data should grow (a + b = 1) |",
             f"| E | {_num(front['E'])} | | irreducible loss |",
             f"| α | {_exponent(front['alpha'])} | | loss exponent in parameters |",
             f"| β | {_exponent(front['beta'])} | | loss exponent in tokens |",
@@ -68,28 +70,58 @@ def summary_markdown(sweep: str, summary: dict, details: dict) -> str:
             "the further C lies from the largest run, the wider the interval should be read.",
         ]
     else:
-        lines += ["", "No compute-optimal fit: it needs at least 8 finished or stopped runs over 3 sizes and 2 budgets."]
+        lines += [
+            "",
+            "No compute-optimal fit: it needs at least 8 finished or stopped runs over 3 sizes and 2 budgets.",
+        ]
     approaches = details.get("approaches") or {}
     if approaches:
-        lines += ["", "## The three approaches side by side", "", "| approach | a | note |", "|---|---|---|",
-                  f"| 3: parametric fit L(N, D) | {_exponent(front['a'])} | |"]
-        for key, label in (("approach_1", "1: lower envelope of loss-vs-FLOP curves"), ("approach_2", "2: IsoFLOP parabolas")):
+        lines += [
+            "",
+            "## The three approaches side by side",
+            "",
+            "| approach | a | note |",
+            "|---|---|---|",
+            f"| 3: parametric fit L(N, D) | {_exponent(front['a'])} | |",
+        ]
+        for key, label in (
+            ("approach_1", "1: lower envelope of loss-vs-FLOP curves"),
+            ("approach_2", "2: IsoFLOP parabolas"),
+        ):
             record = approaches.get(key) or {}
             note = record.get("note") or "; ".join(record.get("warnings", []))
             lines.append(f"| {label} | {_exponent(record.get('a'))} | {_shorten(note)} |")
     if summary.get("warnings"):
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in summary["warnings"]]
-    lines += ["", "## Runs", "", "| run | status | N | D (planned) | final loss | source | predicted final [interval] | stop |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Runs",
+        "",
+        "| run | status | N | D (planned) | final loss | source | predicted final [interval] | stop |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for run in details.get("runs", []):
-        predicted = (f"{_num(run['pred_final_loss'])} [{_num(run['pred_final_low'])}, {_num(run['pred_final_high'])}]"
-                     if run.get("pred_final_loss") is not None else "–")
-        stop = f"step {int(run['stop_step'])}: {run['stop_reason']}" if run["status"] == "stopped" and run.get("stop_step") else ""
-        lines.append(f"| {run['name']} | {run['status']} | {_num(run['n_params'])} | {_num(run['tokens'])} | "
-                     f"{_num(run['loss'])} | {run['source']} | {predicted} | {stop} |")
-    lines += ["", "Plots: `loss_vs_flops.png` (every run, its fitted law and prediction), `frontier.png` "
-              "(N_opt and D_opt vs C with the bootstrap band and approaches 1–2), `schedules.png` (planned LRs). "
-              "Every fitting choice is in `details.json`.", ""]
+        predicted = (
+            f"{_num(run['pred_final_loss'])} [{_num(run['pred_final_low'])}, {_num(run['pred_final_high'])}]"
+            if run.get("pred_final_loss") is not None
+            else "–"
+        )
+        stop = (
+            f"step {int(run['stop_step'])}: {run['stop_reason']}"
+            if run["status"] == "stopped" and run.get("stop_step")
+            else ""
+        )
+        lines.append(
+            f"| {run['name']} | {run['status']} | {_num(run['n_params'])} | {_num(run['tokens'])} | "
+            f"{_num(run['loss'])} | {run['source']} | {predicted} | {stop} |"
+        )
+    lines += [
+        "",
+        "Plots: `loss_vs_flops.png` (every run, its fitted law and prediction), `frontier.png` "
+        "(N_opt and D_opt vs C with the bootstrap band and approaches 1–2), `schedules.png` (planned LRs). "
+        "Every fitting choice is in `details.json`.",
+        "",
+    ]
     return "\n".join(lines)
 
 

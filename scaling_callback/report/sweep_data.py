@@ -25,7 +25,8 @@ class SweepState:
 
     ``best_observed``: (loss, run) of the best finished run. ``best_forecast``: (loss, low, high, run)
     of the running run with the lowest forecast final loss. ``step_fraction``: each run's last step
-    over its planned steps (1 for finished and stopped runs).
+    over its planned steps. ``seconds``: wall seconds each finished or stopped run took (first to
+    last store write).
     """
 
     n_finished: int = 0
@@ -35,7 +36,9 @@ class SweepState:
     final_points: pd.DataFrame = field(default_factory=pd.DataFrame)
     best_observed: tuple[float, str] | None = None
     best_forecast: tuple[float, float | None, float | None, str] | None = None
+    best_forecast_is_wide: bool = False  # its interval spans more than the observed finals' spread
     step_fraction: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_done(self) -> int:
@@ -90,23 +93,25 @@ def final_points(store, sweep: str) -> pd.DataFrame:
         else:
             loss, source = predicted, "predicted"
         tokens = float(per_step) * max_steps if per_step else _planned(last.get("tokens"), last["step"], max_steps)
-        rows.append({
-            "name": run.name,
-            "status": run.status,
-            "n_params": _finite(run.n_params),
-            "n_params_nonembedding": _finite(run.n_params_nonembedding),
-            "tokens": tokens,
-            "flops": _planned(last.get("flops"), last["step"], max_steps),
-            "max_steps": max_steps,
-            "last_step": int(last["step"]),
-            "loss": loss,
-            "source": source,
-            "pred_final_loss": predicted,
-            "pred_final_low": _finite(fit.get("pred_final_low")) if fit else None,
-            "pred_final_high": _finite(fit.get("pred_final_high")) if fit else None,
-            "stop_step": _finite(run.stop_step),
-            "stop_reason": run.stop_reason,
-        })
+        rows.append(
+            {
+                "name": run.name,
+                "status": run.status,
+                "n_params": _finite(run.n_params),
+                "n_params_nonembedding": _finite(run.n_params_nonembedding),
+                "tokens": tokens,
+                "flops": _planned(last.get("flops"), last["step"], max_steps),
+                "max_steps": max_steps,
+                "last_step": int(last["step"]),
+                "loss": loss,
+                "source": source,
+                "pred_final_loss": predicted,
+                "pred_final_low": _finite(fit.get("pred_final_low")) if fit else None,
+                "pred_final_high": _finite(fit.get("pred_final_high")) if fit else None,
+                "stop_step": _finite(run.stop_step),
+                "stop_reason": run.stop_reason,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -116,7 +121,7 @@ def read_state(url: str, sweep: str) -> SweepState:
 
     try:
         store = SweepStore(url)
-    except Exception:  # noqa: BLE001 - progress display only: never break the sweep
+    except Exception:
         return SweepState()
     try:
         if store.get_sweep(sweep) is None:
@@ -129,6 +134,7 @@ def read_state(url: str, sweep: str) -> SweepState:
     usable = points.dropna(subset=["loss"]) if len(points) else points
     candidates = [v for v in (usable["loss"].tolist() if len(usable) else []) if v is not None and math.isfinite(v)]
     done = usable[usable["status"].isin(["finished", "stopped"])] if len(usable) else usable
+    best = _best_forecast(points)
     return SweepState(
         n_finished=int(status.get("finished", 0)),
         n_stopped=int(status.get("stopped", 0)),
@@ -136,8 +142,10 @@ def read_state(url: str, sweep: str) -> SweepState:
         best_loss=min(candidates) if candidates else None,
         final_points=done.reset_index(drop=True),
         best_observed=_best_observed(points),
-        best_forecast=_best_forecast(points),
+        best_forecast=best,
+        best_forecast_is_wide=best is not None and forecast_wider_than_finals(points, best[1], best[2]),
         step_fraction=_step_fractions(points),
+        seconds=_seconds(runs),
     )
 
 
@@ -152,20 +160,53 @@ def _best_observed(points: pd.DataFrame) -> tuple[float, str] | None:
 
 
 def _best_forecast(points: pd.DataFrame) -> tuple[float, float | None, float | None, str] | None:
+    """The lowest forecast final of a running run whose interval is no wider than the spread of the observed finals.
+
+    A forecast that wide cannot rank the run among the finished ones; it is the best forecast only
+    when no running run has a narrower one, and ``forecast_wider_than_finals`` then says so.
+    """
     if not len(points):
         return None
     running = points[(points["status"] == "running") & points["pred_final_loss"].notna()]
     if running.empty:
         return None
-    row = running.loc[running["pred_final_loss"].astype(float).idxmin()]
+    spread = _observed_spread(points)
+    width = (running["pred_final_high"].astype(float) - running["pred_final_low"].astype(float))
+    informative = running[width <= spread] if spread is not None else running
+    chosen = informative if len(informative) else running
+    row = chosen.loc[chosen["pred_final_loss"].astype(float).idxmin()]
     return float(row["pred_final_loss"]), row["pred_final_low"], row["pred_final_high"], str(row["name"])
+
+
+def forecast_wider_than_finals(points: pd.DataFrame, low: float | None, high: float | None) -> bool:
+    """Whether an interval spans more than the spread (max − min) of the sweep's observed finals."""
+    spread = _observed_spread(points)
+    return spread is not None and low is not None and high is not None and float(high) - float(low) > spread
+
+
+def _observed_spread(points: pd.DataFrame) -> float | None:
+    observed = points[(points["source"] == "observed") & points["loss"].notna()] if len(points) else points
+    if len(observed) < 2:
+        return None
+    values = observed["loss"].astype(float)
+    return float(values.max() - values.min())
 
 
 def _step_fractions(points: pd.DataFrame) -> dict[str, float]:
     if not len(points):
         return {}
-    return {str(r.name): 1.0 if r.status in ("finished", "stopped") else min(1.0, r.last_step / max(r.max_steps, 1))
-            for r in points.itertuples()}
+    return {
+        str(r.name): min(1.0, r.last_step / max(r.max_steps, 1)) if r.status != "finished" else 1.0
+        for r in points.itertuples()
+    }
+
+
+def _seconds(runs: pd.DataFrame) -> dict[str, float]:
+    if not len(runs) or "created_at" not in runs:
+        return {}
+    done = runs[runs["status"].isin(["finished", "stopped"])]
+    spans = (pd.to_datetime(done["updated_at"]) - pd.to_datetime(done["created_at"])).dt.total_seconds()
+    return {str(name): float(span) for name, span in zip(done["name"], spans) if math.isfinite(span) and span > 0}
 
 
 def _planned(value, step, max_steps: int) -> float | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -25,9 +25,17 @@ STAGES = ("reading the store", "fitting the frontier", "bootstrap", "approaches 
 ProgressCallback = Callable[[str, int, int], None]
 
 
-def write_report(out_dir: str | Path, store_url: str | None = None, sweep: str | None = None, bootstrap: int = 200,
-                 n_convention: str = "total", target_flops: list[float] | None = None, tie_exponents: bool = False,
-                 seed: int = 0, progress: ProgressCallback | None = None) -> dict:
+def write_report(
+    out_dir: str | Path,
+    store_url: str | None = None,
+    sweep: str | None = None,
+    bootstrap: int = 200,
+    n_convention: str = "total",
+    target_flops: list[float] | None = None,
+    tie_exponents: bool = False,
+    seed: int = 0,
+    progress: ProgressCallback | None = None,
+) -> dict:
     """Read the sweep's store, fit the frontier with bootstrap, write ``out_dir/report``; returns the summary.
 
     ``progress(stage, done, total)`` is called as the report advances (stage names in ``STAGES``; done/total
@@ -37,15 +45,25 @@ def write_report(out_dir: str | Path, store_url: str | None = None, sweep: str |
     check_n_convention(n_convention)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        summary, details, report_dir = _build(out_dir, store_url, sweep, bootstrap, n_convention, target_flops,
-                                              tie_exponents, seed, progress or (lambda stage, done, total: None))
+        summary, details, report_dir = _build(
+            out_dir,
+            store_url,
+            sweep,
+            bootstrap,
+            n_convention,
+            target_flops,
+            tie_exponents,
+            seed,
+            progress or (lambda stage, done, total: None),
+        )
     details["numerical_warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
     (report_dir / "details.json").write_text(json.dumps(_json_ready(details), indent=2))
     return summary
 
 
-def _build(out_dir, store_url, sweep, bootstrap, n_convention, target_flops, tie_exponents, seed,
-           progress: ProgressCallback) -> tuple[dict, dict, Path]:
+def _build(
+    out_dir, store_url, sweep, bootstrap, n_convention, target_flops, tie_exponents, seed, progress: ProgressCallback
+) -> tuple[dict, dict, Path]:
     from scaling_callback.store import SweepStore
 
     out_dir = Path(out_dir)
@@ -68,9 +86,15 @@ def _build(out_dir, store_url, sweep, bootstrap, n_convention, target_flops, tie
         store.close()
     done = finals[finals["status"].isin(["finished", "stopped"])] if len(finals) else finals
     progress(STAGES[1], 0, 1)
-    frontier = fit_frontier_points(done, bootstrap=bootstrap, n_convention=n_convention, target_flops=target_flops,
-                                   tie_exponents=tie_exponents, seed=seed,
-                                   progress=lambda k, total: progress(STAGES[2], k, total))
+    frontier = fit_frontier_points(
+        done,
+        bootstrap=bootstrap,
+        n_convention=n_convention,
+        target_flops=target_flops,
+        tie_exponents=tie_exponents,
+        seed=seed,
+        progress=lambda k, total: progress(STAGES[2], k, total),
+    )
     progress(STAGES[3], 0, 1)
     approaches = compare_approaches(done, curves, n_convention) if len(done) else {}
     report_dir = out_dir / "report"
@@ -81,8 +105,13 @@ def _build(out_dir, store_url, sweep, bootstrap, n_convention, target_flops, tie
     plot_schedules(runs, schedules, report_dir / "schedules.png")
     progress(STAGES[5], 0, 1)
     summary = _summary(runs, curves, frontier)
-    details = {"sweep": sweep, "n_convention": n_convention, "frontier_fit": _public(frontier),
-               "approaches": approaches, "runs": _run_table(finals, runs)}
+    details = {
+        "sweep": sweep,
+        "n_convention": n_convention,
+        "frontier_fit": _public(frontier),
+        "approaches": approaches,
+        "runs": _run_table(finals, runs),
+    }
     (report_dir / "summary.json").write_text(json.dumps(_json_ready(summary), indent=2))
     (report_dir / "summary.md").write_text(summary_markdown(sweep, summary, details))
     progress(STAGES[5], 1, 1)
@@ -115,15 +144,31 @@ def _summary(runs: pd.DataFrame, curves: dict, frontier: dict | None) -> dict:
         spent += flops
         planned += flops / max(int(curve["step"].iloc[-1]), 1) * run.max_steps if run.status == "stopped" else flops
     status = runs["status"].value_counts()
-    block = {"a": None, "a_ci": None, "b": None, "b_ci": None, "E": None, "alpha": None, "beta": None,
-             "flop_convention": None, "verdict": frontier_verdict(frontier)}
+    block = {
+        "a": None,
+        "a_ci": None,
+        "b": None,
+        "b_ci": None,
+        "E": None,
+        "alpha": None,
+        "beta": None,
+        "flop_convention": None,
+        "verdict": frontier_verdict(frontier),
+    }
     recommendation = {"flops": None, "n_opt": None, "d_opt": None, "loss": None, "loss_ci": None}
     if frontier and "alpha" in frontier:
         ci = frontier.get("ci", {})
-        block = {"a": frontier["a"], "a_ci": ci.get("a"), "b": frontier["b"], "b_ci": ci.get("b"), "E": frontier["E"],
-                 "alpha": frontier["alpha"], "beta": frontier["beta"],
-                 "flop_convention": (frontier.get("choices") or {}).get("flop_convention"),
-                 "verdict": frontier_verdict(frontier)}
+        block = {
+            "a": frontier["a"],
+            "a_ci": ci.get("a"),
+            "b": frontier["b"],
+            "b_ci": ci.get("b"),
+            "E": frontier["E"],
+            "alpha": frontier["alpha"],
+            "beta": frontier["beta"],
+            "flop_convention": (frontier.get("choices") or {}).get("flop_convention"),
+            "verdict": frontier_verdict(frontier),
+        }
         rec = frontier["recommendation"]
         recommendation = {k: rec.get(k) for k in ("flops", "n_opt", "d_opt", "loss", "loss_ci")}
     return {
@@ -133,15 +178,32 @@ def _summary(runs: pd.DataFrame, curves: dict, frontier: dict | None) -> dict:
         "compute_saved": 1.0 - spent / planned if planned > 0 else 0.0,
         "frontier": block,
         "recommendation": recommendation,
-        "warnings": list(frontier.get("warnings", [])) if frontier else ["no compute-optimal fit: too few finished runs"],
+        "warnings": list(frontier.get("warnings", []))
+        if frontier
+        else ["no compute-optimal fit: too few finished runs"],
     }
 
 
 def _run_table(finals: pd.DataFrame, runs: pd.DataFrame) -> list[dict]:
     if finals is None or finals.empty:
         return []
-    columns = ["name", "status", "n_params", "n_params_nonembedding", "tokens", "flops", "max_steps", "last_step",
-               "loss", "source", "pred_final_loss", "pred_final_low", "pred_final_high", "stop_step", "stop_reason"]
+    columns = [
+        "name",
+        "status",
+        "n_params",
+        "n_params_nonembedding",
+        "tokens",
+        "flops",
+        "max_steps",
+        "last_step",
+        "loss",
+        "source",
+        "pred_final_loss",
+        "pred_final_low",
+        "pred_final_high",
+        "stop_step",
+        "stop_reason",
+    ]
     return finals[columns].to_dict("records")
 
 

@@ -1,7 +1,7 @@
 """The naive baseline: judge every configuration after a fixed small budget, keep only the best.
 
 Egele et al. (2024) found that many learning-curve extrapolation methods barely beat "train every
-configuration for a fixed small budget and continue the best" (REFERENCE §4). Online, as a stop
+configuration for a fixed small budget and continue the best" (docs/reference.md §4). Online, as a stop
 rule: when a run first reaches ``fraction`` of its budget, it continues only if its loss there is
 among the ``keep_top`` lowest of all runs of the sweep at that point of theirs; then it is never
 judged again.

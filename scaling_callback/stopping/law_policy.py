@@ -85,7 +85,7 @@ class LawPolicy(StoppingPolicy):
     def judge(self, run: RunView, sweep: SweepView) -> Decision:
         self.learn(sweep)
         forecast, why = self.forecast(run)
-        if forecast is None:
+        if forecast is None or not (math.isfinite(forecast.loss) and math.isfinite(forecast.sd)):
             return Decision(False, "no-forecast", None, f"no forecast: {why}")
         rivals = self._rivals(run, sweep)
         if not rivals:
@@ -129,7 +129,7 @@ class LawPolicy(StoppingPolicy):
             if other.status == "stopped" or not other.x.size:
                 continue
             rival = self._rival(other, compute)
-            if rival is not None and math.isfinite(rival.loss) and rival.loss > 0:
+            if rival is not None and math.isfinite(rival.loss) and rival.loss > 0 and math.isfinite(rival.sd):
                 rivals.append(rival)
         return rivals
 
@@ -137,7 +137,10 @@ class LawPolicy(StoppingPolicy):
         forecast = other.forecast or self._latest.get(other.name)
         if compute is None or other.planned_compute <= compute:  # its whole run fits in the budget
             if other.status == "finished":
-                return _Rival(other.name, float(other.loss[-1]), _tail_noise(other.loss), "observed final")
+                finite = other.loss[np.isfinite(other.loss)]
+                if not finite.size:
+                    return None
+                return _Rival(other.name, float(finite[-1]), _tail_noise(finite), "observed final")
             if forecast is None:
                 return None
             return _Rival(other.name, forecast.loss, forecast.sd, "forecast final")
@@ -164,7 +167,8 @@ def _probability_below(mean: float, sd: float, other_mean: float, other_sd: floa
 
 def _tail_noise(loss: np.ndarray) -> float:
     """Noise of a curve's last point from the second differences of its tail (MAD, robust)."""
-    tail = np.asarray(loss, dtype=float)[-TAIL_POINTS:]
+    tail = np.asarray(loss, dtype=float)
+    tail = tail[np.isfinite(tail)][-TAIL_POINTS:]
     if tail.size < 4:
         return 1e-6 * float(abs(tail[-1]))
     second = np.diff(tail, 2)

@@ -3,7 +3,7 @@
 At a check at resource x, a run is unpromising when its best loss so far is worse than the median
 of the finished runs' losses at the same x (linearly interpolated between their logged points;
 only finished runs that logged on both sides of x count). Equal x, not equal planned compute:
-this is the baseline the law policy is measured against (REFERENCE §4). NaN losses are ignored.
+this is the baseline the law policy is measured against (docs/reference.md §4). NaN losses are ignored.
 Optuna's defaults: 5 finished runs before any stop, no warm-up, a check at every report.
 """
 

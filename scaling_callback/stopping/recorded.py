@@ -1,7 +1,7 @@
 """Recorded sweeps in long format (one row per logged point) turned into finished :class:`RunView`\\ s.
 
 Each run's last x is its planned budget. With an LR column, each run's per-step LR schedule is
-rebuilt the way a user with sparse logs must (REFERENCE §2): linear interpolation between logged
+rebuilt the way a user with sparse logs must (docs/reference.md §2): linear interpolation between logged
 (x, lr) rows. The warmup before the first logged row: with ``warmup_steps`` given, a linear ramp
 from 0 to the LR logged at that step; otherwise a ramp from 0 when the logged LRs rise at the
 start, else the first logged LR held constant. When x is not an optimizer step (not integer, or

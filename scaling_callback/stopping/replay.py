@@ -8,7 +8,7 @@ the run's own points so far and, for every started run, its points logged until 
 later points, never runs not yet started. That is the honesty a replay needs; a policy that
 peeked would look better than it could be.
 
-Measures (REFERENCE §4): ``compute_saved`` = fraction of the full sweep's x not spent (a stopped
+Measures (docs/reference.md §4): ``compute_saved`` = fraction of the full sweep's x not spent (a stopped
 run spent x up to its stop point); ``best_kept`` = the run with the best final loss (its last
 logged loss) finished; ``regret`` = best final loss of the runs that finished − best final loss
 of all runs (``relative_regret`` divides by the latter).
@@ -109,6 +109,7 @@ class _Simulation:
         self.stops: list[dict[str, Any]] = []
         self.events: list[tuple[float, int, int, int]] = []
         self._sequence = 0
+        self._views: dict[int, tuple[tuple, RunView]] = {}
 
     def launch(self, i: int, now: float) -> None:
         self.status[i], self.start[i] = "running", now
@@ -119,9 +120,12 @@ class _Simulation:
         heapq.heappush(self.events, (self.start[i] + float(self.runs[i].x[k]), self._sequence, i, k))
 
     def view(self, i: int) -> RunView:
-        run, n = self.runs[i], self.visible[i]
-        return RunView(run.name, run.x[:n], run.loss[:n], run.budget, self.status[i], run.lrs,
-                       run.compute_per_x, None, run.step_per_x)
+        key = (i, self.visible[i], self.status[i])
+        if self._views.get(i, (None, None))[0] != key:  # a run's view changes only when it logs or ends
+            run, n = self.runs[i], self.visible[i]
+            self._views[i] = (key, RunView(run.name, run.x[:n], run.loss[:n], run.budget, self.status[i], run.lrs,
+                                           run.compute_per_x, None, run.step_per_x))
+        return self._views[i][1]
 
     def sweep(self) -> SweepView:
         return SweepView(tuple(self.view(i) for i, s in enumerate(self.status) if s != "pending"))

@@ -82,11 +82,11 @@ def run_sweep(config: SweepConfig, raw_config: dict, out_dir: Path, workers: int
               resume: bool = False, stream: TextIO | None = None) -> SweepOutcome:
     """Train every run of the grid not yet done; returns what happened."""
     out_dir = Path(out_dir)
-    stream = stream or sys.stdout
+    stream = stream or sys.stderr  # progress; the outcome is printed on stdout by the CLI
     todo, skipped = plan_runs(config, raw_config, out_dir, resume)
     url = store_url(config, out_dir)
     n_workers = max(1, min(workers or config.workers, len(todo) or 1))
-    progress = SweepProgress(config.name, url, out_dir, stream, run_costs(config), skipped)
+    progress = SweepProgress(config.name, url, out_dir, stream, run_costs(config), skipped, n_workers)
     failed: dict[str, str] = {}
     trained: list[str] = []
     context = multiprocessing.get_context("spawn")

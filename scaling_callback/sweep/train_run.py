@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import warnings
 from pathlib import Path
 
@@ -38,10 +39,15 @@ def checkpoint_dir(out_dir: Path, run: RunSpec) -> Path:
     return Path(out_dir) / "checkpoints" / run.name
 
 
-def train_run(raw_config: dict, run: RunSpec, out_dir: str, store_url: str, resume: bool) -> str:
-    """Train ``run`` to its budget (or until its policy stops it); returns the run's name."""
+def train_run(raw_config: dict, run: RunSpec, out_dir: str, store_url: str, resume: bool,
+              extra_callbacks: list | None = None) -> str:
+    """Train ``run`` to its budget (or until its policy stops it); returns the run's name.
+
+    ``extra_callbacks`` join the Trainer's (e.g. the Ray backend's reporter to Tune).
+    """
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    signal.signal(signal.SIGINT, _interrupt_once)  # Ctrl-C reaches a worker from the terminal and from the runner
+    if threading.current_thread() is threading.main_thread():  # a Ray Tune trial runs its function on a thread
+        signal.signal(signal.SIGINT, _interrupt_once)  # Ctrl-C reaches a worker from the terminal and from the runner
     import torch
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -73,7 +79,7 @@ def train_run(raw_config: dict, run: RunSpec, out_dir: str, store_url: str, resu
         max_steps=setup.max_steps,
         accelerator="cpu",
         devices=1,
-        callbacks=[callback, checkpoints],
+        callbacks=[callback, checkpoints, *(extra_callbacks or [])],
         logger=CSVLogger(Path(out_dir) / "logs", name=run.name, version=0),
         enable_progress_bar=False,
         enable_model_summary=False,
