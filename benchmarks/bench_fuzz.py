@@ -23,7 +23,6 @@ import resource
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +88,11 @@ def _cli_rows() -> list[dict]:
             files = _bad_files(root / "bad")
             (root / "bad" / "out").mkdir()
             for command, build in COMMANDS.items():
-                rows.append(_cli_row(command, [(kind, build(path), root / "bad") for kind, path in files.items()], _run, _snapshot))
+                rows.append(
+                    _cli_row(
+                        command, [(kind, build(path), root / "bad") for kind, path in files.items()], _run, _snapshot
+                    )
+                )
             configs = []
             for case, (text, _) in BAD_CONFIGS.items():
                 folder_ = root / "configs" / case.replace(" ", "_")
@@ -105,8 +108,17 @@ def _cli_rows() -> list[dict]:
 
 
 def _cli_row(command: str, cases: list, run, snapshot) -> dict:
-    row = {"target": f"CLI {command}", "cases": 0, "exit 2, one line": 0, "tracebacks": 0, "exit 0": 0, "other exit": 0,
-           "wrote": 0, "max_s": 0.0, "failures": []}
+    row = {
+        "target": f"CLI {command}",
+        "cases": 0,
+        "exit 2, one line": 0,
+        "tracebacks": 0,
+        "exit 0": 0,
+        "other exit": 0,
+        "wrote": 0,
+        "max_s": 0.0,
+        "failures": [],
+    }
     for kind, argv, root in cases:
         before = snapshot(root)
         started = time.perf_counter()
@@ -132,14 +144,21 @@ def _cli_row(command: str, cases: list, run, snapshot) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--curves", type=int, default=1000, help="fuzzed curves per per-run target (issue: 10000)")
-    parser.add_argument("--full-fit-curves", type=int, default=None,
-                        help="curves for the full-fit targets (default: --curves)")
+    parser.add_argument(
+        "--full-fit-curves", type=int, default=None, help="curves for the full-fit targets (default: --curves)"
+    )
     parser.add_argument("--sweeps", type=int, default=500, help="fuzzed inputs into the L(N, D) fitter (issue: 2000)")
-    parser.add_argument("--other-sweeps", type=int, default=None,
-                        help="fuzzed inputs into the other cross-run targets (default: --sweeps)")
+    parser.add_argument(
+        "--other-sweeps",
+        type=int,
+        default=None,
+        help="fuzzed inputs into the other cross-run targets (default: --sweeps)",
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--workers", type=int, default=1, help="processes (each case still runs on one core)")
-    parser.add_argument("--memory-every", type=int, default=10, help="trace memory on every k-th case (and all huge schedules)")
+    parser.add_argument(
+        "--memory-every", type=int, default=10, help="trace memory on every k-th case (and all huge schedules)"
+    )
     parser.add_argument("--skip-cli", action="store_true")
     args = parser.parse_args()
     full = args.curves if args.full_fit_curves is None else args.full_fit_curves
@@ -149,39 +168,65 @@ def main() -> None:
 
     warm_imports()
     steps = _steps_rows()
-    print("cost by information: 300 logged rows of a cosine schedule, fit (MPL, jackknife) + final prediction, best of 3")
+    print(
+        "cost by information: 300 logged rows of a cosine schedule, fit (MPL, jackknife) + final prediction, best of 3"
+    )
     print(f"{'steps':>12}{'pieces':>8}{'seconds':>9}{'x 1e4':>7}{'peak MiB':>10}{'x 1e4':>7}  result")
     for total, seconds, mib, pieces, result in steps:
-        print(f"{total:>12.0e}{pieces:>8}{seconds:>9.2f}{seconds / steps[0][1]:>7.2f}{mib:>10.1f}{mib / steps[0][2]:>7.2f}  {result}")
+        print(
+            f"{total:>12.0e}{pieces:>8}{seconds:>9.2f}{seconds / steps[0][1]:>7.2f}"
+            f"{mib:>10.1f}{mib / steps[0][2]:>7.2f}  {result}"
+        )
     print()
     tallies = [_run_target("curve", CHEAP_CURVE_TARGET[0], args.curves, args.seed, args.workers, args.memory_every)]
     tallies += [_run_target("curve", t, full, args.seed, args.workers, args.memory_every) for t in CURVE_TARGETS]
     others = args.sweeps if args.other_sweeps is None else args.other_sweeps
-    tallies += [_run_target("sweep", t, args.sweeps if t.startswith("ComputeOptimalLaw") else others, args.seed,
-                            args.workers, args.memory_every) for t in SWEEP_TARGETS]
+    tallies += [
+        _run_target(
+            "sweep",
+            t,
+            args.sweeps if t.startswith("ComputeOptimalLaw") else others,
+            args.seed,
+            args.workers,
+            args.memory_every,
+        )
+        for t in SWEEP_TARGETS
+    ]
 
     print(f"fuzz: seed {args.seed}, {args.workers} worker(s); a hang is a case over 10 s\n")
-    header = f"{'target':<38}{'cases':>7}  {'statuses':<44}{'input err':>10}{'exc':>5}{'hang':>5}{'broken':>7}{'max s':>7}{'max MiB':>9}"
+    header = (
+        f"{'target':<38}{'cases':>7}  {'statuses':<44}{'input err':>10}{'exc':>5}{'hang':>5}{'broken':>7}"
+        f"{'max s':>7}{'max MiB':>9}"
+    )
     print(header)
     print("-" * len(header))
     for tally in tallies:
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(tally.statuses.items(), key=lambda kv: -kv[1])[:3])
-        others = sum(tally.statuses.values()) - sum(v for _, v in sorted(tally.statuses.items(), key=lambda kv: -kv[1])[:3])
+        others = sum(tally.statuses.values()) - sum(
+            v for _, v in sorted(tally.statuses.items(), key=lambda kv: -kv[1])[:3]
+        )
         statuses += f", other {others}" if others else ""
-        print(f"{tally.target:<38}{tally.cases:>7}  {statuses[:43]:<44}{tally.input_errors:>10}{tally.exceptions:>5}"
-              f"{tally.hangs:>5}{tally.broken:>7}{tally.max_seconds:>7.2f}{tally.max_bytes / 2**20:>9.1f}")
+        print(
+            f"{tally.target:<38}{tally.cases:>7}  {statuses[:43]:<44}{tally.input_errors:>10}{tally.exceptions:>5}"
+            f"{tally.hangs:>5}{tally.broken:>7}{tally.max_seconds:>7.2f}{tally.max_bytes / 2**20:>9.1f}"
+        )
     for tally in tallies:
         for failure in tally.failures[:5]:
             print(f"  {tally.target}: {failure.label}: {failure.kind}: {failure.detail[:160]}")
     if not args.skip_cli:
         rows = _cli_rows()
         print()
-        head = f"{'CLI target':<40}{'cases':>7}{'exit 2, 1 line':>16}{'traceback':>11}{'exit 0':>8}{'other':>7}{'wrote':>7}{'max s':>7}"
+        head = (
+            f"{'CLI target':<40}{'cases':>7}{'exit 2, 1 line':>16}{'traceback':>11}{'exit 0':>8}{'other':>7}"
+            f"{'wrote':>7}{'max s':>7}"
+        )
         print(head)
         print("-" * len(head))
         for row in rows:
-            print(f"{row['target']:<40}{row['cases']:>7}{row['exit 2, one line']:>16}{row['tracebacks']:>11}{row['exit 0']:>8}"
-                  f"{row['other exit']:>7}{row['wrote']:>7}{row['max_s']:>7.2f}")
+            print(
+                f"{row['target']:<40}{row['cases']:>7}{row['exit 2, one line']:>16}{row['tracebacks']:>11}"
+                f"{row['exit 0']:>8}{row['other exit']:>7}{row['wrote']:>7}{row['max_s']:>7.2f}"
+            )
         for row in rows:
             for failure in row["failures"][:5]:
                 print(f"  {row['target']}: {failure}")

@@ -25,8 +25,12 @@ MAX_TABLE_BYTES = 64 * 2**20
 MAX_CONFIG_BYTES = 2**20
 SQLITE_HEADER = b"SQLite format 3\x00"
 _SNIFF_BYTES = 64 * 2**10
-_BOMS = {codecs.BOM_UTF32_LE: "UTF-32", codecs.BOM_UTF32_BE: "UTF-32", codecs.BOM_UTF16_LE: "UTF-16",
-         codecs.BOM_UTF16_BE: "UTF-16"}
+_BOMS = {
+    codecs.BOM_UTF32_LE: "UTF-32",
+    codecs.BOM_UTF32_BE: "UTF-32",
+    codecs.BOM_UTF16_LE: "UTF-16",
+    codecs.BOM_UTF16_BE: "UTF-16",
+}
 
 
 def table_limit() -> int:
@@ -56,8 +60,10 @@ def check_file(path: str | Path, what: str = "file", max_bytes: int | None = Non
         raise InputError(f"{path}: permission denied reading this {what}")
     size = path.stat().st_size
     if max_bytes is not None and size > max_bytes:
-        raise InputError(f"{path}: {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:g} MiB limit for a {what}"
-                         + (" (set SCALING_CALLBACK_MAX_FILE_MB to raise it)" if what.endswith("table") else ""))
+        raise InputError(
+            f"{path}: {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:g} MiB limit for a {what}"
+            + (" (set SCALING_CALLBACK_MAX_FILE_MB to raise it)" if what.endswith("table") else "")
+        )
     return path
 
 
@@ -101,7 +107,9 @@ def read_text(path: str | Path, what: str = "file", max_bytes: int = MAX_CONFIG_
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise InputError(f"{path}: is not UTF-8 text (byte {error.start} is 0x{data[error.start]:02x}); expected a {what}") from None
+        raise InputError(
+            f"{path}: is not UTF-8 text (byte {error.start} is 0x{data[error.start]:02x}); expected a {what}"
+        ) from None
 
 
 def check_sqlite_file(path: str | Path, what: str = "store file") -> Path:

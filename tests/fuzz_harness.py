@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import time
 import tracemalloc
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -75,8 +76,11 @@ class Tally:
         elif outcome.kind == "input error":
             self.input_errors += 1
         else:
-            setattr(self, {"exception": "exceptions", "hang": "hangs", "broken": "broken"}[outcome.kind],
-                    getattr(self, {"exception": "exceptions", "hang": "hangs", "broken": "broken"}[outcome.kind]) + 1)
+            setattr(
+                self,
+                {"exception": "exceptions", "hang": "hangs", "broken": "broken"}[outcome.kind],
+                getattr(self, {"exception": "exceptions", "hang": "hangs", "broken": "broken"}[outcome.kind]) + 1,
+            )
             self.failures.append(outcome)
 
     @property
@@ -86,19 +90,25 @@ class Tally:
 
 def warm_imports() -> None:
     """Import every module the targets use (a first case would otherwise count the imports as its cost)."""
-    import scaling_callback.callback.fit_job  # noqa: F401
-    import scaling_callback.fitting.bootstrap  # noqa: F401
-    import scaling_callback.fitting.broken_power  # noqa: F401
-    import scaling_callback.fitting.compute_optimal  # noqa: F401
-    import scaling_callback.fitting.curve_fitter  # noqa: F401
-    import scaling_callback.fitting.isoflop  # noqa: F401
-    import scaling_callback.fitting.loss_to_loss  # noqa: F401
-    import scaling_callback.fitting.sweep_forecaster  # noqa: F401
+    import scaling_callback.callback.fit_job
+    import scaling_callback.fitting.bootstrap
+    import scaling_callback.fitting.broken_power
+    import scaling_callback.fitting.compute_optimal
+    import scaling_callback.fitting.curve_fitter
+    import scaling_callback.fitting.isoflop
+    import scaling_callback.fitting.loss_to_loss
+    import scaling_callback.fitting.sweep_forecaster
     import scaling_callback.stopping  # noqa: F401
 
 
-def call_with_contract(target: str, label: str, call: Callable[[], Mapping[str, Any]], numbers: Iterable[str] = (),
-                       limit_s: float = HANG_SECONDS, measure_memory: bool = True) -> Outcome:
+def call_with_contract(
+    target: str,
+    label: str,
+    call: Callable[[], Mapping[str, Any]],
+    numbers: Iterable[str] = (),
+    limit_s: float = HANG_SECONDS,
+    measure_memory: bool = True,
+) -> Outcome:
     """Run ``call`` once; classify what it did against the contract."""
     if measure_memory:
         tracemalloc.start()
@@ -117,7 +127,7 @@ def call_with_contract(target: str, label: str, call: Callable[[], Mapping[str, 
         kind, status, detail = "input error", "input error", str(error)
         if "\n" in detail or not detail:
             kind = "exception"
-    except Exception as error:  # noqa: BLE001 - counting them is the point
+    except Exception as error:
         kind, status, detail = "exception", "exception", f"{type(error).__name__}: {error}"
     seconds = time.perf_counter() - started
     peak = 0
@@ -140,9 +150,14 @@ def _finite(value: Any) -> bool:
         return False
 
 
-def forecaster_contract(forecast: Callable[[CurveCase], Mapping[str, Any]], cases: Iterable[CurveCase],
-                        target: str = "forecaster", numbers: Iterable[str] = (), limit_s: float = HANG_SECONDS,
-                        measure_memory: bool = True) -> Tally:
+def forecaster_contract(
+    forecast: Callable[[CurveCase], Mapping[str, Any]],
+    cases: Iterable[CurveCase],
+    target: str = "forecaster",
+    numbers: Iterable[str] = (),
+    limit_s: float = HANG_SECONDS,
+    measure_memory: bool = True,
+) -> Tally:
     """Tally ``forecast`` over ``cases``: the per-run forecaster contract, for any callable."""
     warm_imports()
     tally = Tally(target)
@@ -153,8 +168,23 @@ def forecaster_contract(forecast: Callable[[CurveCase], Mapping[str, Any]], case
 
 
 # ---------------------------------------------------------------- curve cases
-CURVE_KINDS = ("clean", "nan_inf", "constant", "rising", "few_points", "unsorted", "duplicated", "scale",
-               "zero_lr", "negative_lr", "short_schedule", "huge_schedule", "spikes", "noise", "zero_loss")
+CURVE_KINDS = (
+    "clean",
+    "nan_inf",
+    "constant",
+    "rising",
+    "few_points",
+    "unsorted",
+    "duplicated",
+    "scale",
+    "zero_lr",
+    "negative_lr",
+    "short_schedule",
+    "huge_schedule",
+    "spikes",
+    "noise",
+    "zero_loss",
+)
 
 
 def curve_cases(n: int, seed: int = 0) -> Iterator[CurveCase]:
@@ -243,7 +273,9 @@ def fit_job_forecast(case: CurveCase) -> dict[str, Any]:
 
     if case.total_steps > MAX_DENSE_STEPS:
         keep = case.steps <= MAX_DENSE_STEPS
-        case = CurveCase(case.label, case.steps[keep], case.loss[keep], case.lrs[keep], MAX_DENSE_STEPS, case.warmup_steps)
+        case = CurveCase(
+            case.label, case.steps[keep], case.loss[keep], case.lrs[keep], MAX_DENSE_STEPS, case.warmup_steps
+        )
     lrs = per_step_lrs(case, MAX_DENSE_STEPS)
     step = int(np.nanmax(case.steps)) if case.steps.size else 0
     result = run_fit(FitRequest("fuzz", step, case.steps, case.loss, lrs))
@@ -263,7 +295,9 @@ def curve_fitter_forecast(case: CurveCase) -> dict[str, Any]:
     out: dict[str, Any] = {"status": fitter.status_, "params": fitter.params_}
     if fitter.status_ == "ok":
         final = fitter.predict_final(schedule)
-        out["prediction"] = final.loss if fitter.drop_term_ != "unconstrained" or math.isfinite(final.loss) else final.high
+        out["prediction"] = (
+            final.loss if fitter.drop_term_ != "unconstrained" or math.isfinite(final.loss) else final.high
+        )
     return out
 
 
@@ -286,8 +320,16 @@ def curve_terms_forecast(case: CurveCase) -> dict[str, Any]:
         return {"status": "failed: fewer than 3 usable points"}
     terms = lr_terms([schedule], [curve.steps], 128)
     final = lr_terms([schedule], [np.array([schedule.total_steps])])
-    natural = {"L0": 0.5 * float(curve.loss.min()), "A": float(curve.loss.max()), "alpha": 0.5, "B": 100.0, "C": 1.0,
-               "beta": 0.5, "gamma": 0.5, "lam": 0.999}
+    natural = {
+        "L0": 0.5 * float(curve.loss.min()),
+        "A": float(curve.loss.max()),
+        "alpha": 0.5,
+        "B": 100.0,
+        "C": 1.0,
+        "beta": 0.5,
+        "gamma": 0.5,
+        "lam": 0.999,
+    }
     for law in CURVE_LAWS.values():
         vector = np.array([natural[n] for n in law.param_names])
         with np.errstate(all="ignore"):
@@ -327,8 +369,22 @@ class SweepCase:
     groups: np.ndarray
 
 
-SWEEP_KINDS = ("clean", "collinear", "one_size", "one_budget", "three_points", "tiny", "huge", "constant_loss",
-               "rising_loss", "noise", "duplicates", "nan", "nonpositive", "mixed_scale")
+SWEEP_KINDS = (
+    "clean",
+    "collinear",
+    "one_size",
+    "one_budget",
+    "three_points",
+    "tiny",
+    "huge",
+    "constant_loss",
+    "rising_loss",
+    "noise",
+    "duplicates",
+    "nan",
+    "nonpositive",
+    "mixed_scale",
+)
 
 
 def sweep_cases(n: int, seed: int = 0) -> Iterator[SweepCase]:
@@ -350,7 +406,7 @@ def _sweep_case(kind: str, rng: np.random.Generator, index: int) -> SweepCase:
         d = 1e20 / (6 * n)
     elif kind == "duplicates":
         n, d = np.repeat(n[: m // 2 + 1], 2)[:m], np.repeat(d[: m // 2 + 1], 2)[:m]
-    loss = 1.7 + 400 / n ** 0.34 + 410 / d ** 0.28
+    loss = 1.7 + 400 / n**0.34 + 410 / d**0.28
     loss = loss * np.exp(0.01 * rng.standard_normal(m))
     if kind == "tiny":
         n, d, loss = n * 1e-12, d * 1e-15, loss * 1e-9
@@ -361,7 +417,7 @@ def _sweep_case(kind: str, rng: np.random.Generator, index: int) -> SweepCase:
     elif kind == "constant_loss":
         loss = np.full(m, 10 ** rng.uniform(-3, 3))
     elif kind == "rising_loss":
-        loss = 1 + 1e-3 * n ** 0.3
+        loss = 1 + 1e-3 * n**0.3
     elif kind == "noise":
         loss = 10 ** rng.uniform(-1, 1, m)
     elif kind == "nan":
@@ -409,7 +465,7 @@ def loss_to_loss_fit(case: SweepCase) -> dict[str, Any]:
     """Loss-to-loss law between the case's loss and a shifted power of it."""
     from scaling_callback.fitting.loss_to_loss import LossToLossLaw
 
-    law = LossToLossLaw().fit(case.loss, 0.5 + case.loss ** 0.8)
+    law = LossToLossLaw().fit(case.loss, 0.5 + case.loss**0.8)
     law.to_dict()
     return {"status": getattr(law, "status_", "ok")}
 
@@ -432,8 +488,14 @@ SWEEP_TARGETS: dict[str, tuple[Callable[[SweepCase], Mapping[str, Any]], tuple[s
 }
 
 
-def sweep_contract(fit: Callable[[SweepCase], Mapping[str, Any]], cases: Iterable[SweepCase], target: str,
-                   numbers: Iterable[str] = (), limit_s: float = HANG_SECONDS, measure_memory: bool = True) -> Tally:
+def sweep_contract(
+    fit: Callable[[SweepCase], Mapping[str, Any]],
+    cases: Iterable[SweepCase],
+    target: str,
+    numbers: Iterable[str] = (),
+    limit_s: float = HANG_SECONDS,
+    measure_memory: bool = True,
+) -> Tally:
     """Tally a cross-run fitter over ``cases``."""
     tally = Tally(target)
     numbers = tuple(numbers)
@@ -475,6 +537,7 @@ def stopping_cases(n: int, seed: int = 0) -> Iterator[StoppingCase]:
 
 def policy_decision(make_policy: Callable[[], Any]) -> Callable[[StoppingCase], dict[str, Any]]:
     """A target: build the views, ask a fresh policy about the running run at a few of its points."""
+
     def decide(case: StoppingCase) -> dict[str, Any]:
         from scaling_callback.stopping.views import RunView, SweepView
 
@@ -489,14 +552,19 @@ def policy_decision(make_policy: Callable[[], Any]) -> Callable[[StoppingCase], 
         if decision is None:
             return {"status": "no points"}
         return {"status": "ok", "probability": 0.5 if decision.probability is None else decision.probability}
+
     return decide
 
 
 def _policies() -> dict[str, Callable[[], Any]]:
     from scaling_callback.stopping import FixedBudgetPolicy, LawPolicy, MedianPolicy, SuccessiveHalvingPolicy
 
-    return {"MedianPolicy": lambda: MedianPolicy(n_startup_runs=0), "SuccessiveHalvingPolicy": SuccessiveHalvingPolicy,
-            "FixedBudgetPolicy": FixedBudgetPolicy, "LawPolicy": LawPolicy}
+    return {
+        "MedianPolicy": lambda: MedianPolicy(n_startup_runs=0),
+        "SuccessiveHalvingPolicy": SuccessiveHalvingPolicy,
+        "FixedBudgetPolicy": FixedBudgetPolicy,
+        "LawPolicy": LawPolicy,
+    }
 
 
 def stopping_targets() -> dict[str, tuple[Callable[[StoppingCase], Mapping[str, Any]], tuple[str, ...]]]:
@@ -504,8 +572,14 @@ def stopping_targets() -> dict[str, tuple[Callable[[StoppingCase], Mapping[str, 
     return {name: (policy_decision(make), ("probability",)) for name, make in _policies().items()}
 
 
-def stopping_contract(decide: Callable[[StoppingCase], Mapping[str, Any]], cases: Iterable[StoppingCase], target: str,
-                      numbers: Iterable[str] = (), limit_s: float = HANG_SECONDS, measure_memory: bool = False) -> Tally:
+def stopping_contract(
+    decide: Callable[[StoppingCase], Mapping[str, Any]],
+    cases: Iterable[StoppingCase],
+    target: str,
+    numbers: Iterable[str] = (),
+    limit_s: float = HANG_SECONDS,
+    measure_memory: bool = False,
+) -> Tally:
     """Tally a policy over sweeps of pathological curves."""
     tally = Tally(target)
     numbers = tuple(numbers)
@@ -525,7 +599,9 @@ def _curve_chunk(task: tuple[str, int, int, int, int]) -> list[Outcome]:
     for index, case in enumerate(curve_cases(stop, seed)):
         if index >= start:
             measure = memory_every > 0 and (index % memory_every == 0 or case.total_steps >= 10**7)
-            outcomes.append(call_with_contract(target, case.label, lambda c=case: forecast(c), numbers, measure_memory=measure))
+            outcomes.append(
+                call_with_contract(target, case.label, lambda c=case: forecast(c), numbers, measure_memory=measure)
+            )
     return outcomes
 
 
@@ -539,7 +615,9 @@ def _sweep_chunk(task: tuple[str, int, int, int, int]) -> list[Outcome]:
     for index, case in enumerate(sweep_cases(stop, seed)):
         if index >= start:
             measure = memory_every > 0 and index % memory_every == 0
-            outcomes.append(call_with_contract(target, case.label, lambda c=case: fit(c), numbers, measure_memory=measure))
+            outcomes.append(
+                call_with_contract(target, case.label, lambda c=case: fit(c), numbers, measure_memory=measure)
+            )
     return outcomes
 
 

@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 
-import numpy as np
+import lightning.pytorch as pl
 import pytest
 from sqlalchemy.exc import OperationalError
 
@@ -21,13 +21,13 @@ from scaling_callback.store.writer import BatchedWriter
 from tests.test_fit_worker import _request
 from tests.test_scaling_law_callback import MPLShaped, loader, trainer
 
-import lightning.pytorch as pl
-
 
 def test_a_killed_worker_fails_the_fits_it_held_and_the_next_fit_restarts_it(tmp_path):
     store = tmp_path / "s.sqlite"
     SweepStore(store).register_run("r")
-    fits = OnlineFits(every=10, budget=FitBudget(None), make_worker=lambda: make_worker("process", url=f"sqlite:///{store}"))
+    fits = OnlineFits(
+        every=10, budget=FitBudget(None), make_worker=lambda: make_worker("process", url=f"sqlite:///{store}")
+    )
     fits.submit(_request("r"))
     os.kill(fits.worker._process.pid, signal.SIGKILL)
     (dead,) = fits.wait(timeout=60)
@@ -54,10 +54,18 @@ class KillWorkerAt(pl.Callback):
 
 def test_killing_the_fit_worker_mid_run_loses_no_point_and_the_store_says_so(tmp_path):
     store = tmp_path / "sweep.sqlite"
-    callback = ScalingLawCallback(store=store, run_name="victim", fit_every_n_steps=40, max_fit_fraction=None,
-                                  fit_worker="process", wait_for_final_fit=True)
+    callback = ScalingLawCallback(
+        store=store,
+        run_name="victim",
+        fit_every_n_steps=40,
+        max_fit_fraction=None,
+        fit_worker="process",
+        wait_for_final_fit=True,
+    )
     killer = KillWorkerAt(callback, 80)
-    trainer(tmp_path, callback, max_steps=240, extra_callbacks=[killer]).fit(MPLShaped(240, decay_from=180), loader(n=8 * 240))
+    trainer(tmp_path, callback, max_steps=240, extra_callbacks=[killer]).fit(
+        MPLShaped(240, decay_from=180), loader(n=8 * 240)
+    )
     assert killer.killed is not None
     opened = SweepStore(store)
     points = opened.points("victim")
@@ -95,7 +103,10 @@ def flaky(tmp_path, monkeypatch):
 
 
 def _rows(first: int, n: int) -> list[dict]:
-    return [{"step": s, "samples": 8 * s, "flops": 1e6 * s, "lr": 0.1, "lr_sum": 0.1 * s, "loss": 3.0 / s} for s in range(first, first + n)]
+    return [
+        {"step": s, "samples": 8 * s, "flops": 1e6 * s, "lr": 0.1, "lr_sum": 0.1 * s, "loss": 3.0 / s}
+        for s in range(first, first + n)
+    ]
 
 
 def test_points_refused_by_a_full_disk_are_retried_and_stored_once_it_frees(flaky):
@@ -135,8 +146,9 @@ def test_training_continues_while_the_store_fails_and_the_loss_is_reported_at_th
         return original(self, run, rows)
 
     monkeypatch.setattr(SweepStore, "add_points", failing_add_points)
-    callback = ScalingLawCallback(store=store, run_name="full", fit_every_n_steps=1000, fit_worker="thread",
-                                  flush_every_n_steps=10)
+    callback = ScalingLawCallback(
+        store=store, run_name="full", fit_every_n_steps=1000, fit_worker="thread", flush_every_n_steps=10
+    )
     with pytest.warns(UserWarning, match=r"points? (were )?not stored"):
         trainer(tmp_path, callback, max_steps=60).fit(MPLShaped(60, decay_from=40), loader(n=8 * 60))
     monkeypatch.setattr(SweepStore, "add_points", original)

@@ -60,8 +60,11 @@ def _bad_files(root: Path) -> dict[str, Path]:
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
 
 
 def _run(argv: list[str]) -> tuple[int, str, str]:
@@ -76,7 +79,15 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
 
 COMMANDS = {
     "fit-curves": lambda p: ["fit-curves", "--warmup-steps", "0", "--fit", str(p)],
-    "fit-curves --from lightning-csv": lambda p: ["fit-curves", "--warmup-steps", "0", "--from", "lightning-csv", "--fit", str(p)],
+    "fit-curves --from lightning-csv": lambda p: [
+        "fit-curves",
+        "--warmup-steps",
+        "0",
+        "--from",
+        "lightning-csv",
+        "--fit",
+        str(p),
+    ],
     "fit-curves --from wandb": lambda p: ["fit-curves", "--warmup-steps", "0", "--from", "wandb", "--fit", str(p)],
     "fit-curves --from store": lambda p: ["fit-curves", "--warmup-steps", "0", "--from", "store", "--fit", str(p)],
     "replay-stopping": lambda p: ["replay-stopping", str(p)],
@@ -205,10 +216,14 @@ def test_cli_processes_print_no_traceback(tmp_path):
     """As a user sees it: a subprocess, its stderr one line, exit 2."""
     binary = tmp_path / "binary.yaml"
     binary.write_bytes(bytes(range(256)))
-    for argv in (["sweep", str(binary)], ["report", str(tmp_path), "--store", str(binary)],
-                 ["fit-compute", str(tmp_path), "--params-col", "N", "--tokens-col", "D", "--loss-col", "loss"]):
-        done = subprocess.run([sys.executable, "-m", "scaling_callback", *argv], capture_output=True, text=True,
-                              timeout=120, cwd=tmp_path)
+    for argv in (
+        ["sweep", str(binary)],
+        ["report", str(tmp_path), "--store", str(binary)],
+        ["fit-compute", str(tmp_path), "--params-col", "N", "--tokens-col", "D", "--loss-col", "loss"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "scaling_callback", *argv], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        )
         assert done.returncode == 2, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
