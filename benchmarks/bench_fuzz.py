@@ -19,75 +19,56 @@ mapping a CurveCase to a mapping with ``status`` and numbers).
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import resource
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fuzz_harness import (  # noqa: E402
-    CHEAP_CURVE_TARGET,
-    CURVE_TARGETS,
-    SWEEP_TARGETS,
-    Tally,
-    call_with_contract,
-    curve_cases,
-    sweep_cases,
-)
+from tests.fuzz_harness import CHEAP_CURVE_TARGET, CURVE_TARGETS, SWEEP_TARGETS, Tally, tally_many  # noqa: E402
 
 
-def _curve_chunk(task: tuple[str, int, int, int, int]) -> list:
-    target, seed, start, stop, memory_every = task
-    warnings.simplefilter("ignore")
-    forecast, numbers = CURVE_TARGETS[target] if target in CURVE_TARGETS else CHEAP_CURVE_TARGET[1:]
-    outcomes = []
-    for index, case in enumerate(curve_cases(stop, seed)):
-        if index < start:
-            continue
-        measure = index % memory_every == 0 or case.total_steps >= 10**7
-        outcomes.append(
-            call_with_contract(target, case.label, lambda c=case: forecast(c), numbers, measure_memory=measure)
-        )
-    return outcomes
-
-
-def _sweep_chunk(task: tuple[str, int, int, int, int]) -> list:
-    target, seed, start, stop, memory_every = task
-    warnings.simplefilter("ignore")
-    fit, numbers = SWEEP_TARGETS[target]
-    outcomes = []
-    for index, case in enumerate(sweep_cases(stop, seed)):
-        if index < start:
-            continue
-        outcomes.append(
-            call_with_contract(
-                target, case.label, lambda c=case: fit(c), numbers, measure_memory=index % memory_every == 0
-            )
-        )
-    return outcomes
-
-
-def _tally(target: str, chunks: list[list]) -> Tally:
-    tally = Tally(target)
-    for chunk in chunks:
-        for outcome in chunk:
-            tally.add(outcome)
-    return tally
-
-
-def _run_target(pool, kind: str, target: str, n: int, seed: int, workers: int, memory_every: int) -> Tally:
-    size = max(1, -(-n // (4 * workers)))
-    tasks = [(target, seed, a, min(a + size, n), memory_every) for a in range(0, n, size)]
-    chunk = _curve_chunk if kind == "curve" else _sweep_chunk
+def _run_target(kind: str, target: str, n: int, seed: int, workers: int, memory_every: int) -> Tally:
     started = time.perf_counter()
-    tally = _tally(target, pool.map(chunk, tasks) if pool is not None else map(chunk, tasks))
+    tally = tally_many(kind, target, n, seed, workers, memory_every)
     tally.wall = time.perf_counter() - started  # type: ignore[attr-defined]
     return tally
+
+
+def _steps_rows() -> list[tuple[int, float, float, int, str]]:
+    """The same 300 logged rows of a cosine fitted on a 1e4-, 1e6- and 1e8-step schedule: time and memory."""
+    import tracemalloc
+
+    import numpy as np
+
+    from scaling_callback.fitting.curve_fitter import CurveFitter
+    from scaling_callback.fitting.curves import Curve
+    from scaling_callback.laws.schedule import Schedule
+
+    rows = []
+    for total in (10**4, 10**6, 10**8):
+        warmup = total // 100
+        knots = np.rint(np.linspace(warmup, total, 300))
+        lrs = 1e-3 * (0.1 + 0.45 * (1 + np.cos(np.pi * (knots - warmup) / (total - warmup))))
+        steps = np.unique(np.rint(np.linspace(warmup + 1, 0.6 * total, 300)).astype(int))
+        best = None
+        for _ in range(3):
+            tracemalloc.start()
+            started = time.perf_counter()
+            schedule = Schedule.from_logged(knots, lrs, warmup_steps=warmup, total_steps=total)
+            s1 = schedule.lr_sum_at(steps - warmup) + schedule.warmup_sum
+            fitter = CurveFitter().fit([Curve(schedule, steps, 2.0 + 3.0 * (s1 / s1[0]) ** -0.4)])
+            final = fitter.predict_final(schedule)
+            seconds = time.perf_counter() - started
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            if best is None or seconds < best[1]:
+                best = (total, seconds, peak / 2**20, schedule.n_pieces, f"{fitter.status_}, final {final.loss:.4f}")
+        rows.append(best)
+    return rows
 
 
 def _cli_rows() -> list[dict]:
@@ -183,16 +164,25 @@ def main() -> None:
     full = args.curves if args.full_fit_curves is None else args.full_fit_curves
 
     started = time.perf_counter()
-    context = multiprocessing.get_context("fork")
-    pool = context.Pool(args.workers) if args.workers > 1 else None
-    tallies = [
-        _run_target(pool, "curve", CHEAP_CURVE_TARGET[0], args.curves, args.seed, args.workers, args.memory_every)
-    ]
-    tallies += [_run_target(pool, "curve", t, full, args.seed, args.workers, args.memory_every) for t in CURVE_TARGETS]
+    from tests.fuzz_harness import warm_imports
+
+    warm_imports()
+    steps = _steps_rows()
+    print(
+        "cost by information: 300 logged rows of a cosine schedule, fit (MPL, jackknife) + final prediction, best of 3"
+    )
+    print(f"{'steps':>12}{'pieces':>8}{'seconds':>9}{'x 1e4':>7}{'peak MiB':>10}{'x 1e4':>7}  result")
+    for total, seconds, mib, pieces, result in steps:
+        print(
+            f"{total:>12.0e}{pieces:>8}{seconds:>9.2f}{seconds / steps[0][1]:>7.2f}"
+            f"{mib:>10.1f}{mib / steps[0][2]:>7.2f}  {result}"
+        )
+    print()
+    tallies = [_run_target("curve", CHEAP_CURVE_TARGET[0], args.curves, args.seed, args.workers, args.memory_every)]
+    tallies += [_run_target("curve", t, full, args.seed, args.workers, args.memory_every) for t in CURVE_TARGETS]
     others = args.sweeps if args.other_sweeps is None else args.other_sweeps
     tallies += [
         _run_target(
-            pool,
             "sweep",
             t,
             args.sweeps if t.startswith("ComputeOptimalLaw") else others,
@@ -202,12 +192,12 @@ def main() -> None:
         )
         for t in SWEEP_TARGETS
     ]
-    if pool is not None:
-        pool.close()
-        pool.join()
 
     print(f"fuzz: seed {args.seed}, {args.workers} worker(s); a hang is a case over 10 s\n")
-    header = f"{'target':<38}{'cases':>7}  {'statuses':<44}{'input err':>10}{'exc':>5}{'hang':>5}{'broken':>7}{'max s':>7}{'max MiB':>9}"
+    header = (
+        f"{'target':<38}{'cases':>7}  {'statuses':<44}{'input err':>10}{'exc':>5}{'hang':>5}{'broken':>7}"
+        f"{'max s':>7}{'max MiB':>9}"
+    )
     print(header)
     print("-" * len(header))
     for tally in tallies:
@@ -226,13 +216,16 @@ def main() -> None:
     if not args.skip_cli:
         rows = _cli_rows()
         print()
-        head = f"{'CLI target':<40}{'cases':>7}{'exit 2, 1 line':>16}{'traceback':>11}{'exit 0':>8}{'other':>7}{'wrote':>7}{'max s':>7}"
+        head = (
+            f"{'CLI target':<40}{'cases':>7}{'exit 2, 1 line':>16}{'traceback':>11}{'exit 0':>8}{'other':>7}"
+            f"{'wrote':>7}{'max s':>7}"
+        )
         print(head)
         print("-" * len(head))
         for row in rows:
             print(
-                f"{row['target']:<40}{row['cases']:>7}{row['exit 2, one line']:>16}{row['tracebacks']:>11}{row['exit 0']:>8}"
-                f"{row['other exit']:>7}{row['wrote']:>7}{row['max_s']:>7.2f}"
+                f"{row['target']:<40}{row['cases']:>7}{row['exit 2, one line']:>16}{row['tracebacks']:>11}"
+                f"{row['exit 0']:>8}{row['other exit']:>7}{row['wrote']:>7}{row['max_s']:>7.2f}"
             )
         for row in rows:
             for failure in row["failures"][:5]:

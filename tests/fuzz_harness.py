@@ -88,6 +88,19 @@ class Tally:
         return not (self.exceptions or self.hangs or self.broken)
 
 
+def warm_imports() -> None:
+    """Import every module the targets use (a first case would otherwise count the imports as its cost)."""
+    import scaling_callback.callback.fit_job
+    import scaling_callback.fitting.bootstrap
+    import scaling_callback.fitting.broken_power
+    import scaling_callback.fitting.compute_optimal
+    import scaling_callback.fitting.curve_fitter
+    import scaling_callback.fitting.isoflop
+    import scaling_callback.fitting.loss_to_loss
+    import scaling_callback.fitting.sweep_forecaster
+    import scaling_callback.stopping  # noqa: F401
+
+
 def call_with_contract(
     target: str,
     label: str,
@@ -146,6 +159,7 @@ def forecaster_contract(
     measure_memory: bool = True,
 ) -> Tally:
     """Tally ``forecast`` over ``cases``: the per-run forecaster contract, for any callable."""
+    warm_imports()
     tally = Tally(target)
     numbers = tuple(numbers)
     for case in cases:
@@ -288,12 +302,12 @@ def curve_fitter_forecast(case: CurveCase) -> dict[str, Any]:
 
 
 def curve_terms_forecast(case: CurveCase) -> dict[str, Any]:
-    """Everything a per-run fit does before its optimiser, on every law: schedule, binning, LR terms, grid starts.
+    """Everything a per-run fit does before its optimiser: schedule, binning, LR terms, each law and its Jacobian.
 
-    Cheap (milliseconds), so the slow tier can put 10 000 curves through it; the optimiser itself is
-    covered by the full targets on fewer curves.
+    Cheap (a few milliseconds), so the slow tier can put 10 000 curves through it; the optimiser
+    itself is covered by the full targets on fewer curves. ``terms`` (S1, S_k(t), lags, drops) must
+    be finite when the status is ok.
     """
-    from scaling_callback.fitting.curve_space import grid_starts
     from scaling_callback.fitting.curves import Curve, bin_curve
     from scaling_callback.laws.loss_curves import CURVE_LAWS
     from scaling_callback.laws.lr_terms import lr_terms
@@ -306,15 +320,23 @@ def curve_terms_forecast(case: CurveCase) -> dict[str, Any]:
         return {"status": "failed: fewer than 3 usable points"}
     terms = lr_terms([schedule], [curve.steps], 128)
     final = lr_terms([schedule], [np.array([schedule.total_steps])])
-    out: dict[str, Any] = {"status": "ok"}
-    for name, law in CURVE_LAWS.items():
-        fixed = {n: 0.5 for n in law.drop_param_names if n not in ("B", "C")}
-        starts = grid_starts(law, terms, curve.loss, fixed, 1e-3, keep=1)
-        if starts:
-            vector = np.array([starts[0].params[n] for n in law.param_names])
-            with np.errstate(all="ignore"):
-                out[name] = law.loss(vector, final)
-    return out
+    natural = {
+        "L0": 0.5 * float(curve.loss.min()),
+        "A": float(curve.loss.max()),
+        "alpha": 0.5,
+        "B": 100.0,
+        "C": 1.0,
+        "beta": 0.5,
+        "gamma": 0.5,
+        "lam": 0.999,
+    }
+    for law in CURVE_LAWS.values():
+        vector = np.array([natural[n] for n in law.param_names])
+        with np.errstate(all="ignore"):
+            law.loss_and_jacobian(vector, terms)
+            law.loss(vector, final)
+    values = [np.ravel(part) for t in (terms, final) for part in (t.s1, t.pair_sum, t.pair_lag, t.pair_dlr, t.block_lr)]
+    return {"status": "ok", "terms": np.concatenate(values)}
 
 
 def _finite_view(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -327,7 +349,7 @@ def _finite_view(result: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-CHEAP_CURVE_TARGET = ("schedule, LR terms and grid starts", curve_terms_forecast, ())
+CHEAP_CURVE_TARGET = ("schedule, LR terms, law passes", curve_terms_forecast, ("terms",))
 
 CURVE_TARGETS: dict[str, tuple[Callable[[CurveCase], Mapping[str, Any]], tuple[str, ...]]] = {
     "run_fit (callback fit job)": (fit_job_forecast, ("prediction", "pred_final_high")),
@@ -563,4 +585,57 @@ def stopping_contract(
     numbers = tuple(numbers)
     for case in cases:
         tally.add(call_with_contract(target, case.label, lambda c=case: decide(c), numbers, limit_s, measure_memory))
+    return tally
+
+
+# ---------------------------------------------------------------- many cases, several processes
+def _curve_chunk(task: tuple[str, int, int, int, int]) -> list[Outcome]:
+    target, seed, start, stop, memory_every = task
+    import warnings
+
+    warnings.simplefilter("ignore")
+    forecast, numbers = CURVE_TARGETS[target] if target in CURVE_TARGETS else CHEAP_CURVE_TARGET[1:]
+    outcomes = []
+    for index, case in enumerate(curve_cases(stop, seed)):
+        if index >= start:
+            measure = memory_every > 0 and (index % memory_every == 0 or case.total_steps >= 10**7)
+            outcomes.append(
+                call_with_contract(target, case.label, lambda c=case: forecast(c), numbers, measure_memory=measure)
+            )
+    return outcomes
+
+
+def _sweep_chunk(task: tuple[str, int, int, int, int]) -> list[Outcome]:
+    target, seed, start, stop, memory_every = task
+    import warnings
+
+    warnings.simplefilter("ignore")
+    fit, numbers = SWEEP_TARGETS[target]
+    outcomes = []
+    for index, case in enumerate(sweep_cases(stop, seed)):
+        if index >= start:
+            measure = memory_every > 0 and index % memory_every == 0
+            outcomes.append(
+                call_with_contract(target, case.label, lambda c=case: fit(c), numbers, measure_memory=measure)
+            )
+    return outcomes
+
+
+def tally_many(kind: str, target: str, n: int, seed: int, workers: int = 1, memory_every: int = 0) -> Tally:
+    """Put ``n`` seeded cases (``kind`` "curve" or "sweep") through ``target`` on ``workers`` processes."""
+    import multiprocessing
+
+    warm_imports()  # before forking, and so that no case pays for an import in its seconds or memory
+    size = max(1, -(-n // (4 * max(workers, 1))))
+    tasks = [(target, seed, a, min(a + size, n), memory_every) for a in range(0, n, size)]
+    chunk = _curve_chunk if kind == "curve" else _sweep_chunk
+    if workers > 1:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            chunks = pool.map(chunk, tasks)
+    else:
+        chunks = [chunk(task) for task in tasks]
+    tally = Tally(target)
+    for outcomes in chunks:
+        for outcome in outcomes:
+            tally.add(outcome)
     return tally

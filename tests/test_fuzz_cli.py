@@ -195,6 +195,9 @@ BAD_CONFIGS = {
     "negative bootstrap": (GOOD + "frontier: {bootstrap: -1}\n", "frontier.bootstrap"),
     "zero target flops": (GOOD + "frontier: {target_flops: [0]}\n", "frontier.target_flops"),
     "store is a text file": (GOOD + "store: notes.txt\n", "notes.txt"),
+    "store driver missing": (GOOD + "store: 'nosuchdb+nodriver://u@127.0.0.1:1/db'\n", "store"),
+    "store unreachable": (GOOD + "store: 'postgresql://u@127.0.0.1:1/db'\n", "127.0.0.1"),
+    "threshold above one": (GOOD + "stopping: {threshold: 2}\n", "stopping.threshold"),
 }
 
 

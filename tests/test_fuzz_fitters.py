@@ -7,11 +7,12 @@ full fits, and 2 000 inputs into the L(N, D) fitter. ``benchmarks/bench_fuzz.py`
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from scaling_callback.laws.lr_terms import lr_terms
@@ -25,6 +26,7 @@ from tests.fuzz_harness import (
     forecaster_contract,
     sweep_cases,
     sweep_contract,
+    tally_many,
 )
 
 
@@ -77,23 +79,21 @@ def test_a_huge_schedule_fits_within_time_and_memory():
     assert tally.max_bytes < 2**30
 
 
+_WORKERS = min(os.cpu_count() or 1, 4)
+
+
 @pytest.mark.slow
 def test_ten_thousand_curves_slow_tier():
-    name, forecast, numbers = CHEAP_CURVE_TARGET
-    tally = forecaster_contract(forecast, curve_cases(10_000, seed=21), name, numbers, measure_memory=False)
-    _assert_contract(tally)
-    for target, (forecast, numbers) in CURVE_TARGETS.items():
-        _assert_contract(
-            forecaster_contract(forecast, curve_cases(200, seed=22), target, numbers, measure_memory=False)
-        )
+    _assert_contract(tally_many("curve", CHEAP_CURVE_TARGET[0], 10_000, seed=21, workers=_WORKERS))
+    for target in CURVE_TARGETS:
+        _assert_contract(tally_many("curve", target, 150, seed=22, workers=_WORKERS))
 
 
 @pytest.mark.slow
 def test_two_thousand_l_nd_inputs_slow_tier():
-    fit, numbers = SWEEP_TARGETS["ComputeOptimalLaw (L(N, D))"]
-    _assert_contract(sweep_contract(fit, sweep_cases(2_000, seed=23), "L(N, D)", numbers, measure_memory=False))
-    for target, (fit, numbers) in SWEEP_TARGETS.items():
-        _assert_contract(sweep_contract(fit, sweep_cases(140, seed=24), target, numbers, measure_memory=False))
+    _assert_contract(tally_many("sweep", "ComputeOptimalLaw (L(N, D))", 2_000, seed=23, workers=_WORKERS))
+    for target in SWEEP_TARGETS:
+        _assert_contract(tally_many("sweep", target, 60, seed=24, workers=_WORKERS))
 
 
 # ------------------------------------------------------------------ properties of the piecewise schedule
@@ -106,6 +106,7 @@ _piece = st.tuples(st.integers(1, 400), st.floats(0.0, 1.0), st.floats(0.0, 1.0)
     n_points=st.integers(1, 12),
     blocks=st.sampled_from([None, 2, 7, 64]),
 )
+@example(pieces=[(1, 0.0, 0.0), (1, 5e-324, 0.0)], n_points=2, blocks=None)  # a subnormal drop (found by hypothesis)
 def test_lr_terms_over_pieces_match_every_step_sums(pieces, n_points, blocks):
     lrs = np.concatenate([np.linspace(a, b, n) for n, a, b in pieces])
     schedule = Schedule(lrs, 1.0, 0.0)

@@ -23,7 +23,12 @@ from scaling_callback.errors import InputError
 from scaling_callback.fitting import compute_diagnostics as diag
 from scaling_callback.fitting.chinchilla_objective import Variant, huber_objective, score_starts, validate_points
 from scaling_callback.fitting.huber import DEFAULT_DELTA
-from scaling_callback.fitting.multistart import TIGHT_OPTIONS, minimize_from_starts, pick_best_starts
+from scaling_callback.fitting.multistart import (
+    TIGHT_OPTIONS,
+    TIME_BUDGET_SECONDS,
+    minimize_from_starts,
+    pick_best_starts,
+)
 from scaling_callback.laws.chinchilla import (
     CHINCHILLA_START_GRID,
     THETA_NAMES,
@@ -86,6 +91,7 @@ class ComputeOptimalLaw:
         if n.size < n_free:
             raise InputError(f"{n.size} points cannot determine {n_free} parameters")
         d, k, flop_convention, tokens_source = self._flop_convention(n, d, c)
+        self._deadline = started + TIME_BUDGET_SECONDS  # shared with the alpha = beta comparison below
         n_scored = self._fit_logs(np.log(n), np.log(d), np.log(l), k)
         self.choices_ = self._choices(n_scored, len(self.top_grid_starts_), flop_convention, tokens_source)
         self.fit_seconds_ = time.perf_counter() - started
@@ -256,6 +262,7 @@ class ComputeOptimalLaw:
 
     def _tied_comparison(self) -> str:
         tied = ComputeOptimalLaw(**{**self.get_params(), "tie_exponents": True, "compare_tied": False})
+        tied._deadline = getattr(self, "_deadline", None)
         tied._fit_logs(self._log_n, self._log_d, self._log_loss, self.flops_per_param_token_)
         at = self.max_flops_
         increase = tied.objective_ / self.objective_ - 1.0 if self.objective_ > 0 else float("nan")
@@ -273,8 +280,15 @@ class ComputeOptimalLaw:
         grid = self._free_grid()
         scores = score_starts(grid, log_n, log_d, log_loss, self.variant_, self.delta)
         self.top_grid_starts_ = grid[pick_best_starts(scores, grid, self.n_best_starts)]
+        deadline = getattr(self, "_deadline", None)
+        budget = TIME_BUDGET_SECONDS if deadline is None else max(deadline - time.perf_counter(), 0.0)
         result = minimize_from_starts(
-            self._objective, self.top_grid_starts_, self.optimizer, self.optimizer_options, self.variant_.bounds()
+            self._objective,
+            self.top_grid_starts_,
+            self.optimizer,
+            self.optimizer_options,
+            self.variant_.bounds(),
+            time_budget=budget,
         )
         self.local_optima_ = _distinct_optima(result)
         self._set_solution(result)

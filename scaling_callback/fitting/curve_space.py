@@ -45,10 +45,11 @@ LINEAR_DROP_SCALE = {"mpl": "B", "lldl": "B", "momentum": "C", "opl": None}
 def to_internal(name: str, value: float) -> float:
     """Natural parameter value → optimizer coordinate."""
     kind = BOUNDS[name][0]
-    if kind == "log":
-        return float(np.log(value))
-    if kind == "log1m":
-        return float(np.log1p(-value))
+    with np.errstate(divide="ignore"):  # 0 (a drop term held at zero) maps to -inf, clipped to its bound by callers
+        if kind == "log":
+            return float(np.log(value))
+        if kind == "log1m":
+            return float(np.log1p(-value))
     return float(value)
 
 

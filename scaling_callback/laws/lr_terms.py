@@ -140,10 +140,14 @@ def _one_curve(schedule: Schedule, steps: np.ndarray, max_blocks: int | None) ->
     if block_start.size:
         weight_run = d * n
         mass = np.add.reduceat(weight_run, block_start)
-        weight = np.divide(1.0, mass, out=np.zeros_like(mass), where=mass != 0)
-        lr_k = np.add.reduceat(weight_run * mean_lr, block_start) * weight
-        sum_before = np.add.reduceat(weight_run * mean_sum_before, block_start) * weight
-        k_mean = np.add.reduceat(weight_run * mean_k, block_start) * weight
+        # weights relative to each block's largest sub-run (same sign in a block, so |relative| <= 1 and
+        # the total is at least 1 in size): means stay finite for subnormal drops, whose reciprocal overflows
+        owner = np.repeat(np.arange(block_start.size), np.diff(np.append(block_start, start.size)))
+        relative = weight_run / np.maximum.reduceat(np.abs(weight_run), block_start)[owner]
+        total = np.add.reduceat(relative, block_start)
+        lr_k = np.add.reduceat(relative * mean_lr, block_start) / total
+        sum_before = np.add.reduceat(relative * mean_sum_before, block_start) / total
+        k_mean = np.add.reduceat(relative * mean_k, block_start) / total
         last = np.append(block_start[1:] - 1, start.size - 1)
         last_k = start[last] + n[last] - 1
     else:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
-from sqlalchemy.exc import DatabaseError, IntegrityError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError
 
 from scaling_callback.errors import InputError
 from scaling_callback.store import tables as t
@@ -75,7 +75,12 @@ class SweepStore:
         self.url = normalise_url(url_or_path)
         if not create:
             _check_existing(self.url)
-        self._engine = make_engine(self.url)
+        try:
+            self._engine = make_engine(self.url)
+        except ImportError as error:  # the URL names a database whose driver is not installed
+            raise InputError(f"store {self.url}: its database driver is not installed ({error})") from None
+        except ArgumentError as error:  # an unknown dialect or bad URL parts
+            raise InputError(f"store {self.url}: not a database SQLAlchemy knows ({_first_line(error)})") from None
         self._run_ids: dict[str, int] = {}
         # in-memory SQLite is one connection shared by all threads: take turns on it
         self._lock = threading.RLock() if is_memory(self.url) else nullcontext()

@@ -241,7 +241,7 @@ def _check_values(config: SweepConfig) -> None:
         ("optimizer.decay_fraction", o.decay_fraction, 0.0, 1.0, True),
         ("optimizer.switch_fraction", o.switch_fraction, 0.0, 1.0, True),
         ("callback.max_fit_fraction", c.max_fit_fraction, 0.0, 1.0, True),
-        ("stopping.threshold", s.threshold, 0.0, math.inf, False),
+        ("stopping.threshold", s.threshold, 0.0, 1.0, False),  # a probability: stop when P(beats best) < it
     ):
         _check_range(key, value, low, high, low_open)
     for key, value, low in (

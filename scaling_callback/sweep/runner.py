@@ -54,8 +54,12 @@ def plan_runs(config: SweepConfig, raw_config: dict, out_dir: Path, resume: bool
         from scaling_callback.files import check_sqlite_file
 
         check_sqlite_file(config.store)  # before the output folder is made
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store = SweepStore(store_url(config, out_dir))
+    if config.store:  # a configured store must open (driver, host, schema) before anything is written
+        store = SweepStore(store_url(config, out_dir))
+        out_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        store = SweepStore(store_url(config, out_dir))
     try:
         existing = store.runs(config.name) if store.get_sweep(config.name) else None
         if existing is not None and len(existing) and not resume:
