@@ -1,4 +1,4 @@
-"""``loss_vs_flops.png``: every run's training loss against compute, its fitted law to the planned end.
+"""``loss_vs_flops.png``: every run's training loss against compute, its forecast to the planned end.
 
 Runs are told apart by three keys: one panel per (schedule, peak LR), colour for the model size
 N, and an end-of-curve marker for the planned token budget D; the legend says so.
@@ -12,9 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling_callback.laws.loss_curves import CURVE_LAWS
-from scaling_callback.laws.lr_terms import lr_terms
-from scaling_callback.laws.schedule import Schedule
 from scaling_callback.report.plot_style import (
     BUDGET_MARKERS,
     DPI,
@@ -32,22 +29,18 @@ MAX_COLUMNS = 3
 LEGEND_INCHES = 2.1  # room right of the panels for the legend
 
 
-def law_curve(fit: dict | None, planned_lrs: np.ndarray | None, steps: np.ndarray) -> np.ndarray | None:
-    """The run's fitted per-run law evaluated on its planned schedule at ``steps`` (rows: steps, loss), or None."""
-    if not fit or planned_lrs is None or not fit.get("params") or fit.get("law") not in CURVE_LAWS:
+def forecast_path(fit: dict | None) -> np.ndarray | None:
+    """The run's stored forecast along its plan, from the step it was made to the planned end (rows: steps, loss).
+
+    The same forecast the stopping policy compared and the summary shows (``fits.forecast``), or None.
+    """
+    forecast = (fit or {}).get("forecast") or {}
+    steps = np.asarray(forecast.get("path_x") or [], dtype=float)
+    values = np.asarray(forecast.get("path_loss") or [], dtype=float)
+    if steps.size < 2 or steps.shape != values.shape:
         return None
-    law = CURVE_LAWS[fit["law"]]
-    params = fit["params"]
-    if any(not isinstance(params.get(n), (int, float)) or not math.isfinite(params[n]) for n in law.param_names):
-        return None
-    schedule = Schedule.from_per_step(planned_lrs)
-    steps = steps[(steps >= schedule.warmup_steps) & (steps <= schedule.total_steps)]
-    if steps.size == 0:
-        return None
-    with np.errstate(all="ignore"):
-        values = law.loss(np.array([params[n] for n in law.param_names]), lr_terms([schedule], [steps]))
-    keep = np.isfinite(values) & (values > 0)
-    return np.vstack([steps[keep], values[keep]]) if keep.any() else None
+    keep = np.isfinite(steps) & np.isfinite(values) & (values > 0)
+    return np.vstack([steps[keep], values[keep]]) if keep.sum() >= 2 else None
 
 
 def run_table(runs: pd.DataFrame, curves: dict, schedules: dict) -> pd.DataFrame:
@@ -140,7 +133,7 @@ def plot_loss_vs_flops(runs: pd.DataFrame, curves: dict, fits: dict, schedules: 
     fig.legend(handles=_legend_handles(colour_of, marker_of), loc="center right", fontsize=8, frameon=False)
     fig.suptitle(
         "Loss vs compute per run — panel: schedule and peak LR; colour: model size N; marker: planned "
-        "tokens D\nsolid: observed; dashed: fitted per-run law to the planned end; bar: predicted final loss "
+        "tokens D\nsolid: observed; dashed: forecast to the planned end; bar: predicted final loss "
         "with its interval; red x: stopped early (hollow marker: its forecast end)",
         fontsize=9.5,
     )
@@ -174,8 +167,7 @@ def _draw_run(ax, run, curve: pd.DataFrame, fit: dict | None, planned_lrs, colou
     smoothed = smooth(loss, smoothing_window(loss))
     ax.plot(flops, smoothed, color=colour, lw=1.3, alpha=0.95)
     flops_per_step = flops[-1] / max(int(curve["step"].iloc[-1]), 1)
-    planned_steps = np.unique(np.linspace(1, run.max_steps, 200).astype(int))
-    predicted = law_curve(fit, planned_lrs, planned_steps)
+    predicted = forecast_path(fit)
     if predicted is not None:
         ax.plot(predicted[0] * flops_per_step, predicted[1], color=colour, lw=0.9, ls="--", alpha=0.8)
     fit = fit or {}
@@ -204,7 +196,7 @@ def _legend_handles(colour_of: dict, marker_of: dict) -> list:
     handles += [
         line([], [], ls="", label="line"),
         line([], [], color="black", lw=1.3, label="  observed (smoothed)"),
-        line([], [], color="black", lw=0.9, ls="--", label="  fitted law to planned end"),
+        line([], [], color="black", lw=0.9, ls="--", label="  forecast to planned end"),
         line([], [], color="crimson", marker="x", ls="", mew=2, label="  stopped early"),
         line([], [], color="grey", marker="o", mfc="none", ls="", label="  its forecast end"),
     ]
