@@ -34,7 +34,7 @@ def make_pruner() -> PolicyPruner:
     return PolicyPruner(make_policy("law"), budget=MAX_STEPS, lr_schedule=planned_lrs, keep_history=True)
 
 
-def objective(trial: optuna.Trial, url: str, out_dir: str) -> float:
+def objective(trial: optuna.Trial, url: str, out_dir: str) -> float:  # url: the sweep store
     d = trial.suggest_categorical("d", [4, 8, 16, 32, 64])
     module = make_plrf_module(
         d=d,
@@ -69,6 +69,7 @@ def objective(trial: optuna.Trial, url: str, out_dir: str) -> float:
 
 def main() -> None:
     url, study_name, n_trials, out_dir = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    store_url = sys.argv[5] if len(sys.argv) > 5 else url  # the sweep store; the Optuna storage by default
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
@@ -77,7 +78,7 @@ def main() -> None:
         url, engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     )
     study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner())
-    study.optimize(lambda trial: objective(trial, url, out_dir), n_trials=n_trials)
+    study.optimize(lambda trial: objective(trial, store_url, out_dir), n_trials=n_trials)
 
 
 if __name__ == "__main__":

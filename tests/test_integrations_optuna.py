@@ -25,7 +25,11 @@ N_PROCESSES = 3
 
 @pytest.mark.slow
 def test_three_processes_share_one_study_and_our_pruner_decides_as_the_law_policy(store_url, tmp_path):
-    study = optuna.create_study(study_name="widths", storage=store_url, direction="minimize")
+    # On SQLite the study gets its own file: Optuna's storage and the sweep store writing one SQLite file from
+    # three processes made Optuna retry a commit that had landed ("Cannot tell a COMPLETE trial"); on a
+    # server both share one database, as a cluster would.
+    storage_url = f"sqlite:///{tmp_path / 'optuna.sqlite'}" if store_url.startswith("sqlite") else store_url
+    study = optuna.create_study(study_name="widths", storage=storage_url, direction="minimize")
     for d in WIDTHS:
         study.enqueue_trial({"d": d})
     script = Path(__file__).with_name("optuna_worker_script.py")
@@ -39,7 +43,7 @@ def test_three_processes_share_one_study_and_our_pruner_decides_as_the_law_polic
     per_process = len(WIDTHS) // N_PROCESSES
     workers = [
         subprocess.Popen(
-            [sys.executable, str(script), store_url, "widths", str(per_process), str(tmp_path)],
+            [sys.executable, str(script), storage_url, "widths", str(per_process), str(tmp_path), store_url],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -50,7 +54,7 @@ def test_three_processes_share_one_study_and_our_pruner_decides_as_the_law_polic
     outputs = [w.communicate(timeout=600)[0] for w in workers]
     assert [w.returncode for w in workers] == [0] * N_PROCESSES, [out[-3000:] for out in outputs]
 
-    study = optuna.load_study(study_name="widths", storage=store_url)
+    study = optuna.load_study(study_name="widths", storage=storage_url)
     trials = study.get_trials(deepcopy=False)
     assert sorted(t.number for t in trials) == list(range(len(WIDTHS)))  # every trial present once
     assert sorted(t.params["d"] for t in trials) == sorted(WIDTHS)
@@ -61,7 +65,7 @@ def test_three_processes_share_one_study_and_our_pruner_decides_as_the_law_polic
     best = min((t for t in trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: t.value)
     assert best.params["d"] == 64
 
-    store = SweepStore(store_url)  # the callback's store, in the same database
+    store = SweepStore(store_url)  # the callback's store
     runs = store.runs("widths").set_index("name")
     assert sorted(runs.index) == sorted(f"trial-{t.number}" for t in trials)
     pruner = make_pruner()
