@@ -4,112 +4,22 @@ priors, resume without double counting, early-stopping seam, odd models, Lightni
 from __future__ import annotations
 
 import csv
-import math
-import re
-import time
 from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
+from callback_models import BASE_LR, BATCH, MPLShaped, Regressor, SlowSteps, loader, lr_factor, trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from scaling_callback import ScalingLawCallback, SweepStore
 from scaling_callback.errors import InputError
-from scaling_callback.stopping import Decision, StoppingPolicy
 
-BASE_LR, WARMUP, BATCH = 0.05, 10, 8
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "callback_lightningcli.yaml"
-
-
-def lr_factor(i: int, total: int) -> float:
-    """Linear warmup over WARMUP steps, then cosine to 10 % at ``total`` (LambdaLR's factor of step i+1)."""
-    if i < WARMUP:
-        return (i + 1) / WARMUP
-    return 0.1 + 0.45 * (1 + math.cos(math.pi * (i - WARMUP) / (total - WARMUP)))
-
-
-class Regressor(pl.LightningModule):
-    """BoringModel-style MLP that remembers the raw loss of every micro-batch."""
-
-    def __init__(self, total: int = 40, scheduler: bool = True) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 1))
-        self.total, self.scheduler = total, scheduler
-        self.raw_losses: list[float] = []
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        loss = nn.functional.mse_loss(self.net(x).squeeze(-1), y)
-        self.raw_losses.append(float(loss))  # .item() in training_step: the meta copy cannot run it
-        return loss
-
-    def validation_step(self, batch, batch_idx):
-        x, y = batch
-        self.log("val_loss", nn.functional.mse_loss(self.net(x).squeeze(-1), y))
-
-    def configure_optimizers(self):
-        optimizer = torch.optim.SGD(self.parameters(), lr=BASE_LR)
-        if not self.scheduler:
-            return optimizer
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: lr_factor(i, self.total))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-
-class MPLShaped(pl.LightningModule):
-    """Its 'loss' is a noiseless loss-vs-LR-sum curve with an annealing drop, so the fitter has a clean target."""
-
-    def __init__(self, total: int, decay_from: int) -> None:
-        super().__init__()
-        self.w = nn.Parameter(torch.zeros(1))
-        self.total, self.decay_from, self.lr_sum = total, decay_from, 0.0
-
-    def _lr(self, i: int) -> float:
-        warm = min((i + 1) / 10, 1.0)
-        return (
-            0.1
-            * warm
-            * (1.0 if i < self.decay_from else max(1 - (i - self.decay_from) / (self.total - self.decay_from), 0.05))
-        )
-
-    def training_step(self, batch, batch_idx):
-        i = self.global_step
-        lr = self._lr(i)
-        self.lr_sum += lr
-        value = 2.0 + 1.5 * self.lr_sum**-0.5 - 3.0 * (0.1 - lr)
-        return self.w.sum() * 0.0 + value
-
-    def configure_optimizers(self):
-        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: self._lr(i) / 0.1)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-
-def loader(n: int = 160, seed: int = 0) -> DataLoader:
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 16, generator=generator)
-    y = x[:, :3].sum(1)
-    return DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=False)
-
-
-def trainer(tmp_path: Path, callback: ScalingLawCallback, **kwargs) -> pl.Trainer:
-    options = dict(
-        max_steps=40,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    options.update(kwargs)
-    return pl.Trainer(default_root_dir=tmp_path, callbacks=[callback] + options.pop("extra_callbacks", []), **options)
 
 
 def test_lr_sum_loss_and_flops_with_gradient_accumulation(tmp_path):
@@ -253,106 +163,6 @@ def test_resume_from_mid_epoch_checkpoint_has_no_duplicate_or_missing_steps(tmp_
     again = restored.state_dict() if restored._recorder is not None else {}
     assert again["totals"] == state["totals"]
     torch.testing.assert_close(again["curve"], state["curve"], rtol=0, atol=0, equal_nan=True)
-
-
-class StopAfter(StoppingPolicy):
-    """A stand-in early-stopping policy: stop once a fit has seen ``step`` steps; its state survives resumes."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-        self.calls: list = []
-        super().__init__()
-
-    def state_dict(self) -> dict:
-        return super().state_dict() | {"calls": len(self.calls)}
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.restored = state
-
-    def judge(self, run, sweep) -> Decision:
-        self.calls.append(run)
-        stop = run.current_x >= self.step
-        return Decision(
-            False,
-            "unpromising" if stop else "continue",
-            0.1 if stop else 0.9,
-            "predicted final loss worse than the best run" if stop else "",
-        )
-
-
-def test_early_stopping_policy_stops_training_and_is_recorded(tmp_path, store_url):
-    policy = StopAfter(20)
-    callback = ScalingLawCallback(
-        store=store_url,
-        run_name="stopped",
-        fit_worker="thread",
-        fit_every_n_steps=10,
-        max_fit_fraction=None,
-        early_stopping=policy,
-    )
-    run = trainer(tmp_path, callback, max_steps=400)
-    run.fit(Regressor(400), loader(n=8 * 400))
-    assert run.global_step < 400
-    store = SweepStore(store_url)
-    row = store.get_run("stopped")
-    assert row["status"] == "stopped" and row["stop_reason"].startswith("predicted final loss worse than the best run")
-    assert row["stop_step"] == run.global_step
-    decisions = store.decisions("stopped")
-    assert decisions.stop.tolist()[-1] and decisions.policy.iloc[0] == "StopAfter"
-    assert policy.calls[0].name == "stopped" and policy.calls[0].forecast is not None  # judged on the fit's forecast
-    fits = store.fits("stopped")
-    assert set(decisions.fit_id.dropna().astype(int)) <= set(fits.id)  # each decision names the fit it used
-    from scaling_callback.report.sweep_data import stored_forecast
-
-    stop_fit = int(decisions[decisions.stop].fit_id.iloc[-1])
-    assert stored_forecast(store, "stopped")["id"] == stop_fit  # the report shows the forecast the stop used
-    assert stored_forecast(store, "stopped")["forecast"] == store.fit(stop_fit)["forecast"]
-    state = callback.state_dict()
-    assert state["policy"]["calls"] == len(policy.calls)
-    fresh = StopAfter(20)
-    ScalingLawCallback(early_stopping=fresh).load_state_dict(state)
-    assert fresh.restored["calls"] == len(policy.calls)
-
-
-class SlowSteps(pl.Callback):
-    """Makes each training step last at least ``seconds`` (a run long enough for a worker process to start)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def on_train_batch_end(self, *args, **kwargs) -> None:
-        time.sleep(self.seconds)
-
-
-@pytest.mark.slow
-def test_a_process_worker_judges_off_the_training_process_and_its_policy_state_is_checkpointed(tmp_path, monkeypatch):
-    import os
-    import sys
-
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), *sys.path]))
-    monkeypatch.syspath_prepend(str(Path(__file__).parent))
-    from stop_policies import StopAtStep
-
-    policy = StopAtStep(30)
-    callback = ScalingLawCallback(
-        store=tmp_path / "s.sqlite",
-        run_name="judged",
-        fit_worker="process",
-        fit_every_n_steps=10,
-        max_fit_fraction=None,
-        early_stopping=policy,
-    )
-    run = trainer(tmp_path, callback, max_steps=2000, extra_callbacks=[SlowSteps(0.005)])  # ~10 s: the worker starts
-    run.fit(Regressor(2000), loader(n=8 * 2000))
-    assert run.global_step < 2000
-    store = SweepStore(tmp_path / "s.sqlite")
-    assert store.get_run("judged")["status"] == "stopped"
-    decisions = store.decisions("judged")
-    judges = {re.search(r"process (\d+)", reason).group(1) for reason in decisions.reason}
-    assert judges and str(os.getpid()) not in judges  # the policy ran in the worker, not on the training thread
-    assert callback.state_dict()["policy"]["calls"] == len(decisions)  # the worker's state came back
-    store.close()
 
 
 class NaNAtFifth(Regressor):
