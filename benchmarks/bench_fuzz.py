@@ -28,7 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fuzz_harness import CHEAP_CURVE_TARGET, CURVE_TARGETS, SWEEP_TARGETS, Tally, tally_many  # noqa: E402
+from tests.fuzz_batch import tally_many  # noqa: E402
+from tests.fuzz_harness import CHEAP_CURVE_TARGET, CURVE_TARGETS, Tally  # noqa: E402
+from tests.fuzz_sweeps import SWEEP_TARGETS  # noqa: E402
 
 
 def _run_target(kind: str, target: str, n: int, seed: int, workers: int, memory_every: int) -> Tally:

@@ -17,17 +17,9 @@ from hypothesis import strategies as st
 
 from scaling_callback.laws.lr_terms import lr_terms
 from scaling_callback.laws.schedule import Schedule
-from tests.fuzz_harness import (
-    CHEAP_CURVE_TARGET,
-    CURVE_TARGETS,
-    HANG_SECONDS,
-    SWEEP_TARGETS,
-    curve_cases,
-    forecaster_contract,
-    sweep_cases,
-    sweep_contract,
-    tally_many,
-)
+from tests.fuzz_batch import tally_many
+from tests.fuzz_harness import CHEAP_CURVE_TARGET, CURVE_TARGETS, HANG_SECONDS, curve_cases, forecaster_contract
+from tests.fuzz_sweeps import SWEEP_TARGETS, sweep_cases, sweep_contract
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,8 @@ import warnings
 
 import pytest
 
-from tests.fuzz_harness import HANG_SECONDS, stopping_cases, stopping_contract, stopping_targets
+from tests.fuzz_harness import HANG_SECONDS
+from tests.fuzz_sweeps import stopping_cases, stopping_contract, stopping_targets
 
 
 @pytest.mark.parametrize("target", list(stopping_targets()))
