@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from scaling_callback.cli.json_output import dumps
+from scaling_callback.cli.options import add_interval_options, check_interval_options
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.downstream import LINKS, ComputeLossStage, DownstreamLaw
 from scaling_callback.io.readers import read_csv_frame
@@ -45,19 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--link", choices=LINKS, default="auto", help="loss -> metric link (default auto)")
     parser.add_argument("--group-col", metavar="COL", help="fit each value of this column separately")
     parser.add_argument("--run-col", metavar="COL", help="bootstrap whole runs (rows are checkpoints)")
-    parser.add_argument(
-        "--bootstrap", type=int, default=200, metavar="K", help="bootstrap resamples (default 200; 0: no interval)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    parser.add_argument("--level", type=float, default=0.9, help="interval coverage (default 0.9)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_interval_options(parser, 200, "bootstrap resamples (default 200; 0: no interval)")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.bootstrap < 0:
-        raise InputError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
-    if not 0 < args.level < 1:
-        raise InputError(f"--level must be in (0, 1), got {args.level}")
+    check_interval_options(args)
     if args.target_flops and any(not (math.isfinite(c) and c > 0) for c in args.target_flops):
         raise InputError(f"--target-flops must be positive, got {args.target_flops}")
     frame = read_csv_frame(Path(args.points))

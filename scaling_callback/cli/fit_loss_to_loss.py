@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from scaling_callback.cli.json_output import dumps
+from scaling_callback.cli.options import add_interval_options, check_interval_options
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.loss_to_loss import LossToLossLaw, pair_by_compute
 from scaling_callback.fitting.loss_to_loss_compute import METHODS, LossToLossFromCompute
@@ -55,19 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="joint",
         help="with --compute-col: refine the compute laws and the law jointly (default), or the paper's sequential fit",
     )
-    parser.add_argument(
-        "--bootstrap", type=int, default=0, metavar="K", help="bootstrap resamples for intervals (needs --compute-col)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    parser.add_argument("--level", type=float, default=0.9, help="interval coverage (default 0.9)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_interval_options(parser, 0, "bootstrap resamples for intervals (needs --compute-col)")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.bootstrap < 0:
-        raise InputError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
-    if not 0 < args.level < 1:
-        raise InputError(f"--level must be in (0, 1), got {args.level}")
+    check_interval_options(args)
     if (args.predict_compute or args.bootstrap) and not args.compute_col:
         raise InputError("--predict-compute and --bootstrap need --compute-col")
     for name, values in (("--predict-x", args.predict_x), ("--predict-compute", args.predict_compute)):

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import argparse
 
+from scaling_callback.errors import InputError
 from scaling_callback.progress import format_interval, format_value
 
 N_CONVENTIONS = ("total", "non-embedding")
 __all__ = [
     "HelpFormatter",
+    "add_interval_options",
     "add_n_convention",
     "add_seed",
     "add_workers",
+    "check_interval_options",
     "describe_frontier",
     "format_interval",
     "format_value",
@@ -44,6 +47,22 @@ def add_workers(parser: argparse.ArgumentParser, help_text: str, default: int | 
 def add_seed(parser: argparse.ArgumentParser, help_text: str, default: int | None = 0) -> None:
     """``--seed S``: the command's random seed."""
     parser.add_argument("--seed", type=int, default=default, metavar="S", help=help_text)
+
+
+def add_interval_options(parser: argparse.ArgumentParser, bootstrap_default: int, bootstrap_help: str) -> None:
+    """``--bootstrap K``, ``--seed`` (of the bootstrap), ``--level`` and ``--json``: one spelling for every fitting CLI."""
+    parser.add_argument("--bootstrap", type=int, default=bootstrap_default, metavar="K", help=bootstrap_help)
+    add_seed(parser, "bootstrap seed")
+    parser.add_argument("--level", type=float, default=0.9, help="interval coverage (default 0.9)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def check_interval_options(args: argparse.Namespace) -> None:
+    """One-line errors for a negative ``--bootstrap`` or a ``--level`` outside (0, 1)."""
+    if args.bootstrap < 0:
+        raise InputError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
+    if not 0 < args.level < 1:
+        raise InputError(f"--level must be in (0, 1), got {args.level}")
 
 
 def add_n_convention(parser: argparse.ArgumentParser) -> None:
