@@ -78,7 +78,18 @@ def main() -> None:
         url, engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     )
     study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner())
-    study.optimize(lambda trial: objective(trial, store_url, out_dir), n_trials=n_trials)
+    for _ in range(n_trials):  # ask/tell: study.optimize's tell fails on a SQLite commit that landed and was retried
+        trial = study.ask()
+        try:
+            values, state = objective(trial, store_url, out_dir), optuna.trial.TrialState.COMPLETE
+        except optuna.TrialPruned:
+            values, state = None, optuna.trial.TrialState.PRUNED
+        try:
+            study.tell(trial, values, state=state)
+        except ValueError:  # "Cannot tell a ... trial": only if the storage already holds this very outcome
+            stored = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+            if stored.state != state:
+                raise
 
 
 if __name__ == "__main__":
