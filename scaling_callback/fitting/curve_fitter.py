@@ -19,7 +19,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from scaling_callback.errors import InputError
-from scaling_callback.fitting.curve_interval import FinalPrediction, PredictiveInterval
+from scaling_callback.fitting.curve_interval import (
+    TRANSFER_PRIOR_SD_LOG,
+    TRANSFER_PRIOR_WEIGHT,
+    FinalPrediction,
+    PredictiveInterval,
+    transfer_variance,
+)
 from scaling_callback.fitting.curve_space import grid_starts, internal_bounds, to_internal, to_natural
 from scaling_callback.fitting.curves import Curve, bin_curve
 from scaling_callback.fitting.huber import DEFAULT_DELTA, huber
@@ -93,6 +99,8 @@ class CurveFitter:
         terms = lr_terms([c.schedule for c in curves], [c.steps for c in curves], self.max_blocks)
         loss = np.concatenate([c.loss for c in curves])
         self._curve_sizes = [len(c) for c in curves]
+        self._fitted_schedules = [(c.schedule, int(c.steps.max())) for c in curves]
+        self.transfer_errors_ = np.zeros(0)
         fixed, self.drop_term_ = self._resolve_fixed(curves)
         self.status_, self.converged_ = "ok", False
         self.params_: dict[str, float] = {}
@@ -160,27 +168,66 @@ class CurveFitter:
         self.objective_ = float(polished.fun) * self.delta
         self.n_iterations_ = iterations + int(polished.nit)
         self.starts_ = [s.params for s in starts]
-        jackknife = self._jackknife(coarse, loss, fixed, free, bounds, polished.x)
+        curve_of_point = np.repeat(np.arange(len(self._curve_sizes)), self._curve_sizes)
+        jackknife = self._jackknife(coarse, loss, fixed, free, bounds, polished.x, curve_of_point)
+        errors = self._transfer_errors(objective, coarse, loss, fixed, free, bounds, polished.x, curves, jackknife)
+        self.transfer_errors_ = errors
         self.interval_ = PredictiveInterval.from_fit(
-            objective, polished.x, loss, self._curve_sizes, self.level, jackknife
+            objective,
+            polished.x,
+            loss,
+            self._curve_sizes,
+            self.level,
+            tuple(jackknife.values()),
+            transfer_variance(errors),
         )
 
-    def _jackknife(self, terms: LRTerms, loss: np.ndarray, fixed: dict, free: list[str], bounds, theta: np.ndarray):
-        """Warm-started refits with one group left out (whole curves if ≥ 3, else chunks of each curve)."""
+    def _jackknife(
+        self, terms: LRTerms, loss: np.ndarray, fixed: dict, free: list[str], bounds, theta: np.ndarray, curve_of_point
+    ) -> dict[int, np.ndarray]:
+        """Warm-started refits with one group left out (whole curves if ≥ 3, else chunks of each curve), by group."""
         if not self.jackknife or self._past_deadline():
-            return ()
-        owner = np.repeat(np.arange(len(self._curve_sizes)), self._curve_sizes)
+            return {}
+        owner = curve_of_point
         if len(self._curve_sizes) < 3:
             position = np.concatenate([np.arange(n) * JACKKNIFE_CHUNKS // max(n, 1) for n in self._curve_sizes])
             owner = owner * JACKKNIFE_CHUNKS + position
-        thetas = []
+        return self._leave_out(terms, loss, fixed, free, bounds, theta, owner)
+
+    def _leave_out(self, terms, loss, fixed, free, bounds, theta, owner: np.ndarray) -> dict[int, np.ndarray]:
+        """One warm-started refit per group of ``owner`` with that group's points left out."""
+        thetas = {}
         for group in np.unique(owner):
             keep = owner != group
             if keep.sum() < len(free) + 1:
                 continue
             objective = _Objective(self._law(), terms.subset(keep), loss[keep], fixed, free, self.delta)
-            thetas.append(self._minimise(objective, theta, bounds, JACKKNIFE_ITERATIONS).x)
-        return tuple(thetas)
+            thetas[int(group)] = self._minimise(objective, theta, bounds, JACKKNIFE_ITERATIONS).x
+        return thetas
+
+    def _transfer_errors(
+        self, objective, terms, loss, fixed, free, bounds, theta, curves, jackknife: dict[int, np.ndarray]
+    ) -> np.ndarray:
+        """Log error at each fitted curve's last point when that curve is left out of the fit.
+
+        These are the fit's own transfer backtests (each schedule predicted from the others); with
+        three or more curves the jackknife's refits are exactly these, else they are refitted here.
+        """
+        if len(curves) < 2 or self._past_deadline():
+            return np.zeros(0)
+        curve_of_point = np.repeat(np.arange(len(curves)), self._curve_sizes)
+        refits = jackknife if len(curves) >= 3 and jackknife else None
+        if refits is None:
+            refits = self._leave_out(terms, loss, fixed, free, bounds, theta, curve_of_point)
+        ends = np.cumsum(self._curve_sizes)
+        lasts = [
+            int(end - len(c) + np.argmax(c.steps)) for end, c in zip(ends, curves)
+        ]  # a curve's last logged step, whatever its row order
+        errors = []
+        for index, theta_out in refits.items():
+            log_pred, _ = objective.log_prediction(theta_out)
+            errors.append(float(np.log(loss[lasts[index]]) - log_pred[lasts[index]]))
+        return np.array(errors)
 
     def _past_deadline(self) -> bool:
         return self._deadline is not None and time.perf_counter() > self._deadline
@@ -226,7 +273,18 @@ class CurveFitter:
         if self.drop_term_ == "unconstrained" and future_decay:
             upper = float(self.predict(schedule, np.array([schedule.total_steps]))[0])
             return FinalPrediction(float("nan"), float("nan"), upper, "unconstrained")
-        return self.interval_.final(terms, self.drop_term_)
+        return self.interval_.final(terms, self.drop_term_, transferred=not self._seen_to_end(schedule))
+
+    def _seen_to_end(self, schedule: Schedule) -> bool:
+        """Whether a fitted curve followed ``schedule`` up to its last step (no transfer to predict its end)."""
+        end = schedule.total_steps
+        for fitted, last_step in self._fitted_schedules:
+            if last_step < end or fitted.total_steps < end or fitted.warmup_steps != schedule.warmup_steps:
+                continue
+            n = schedule.n_steps
+            if fitted.peak_lr == schedule.peak_lr and np.allclose(fitted.lrs[:n], schedule.lrs, rtol=1e-9, atol=0.0):
+                return True
+        return False
 
     def _check_fitted(self) -> None:
         if not getattr(self, "params_", None):
@@ -261,7 +319,10 @@ class CurveFitter:
                 if self.jackknife
                 else "Laplace with AR(1)-inflated residual variance"
             )
-            + " plus the residual variance, Gaussian in log loss",
+            + " plus the residual variance, plus (for a schedule no fitted curve followed to its end) a "
+            f"schedule-transfer variance: prior SD {TRANSFER_PRIOR_SD_LOG} in log loss worth "
+            f"{TRANSFER_PRIOR_WEIGHT:g} curves, updated by the fitted curves' leave-one-curve-out errors "
+            "at their last points; Gaussian in log loss",
         }
 
     def to_dict(self) -> dict:
@@ -272,6 +333,8 @@ class CurveFitter:
             "status": self.status_,
             "converged": self.converged_,
             "drop_term": self.drop_term_,
+            "transfer_sd_log": float(np.sqrt(self.interval_.transfer_variance)) if self.params_ else None,
+            "transfer_errors_log": [float(e) for e in self.transfer_errors_],
             "fit_seconds": self.fit_seconds_,
             "n_points": self.n_points_,
             "choices": self.choices_,

@@ -20,6 +20,13 @@ The Laplace part is corrected in two ways:
 - the interval is for a single observed loss, so the observation noise σ² is added to the
   parameter variance of the prediction.
 
+Neither part measures the error of **transferring the law to a schedule it was not fitted on**:
+the law is not exact, and predicting another schedule's final loss misses by more than the
+parameters' spread (one WSD curve predicting the cosine run: errors 0.006–0.007 at interval
+half-widths 0.0013–0.0018 before this term). A schedule not observed to its end therefore adds a
+transfer variance τ² in log loss, estimated by :func:`transfer_variance` from the fitted curves'
+own leave-one-curve-out errors, shrunk toward a prior measured on real curves.
+
 The covariance is σ²·(JᵀJ)⁺ in the optimizer's coordinates (Gauss–Newton Hessian of the squared
 log residuals, with σ estimated robustly by the MAD). Parameters held fixed (from a prior)
 contribute no variance; the record says so.
@@ -35,6 +42,13 @@ from scipy.special import ndtri  # the normal quantile, without importing scipy.
 from scaling_callback.laws.lr_terms import LRTerms
 
 MAD_TO_SIGMA = 1.4826
+# Prior SD of the schedule-transfer error in log loss, and its weight in pseudo-curves. Measured on
+# the MPL paper's 9 curves (25M/100M/400M x constant/cosine/WSD): 30 transfers (one curve fitted,
+# another schedule's final predicted, incl. truncated fits; and two curves fitted, the third
+# predicted) have an RMS relative final-loss error of 0.0037 (docs/per-run-laws.md). Two
+# pseudo-curves let three fitted curves' own errors outweigh it.
+TRANSFER_PRIOR_SD_LOG = 0.0037
+TRANSFER_PRIOR_WEIGHT = 2.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,7 @@ class PredictiveInterval:
     autocorrelation: float
     level: float
     jackknife_thetas: tuple[np.ndarray, ...] = ()
+    transfer_variance: float = 0.0
 
     @classmethod
     def from_fit(
@@ -73,6 +88,7 @@ class PredictiveInterval:
         curve_sizes: list[int],
         level: float,
         jackknife_thetas: tuple[np.ndarray, ...] = (),
+        transfer_variance: float = 0.0,
     ) -> PredictiveInterval:
         log_pred, jacobian = objective.log_prediction(theta)
         residuals = np.log(loss) - log_pred
@@ -82,17 +98,19 @@ class PredictiveInterval:
         inflation = (1.0 + rho) / (1.0 - rho)
         gram = jacobian @ jacobian.T
         covariance = sigma**2 * inflation * np.linalg.pinv(gram, rcond=1e-12, hermitian=True)
-        return cls(objective, np.asarray(theta), covariance, sigma, rho, level, tuple(jackknife_thetas))
+        return cls(
+            objective, np.asarray(theta), covariance, sigma, rho, level, tuple(jackknife_thetas), transfer_variance
+        )
 
-    def final(self, terms: LRTerms, drop_term: str) -> FinalPrediction:
-        """Prediction and interval at the single point of ``terms``."""
+    def final(self, terms: LRTerms, drop_term: str, transferred: bool = True) -> FinalPrediction:
+        """Prediction and interval at the single point of ``terms`` (``transferred``: a schedule not seen to its end)."""
         log_pred, jacobian = self.objective.log_prediction(self.theta, terms)
         gradient = jacobian[:, 0]
         if len(self.jackknife_thetas) >= 2:
             parameter_variance = self._jackknife_variance(terms)
         else:
             parameter_variance = float(gradient @ self.covariance @ gradient)
-        variance = parameter_variance + self.sigma**2
+        variance = parameter_variance + self.sigma**2 + (self.transfer_variance if transferred else 0.0)
         half_width = ndtri(0.5 + self.level / 2.0) * np.sqrt(max(variance, 0.0))
         centre = float(log_pred[0])
         return FinalPrediction(
@@ -106,6 +124,19 @@ class PredictiveInterval:
             return 0.0
         values = np.array([self.objective.log_prediction(theta, terms)[0][0] for theta in self.jackknife_thetas])
         return float((groups - 1) / groups * np.sum((values - values.mean()) ** 2))
+
+
+def transfer_variance(log_errors: np.ndarray) -> float:
+    """Posterior mean of τ² from leave-one-curve-out log errors: a scaled-inverse-χ² update of the prior.
+
+    τ² = (ν₀·s₀² + Σ eᵢ²) / (ν₀ + k) with s₀ = :data:`TRANSFER_PRIOR_SD_LOG`, ν₀ =
+    :data:`TRANSFER_PRIOR_WEIGHT` and eᵢ the error of predicting fitted curve i's last point from the
+    others (k of them; none when one curve is fitted, and the prior stands alone).
+    """
+    errors = np.asarray(log_errors, dtype=float)
+    errors = errors[np.isfinite(errors)]
+    weight = TRANSFER_PRIOR_WEIGHT
+    return float((weight * TRANSFER_PRIOR_SD_LOG**2 + np.sum(errors**2)) / (weight + errors.size))
 
 
 def _lag1_correlation(residuals: np.ndarray, curve_sizes: list[int]) -> float:
