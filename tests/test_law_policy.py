@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve
 
 from scaling_callback.errors import InputError
+from scaling_callback.fitting.forecast_types import Forecast
 from scaling_callback.stopping import LawPolicy, RunView, SweepView, make_policy, replay
 
 
@@ -133,3 +136,18 @@ def test_forecast_paths_agree_with_the_final_forecast():
     forecast, _ = policy.forecast(run)
     assert forecast.at(TOTAL) == pytest.approx((forecast.loss, forecast.sd))
     assert np.all(np.diff(forecast.path_loss) <= 1e-9)  # a cosine run's loss only falls
+
+
+def forecast_of(loss: float, sd: float, shared: float) -> Forecast:
+    return Forecast(loss, sd, loss - 1.645 * sd, loss + 1.645 * sd, 0.9, 800.0, float(TOTAL), "mpl", shared=shared)
+
+
+@pytest.mark.parametrize("shared, kind", [(-0.38, "unpromising"), (0.0, "continue")])
+def test_two_runs_awaiting_their_decay_are_compared_through_the_unknown_they_share(shared, kind):
+    """Both forecasts are 0.4 wide mostly from the one unknown gain of a decay: their difference is not."""
+    worse = view("worse", "wsd", 3.3, at_step(800), "running")
+    better = view("better", "wsd", 2.8, at_step(800), "running")
+    worse = replace(worse, forecast=forecast_of(3.3, 0.4, shared))
+    better = replace(better, forecast=forecast_of(2.8, 0.4, shared))
+    decision = LawPolicy(warmup_fraction=0.1, confirmations=1).decide(worse, SweepView((better, worse)))
+    assert decision.kind == ("stop" if kind == "unpromising" else kind)

@@ -102,3 +102,12 @@ def test_a_forecast_survives_the_store_as_plain_values():
     forecast, _ = SweepForecaster().forecast(curve("cosine", 3.0, 0, 0.5)[0])
     again = Forecast.from_dict(forecast.to_dict())
     assert again == forecast
+
+
+def test_a_run_awaiting_its_decay_carries_the_shared_drop_unknown_and_one_past_it_does_not():
+    waiting = RunForecaster().fit(curve("wsd", 3.0, 0, upto=0.5)[0]).forecast_
+    decayed = RunForecaster().fit(curve("cosine", 3.0, 1, upto=0.9)[0]).forecast_
+    assert waiting.evidence["drop_term"] == "broad prior"
+    assert waiting.shared < 0 and abs(waiting.shared) > 0.5 * waiting.sd  # most of its spread is the sweep's unknown
+    assert abs(decayed.shared) < 0.25 * abs(waiting.shared)  # its own points showed its drop
+    assert all(abs(s) <= sd for s, sd in zip(waiting.path_shared, waiting.path_sd))

@@ -57,7 +57,9 @@ class Forecast:
 
     ``loss`` is the mean, ``sd`` the predictive SD, ``[low, high]`` the central ``level`` interval.
     ``path_x``/``path_loss``/``path_sd``: the same at later points of the plan (for equal-compute
-    comparisons). ``evidence`` says what the forecast rests on; ``choices`` records every fitting choice.
+    comparisons). ``shared`` (and ``path_shared``): the forecast's loading on the sweep's shared
+    unknown (the mean gain of an LR decay), so that Cov(two runs' forecasts) = shared₁·shared₂.
+    ``evidence`` says what the forecast rests on; ``choices`` records every fitting choice.
     """
 
     loss: float
@@ -73,6 +75,8 @@ class Forecast:
     path_x: tuple[float, ...] = ()
     path_loss: tuple[float, ...] = ()
     path_sd: tuple[float, ...] = ()
+    shared: float = 0.0
+    path_shared: tuple[float, ...] = ()
 
     @property
     def sd_log(self) -> float:
@@ -84,26 +88,36 @@ class Forecast:
             return self.loss, self.sd
         return float(np.interp(x, self.path_x, self.path_loss)), float(np.interp(x, self.path_x, self.path_sd))
 
+    def shared_at(self, x: float) -> float:
+        """The loading on the sweep's shared unknown at resource ``x`` of the plan (as :meth:`at`)."""
+        if not self.path_x or len(self.path_shared) != len(self.path_x):
+            return self.shared
+        return float(np.interp(x, self.path_x, self.path_shared))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for the store and JSON."""
-        values = {k: getattr(self, k) for k in ("loss", "sd", "low", "high", "level", "x", "budget", "law")}
+        values = {k: getattr(self, k) for k in ("loss", "sd", "low", "high", "level", "x", "budget", "law", "shared")}
         return values | {
             "evidence": self.evidence,
             "choices": self.choices,
             "path_x": list(self.path_x),
             "path_loss": list(self.path_loss),
             "path_sd": list(self.path_sd),
+            "path_shared": list(self.path_shared),
         }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Forecast:
-        paths = {k: tuple(float(v) for v in values.get(k, ())) for k in ("path_x", "path_loss", "path_sd")}
+        paths = {
+            k: tuple(float(v) for v in values.get(k, ())) for k in ("path_x", "path_loss", "path_sd", "path_shared")
+        }
         plain = {k: float(values[k]) for k in ("loss", "sd", "low", "high", "level", "x", "budget")}
         return cls(
             **plain,
             law=str(values["law"]),
             evidence=dict(values.get("evidence", {})),
             choices=dict(values.get("choices", {})),
+            shared=float(values.get("shared", 0.0)),  # forecasts stored before loadings existed: none
             **paths,
         )
 

@@ -20,7 +20,11 @@ Bayesian grid posterior (docs/forecasting.md):
   guessed;
 - the predictive distribution at the planned end is the mixture over the grid, plus the
   observation noise, plus a transfer error τ·|forecast change still ahead| whose τ the sweep
-  estimates from backtests of its finished runs (:mod:`sweep_prior`).
+  estimates from backtests of its finished runs (:mod:`sweep_prior`);
+- the part of the drop prior every run of the sweep shares (the unknown mean gain of a decay,
+  μ below) is one unknown for all of them: the forecast reports its ``shared`` loading (the change
+  of the forecast per SD of μ), so two runs that both await their decay are compared with the
+  correlation it implies, and not as if each could gain independently.
 
 Everything is vectorised over the grid; a run's design columns (its schedule's sums at every logged
 step and at the targets) are cached, so a check costs a few milliseconds and does not grow with the
@@ -191,17 +195,21 @@ class RunForecaster:
         if with_drop:
             seen, planned = design.schedule.decrease_until(design.steps_of(np.array([x[-1], curve.budget])))
             drop_seen = bool(seen >= DECAY_FRACTION_FOR_IDENTIFIABILITY and seen >= 0.5 * planned)
-        b_mean, b_var, shape_log_prior, alpha_log_prior, source = self._priors(design, drop, n, scale, prior, with_drop)
+        b_mean, b_var, b_shared, shape_log_prior, alpha_log_prior, source = self._priors(
+            design, drop, n, scale, prior, with_drop
+        )
         drops = drop if with_drop else None
         grid = (scale, b_mean, b_var, alpha_log_prior, shape_log_prior)
         cells = _grid_posterior(y, decay, drops, max(noise, MIN_SD * scale) ** 2, *grid)
         cells = _grid_posterior(y, decay, drops, _likelihood_variance(y, cells, decay, drops, noise, scale), *grid)
         mean, var, fitted_now = _mixture(cells, decay, drop if with_drop else None, n)
+        shared = _shared_loading(cells, decay, drop, n, b_var, b_shared) if with_drop else np.zeros(mean.size)
         calibration = prior.calibration if prior is not None else Calibration(1.0, DEFAULT_TAU, "default")
         kappa, tau = calibration.kappa, calibration.tau
         ahead = _change_ahead(x, y, path, mean, fitted_now)
         total_var = kappa**2 * var + noise**2 + (tau * ahead) ** 2
         sd = np.sqrt(np.maximum(total_var, MIN_SD**2))
+        shared = np.clip(kappa * shared, -sd, sd)  # a loading never exceeds the SD it is part of
         z = float(ndtri(0.5 + self.level / 2.0))
         end = float(mean[-1])
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(sd))):
@@ -219,6 +227,7 @@ class RunForecaster:
             "tau": tau,
             "calibration": calibration.source,
             "transfer_sd": float(tau * ahead[-1]),
+            "shared_drop_sd": float(abs(shared[-1])),
             "alpha_mean": float(cells.alpha_weights @ ALPHAS),
         }
         self.forecast_ = Forecast(
@@ -235,6 +244,8 @@ class RunForecaster:
             path_x=tuple(float(v) for v in path),
             path_loss=tuple(float(v) for v in mean),
             path_sd=tuple(float(v) for v in sd),
+            shared=float(shared[-1]),
+            path_shared=tuple(float(v) for v in shared),
         )
         self.posterior_ = Posterior(
             curve.name,
@@ -249,16 +260,20 @@ class RunForecaster:
 
     def _priors(
         self, design: _Design, drop: np.ndarray, n: int, scale: float, prior: SweepPrior | None, with_drop: bool
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-        """Prior of B̃ per shape, log prior weights of shapes and α, and where the drop prior came from."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+        """Prior mean and variance of B̃ per shape, the shared part of that variance, log prior weights of
+        shapes and α, and where the drop prior came from."""
         n_shapes = SHAPES.shape[0]
         alpha_log_prior = np.zeros(ALPHAS.size) if prior is None else prior.alpha_log_prior
         if not with_drop:
-            return np.zeros(n_shapes), np.ones(n_shapes), np.zeros(n_shapes), alpha_log_prior, "none"
+            zeros = np.zeros(n_shapes)
+            return zeros, np.ones(n_shapes), zeros, zeros, alpha_log_prior, "none"
         full = np.maximum(np.abs(drop[:, -1]), 1e-3)  # the run's planned end: its whole decay, per shape
         broad_mean, broad_var = BROAD_DROP_FRACTION * scale / full, (BROAD_DROP_SD * scale / full) ** 2
         if prior is None or prior.drop_mean is None:
-            return broad_mean, broad_var, np.zeros(n_shapes), alpha_log_prior, "broad prior"
+            # μ ~ N(broad_mean, broad_var) is the sweep's, the run's own gain spreads around it by DROP_SPREAD
+            own = (DROP_SPREAD * broad_mean) ** 2
+            return broad_mean, broad_var + own, broad_var, np.zeros(n_shapes), alpha_log_prior, "broad prior"
         # hierarchical normal: runs' B̃ ~ N(μ, s²); s² pooled from the donors with DROP_PSEUDO_DONORS pseudo-donors of
         # relative spread DROP_SPREAD; μ's posterior from the donors' mean and the broad prior; the new run's B̃ is then
         # N(E μ, s² + Var μ) plus the donors' own posterior variance
@@ -269,7 +284,8 @@ class RunForecaster:
         spread = np.maximum(spread, 1e-12)
         precision = n / spread + 1.0 / broad_var
         mean = (n / spread * prior.drop_mean + broad_mean / broad_var) / precision
-        return mean, spread + 1.0 / precision + prior.drop_within, prior.shape_log_prior, alpha_log_prior, "sweep prior"
+        variance = spread + 1.0 / precision + prior.drop_within
+        return mean, variance, 1.0 / precision, prior.shape_log_prior, alpha_log_prior, "sweep prior"
 
     def _choices(self, design: _Design, with_drop: bool) -> dict[str, Any]:
         return {
@@ -467,3 +483,24 @@ def _mixture(cells: _Cells, decay: np.ndarray, drop: np.ndarray | None, n: int) 
     last_v, last_d = decay[:, n - 1], (drop[:, n - 1] if drop is not None else np.zeros(1))
     fitted_cells = cells.coef[..., 0] + cells.coef[..., 1] * last_v[:, None] - cells.coef[..., 2] * last_d[None, :]
     return mean, var, float((cells.weights * fitted_cells).sum())
+
+
+def _shared_loading(
+    cells: _Cells, decay: np.ndarray, drop: np.ndarray, n: int, b_var: np.ndarray, b_shared: np.ndarray
+) -> np.ndarray:
+    """Change of the forecast at the targets per SD of the sweep's shared drop mean μ (first order).
+
+    In each cell the posterior mean is linear in the prior mean of B̃: its derivative is
+    (c · Σ e₃) / V₀ with c the target's design row (1, v, −D), Σ the cell's posterior covariance and
+    V₀ the prior variance of B̃; times SD(μ) it is the cell's loading, and the mixture weights
+    average them. A run whose own points pin its drop has none; one far from its decay carries
+    nearly SD(μ)·(its planned drop). Both signs are negative (a larger gain lowers the loss).
+    """
+    a_index, s_index = np.nonzero(cells.weights > 1e-9 * cells.weights.max())
+    v = decay[a_index, n:]
+    d = -drop[s_index, n:]
+    cov = cells.cov[a_index, s_index]
+    through = cov[:, 0, 2, None] + cov[:, 1, 2, None] * v + cov[:, 2, 2, None] * d
+    per_sd = np.sqrt(np.maximum(b_shared[s_index], 0.0)) / np.maximum(b_var[s_index], 1e-300)
+    w = cells.weights[a_index, s_index]
+    return (w / w.sum()) @ (through * per_sd[:, None])

@@ -38,6 +38,7 @@ class _Rival:
     loss: float
     sd: float
     how: str
+    shared: float = 0.0  # loading on the sweep's shared unknown (Forecast.shared); 0 for observed values
 
 
 class LawPolicy(StoppingPolicy):
@@ -92,7 +93,10 @@ class LawPolicy(StoppingPolicy):
         rivals = self._rivals(run, sweep)
         if not rivals:
             return Decision(False, "continue", None, f"no rival yet (own forecast {forecast.loss:.4g})", forecast)
-        chances = [(_probability_below(forecast.loss, forecast.sd, r.loss, r.sd), r) for r in rivals]
+        chances = [
+            (_probability_below(forecast.loss, forecast.sd, r.loss, r.sd, forecast.shared * r.shared), r)
+            for r in rivals
+        ]
         probability, binding = min(chances, key=lambda pair: pair[0])
         versus = (
             f"forecast {forecast.loss:.4g} ± {forecast.sd:.2g} vs {binding.name} {binding.how} "
@@ -153,14 +157,14 @@ class LawPolicy(StoppingPolicy):
                 return _Rival(other.name, float(finite[-1]), _tail_noise(finite), "observed final")
             if forecast is None:
                 return None
-            return _Rival(other.name, forecast.loss, forecast.sd, "forecast final")
+            return _Rival(other.name, forecast.loss, forecast.sd, "forecast final", forecast.shared)
         x = compute / other.compute_per_x  # where the other run spends this run's planned compute
         if other.current_x >= x:
             return _Rival(other.name, other.loss_at(x), _tail_noise(other.loss), f"observed at x={x:.4g}")
         if forecast is None:
             return None
         loss, sd = forecast.at(x)
-        return _Rival(other.name, loss, sd, f"forecast at x={x:.4g}")
+        return _Rival(other.name, loss, sd, f"forecast at x={x:.4g}", forecast.shared_at(x))
 
     def describe(self) -> dict[str, Any]:
         return super().describe() | {
@@ -168,9 +172,9 @@ class LawPolicy(StoppingPolicy):
         }
 
 
-def _probability_below(mean: float, sd: float, other_mean: float, other_sd: float) -> float:
-    """P(X < Y) for independent Gaussians."""
-    spread = math.hypot(sd, other_sd)
+def _probability_below(mean: float, sd: float, other_mean: float, other_sd: float, covariance: float = 0.0) -> float:
+    """P(X < Y) for jointly Gaussian X, Y with the given covariance (their shared drop unknown)."""
+    spread = math.sqrt(max(sd**2 + other_sd**2 - 2.0 * covariance, (sd - other_sd) ** 2))
     gap = other_mean - mean
     if spread <= 0:
         return 1.0 if gap > 0 else 0.0

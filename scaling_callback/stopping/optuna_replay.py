@@ -44,8 +44,13 @@ class OptunaPrunerPolicy(StoppingPolicy):
     def reset(self) -> None:
         super().reset()
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # a fixed study name: HyperbandPruner assigns brackets by hashing it with the trial number, and
+        # Optuna's default name is a fresh UUID, which made two replays of one sweep disagree
         self._study = optuna.create_study(
-            direction="minimize", pruner=self.make_pruner(), sampler=optuna.samplers.RandomSampler(seed=0)
+            study_name=f"replay-{self.name}",
+            direction="minimize",
+            pruner=self.make_pruner(),
+            sampler=optuna.samplers.RandomSampler(seed=0),
         )
         self._trials: dict[str, Any] = {}
         self._reported: dict[str, int] = {}
