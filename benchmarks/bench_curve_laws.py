@@ -2,7 +2,8 @@
 
 For each model size (25M, 100M, 400M) and law: fit two of the three curves and predict the
 third (LOO), and fit two curves plus the first F (0.3, 0.5, 0.7) of the third and predict its
-rest (``--prefix`` mode). Prints MAE, WorstE, |final-loss error|, interval coverage of the final
+rest (``--prefix`` mode), and fits the WSD curve alone to predict the other two (``one WSD``:
+a schedule of another shape and 1.5x the length). Prints MAE, WorstE, |final-loss error|, interval coverage of the final
 loss and fit seconds. Needs ../shared/reference/mpl_curves (never committed).
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_curve_laws.py [--laws mpl opl] [--curves DIR]
@@ -45,6 +46,24 @@ def run_mode(curves, law: str, prefix: float | None) -> dict[str, float]:
     }
 
 
+def one_curve_transfer(curves, law: str, source: str = "wsdcon_9") -> list[str]:
+    """Fit ``source`` alone and predict each other curve's final: signed error, half-width, inside."""
+    fitted = [c for c in curves if Path(c.name).stem == source]
+    if not fitted:
+        return []
+    fitter = CurveFitter(law=law).fit(fitted)
+    rows = []
+    for target in curves:
+        if target is fitted[0]:
+            continue
+        row = score_prediction(fitter, target)
+        error = row["final_pred"] - row["final_true"]
+        inside = row["final_low"] <= row["final_true"] <= row["final_high"]
+        half = (row["final_high"] - row["final_low"]) / 2
+        rows.append(f"{Path(target.name).stem}: error {error:+.4f}, half-width {half:.4f}, inside {inside}")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--curves", type=Path, default=DEFAULT_CURVES)
@@ -67,6 +86,8 @@ def main() -> None:
                     f"{row['final_err']:>13.4f}{row['covered']:>9}{row['seconds']:>8.2f}",
                     flush=True,
                 )
+            for line in one_curve_transfer(curves, law):
+                print(f"{size:<6}{law:<10}one WSD -> {line}", flush=True)
 
 
 if __name__ == "__main__":
