@@ -35,17 +35,30 @@ def at_step(step: int) -> int:
     return (step - 200) // 40 + 1
 
 
-def test_stops_a_clearly_worse_run_only_after_k_confirmations():
+def test_stops_a_worse_run_only_after_k_confirmations():
     best = view("best", "cosine", 3.0)
-    policy = LawPolicy(warmup_fraction=0.2, interval_fraction=0.05)
     first = view("worse", "cosine", 3.3, at_step(1600), "running")
+    probe = LawPolicy(warmup_fraction=0.2).decide(first, SweepView((best, first)))
+    assert 0.0 < probe.probability < 0.05
+    # a threshold with P between threshold² and threshold: this check is worth one confirmation
+    policy = LawPolicy(threshold=probe.probability**0.75, warmup_fraction=0.2, interval_fraction=0.05)
     decision = policy.decide(first, SweepView((best, first)))
-    assert decision.kind == "unpromising" and not decision.stop and decision.probability < 0.05
+    assert decision.kind == "unpromising" and not decision.stop
     between = view("worse", "cosine", 3.3, at_step(1720), "running")
     assert policy.decide(between, SweepView((best, between))).kind == "gated"
     second = view("worse", "cosine", 3.3, at_step(1800), "running")
     decision = policy.decide(second, SweepView((best, second)))
     assert decision.stop and decision.kind == "stop" and decision.forecast is not None
+
+
+def test_one_check_below_threshold_to_the_k_is_worth_k_confirmations():
+    """A doubling grid has no second check before the end: P < threshold^k once bounds a false stop as k would."""
+    best = view("best", "cosine", 3.0)
+    first = view("worse", "cosine", 3.3, at_step(1600), "running")
+    probe = LawPolicy(warmup_fraction=0.2).decide(first, SweepView((best, first)))
+    policy = LawPolicy(threshold=probe.probability**0.4, warmup_fraction=0.2, confirmations=2)
+    decision = policy.decide(first, SweepView((best, first)))
+    assert decision.stop and decision.kind == "stop"
 
 
 def test_never_stops_the_leader():

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import log_ndtr, ndtri
 
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.curve_fitter import DECAY_FRACTION_FOR_IDENTIFIABILITY
@@ -53,6 +53,7 @@ BETA_GRID = (0.3, 0.5, 0.7, 0.9)  # β, γ ∈ (0, 1) as in Luo et al. 2025
 GAMMA_GRID = (0.3, 0.5, 0.7, 0.9)
 SHAPES = np.array([(c, b, g) for c in C_GRID for b in BETA_GRID for g in GAMMA_GRID])
 MIN_POINTS = 3  # (L0, A) with α on the grid leave a residual from three points; the sweep prior carries the rest
+MIN_POINTS_WITH_DONORS = 2  # with ended runs, α and the noise come from them: two points fix (L0, A)
 MAX_POINTS = 96  # evenly spaced points fitted (a curve's shape needs no more; cost is linear in it)
 PATH_POINTS = 16  # points of the plan at which the forecast is kept, for comparisons at equal compute
 LEVEL = 0.9
@@ -176,8 +177,9 @@ class RunForecaster:
         if x.size and np.any(np.diff(x) <= 0):
             x, first = np.unique(x, return_index=True)
             y = y[first]
-        if x.size < MIN_POINTS:
-            self.status_ = f"{x.size} usable points, need {MIN_POINTS}"
+        needed = MIN_POINTS_WITH_DONORS if prior is not None and prior.donors and prior.noise_rel > 0 else MIN_POINTS
+        if x.size < needed:
+            self.status_ = f"{x.size} usable points, need {needed}"
             return
         if x.size > self.max_points:
             index = np.unique(np.rint(np.linspace(0, x.size - 1, self.max_points)).astype(int))
@@ -405,6 +407,11 @@ def _grid_posterior(
     coef = np.einsum("asij,asj->asi", cov, rhs)
     quad = float(y @ y) / sigma2 + (b_prec * mu_b**2)[None, :] - np.einsum("asi,asi->as", rhs, coef)
     log_evidence = -0.5 * quad - 0.5 * logdet + 0.5 * np.log(b_prec)[None, :]
+    # the floor L0 and the power-law amplitude A are positive (a loss is, and it falls with training): the prior is
+    # truncated there, which multiplies a cell's evidence by its posterior mass of L0 > 0 and A > 0 (taken as
+    # independent). Without it a 3-point curve at small α puts its floor far below zero and forecasts a final of ~0.
+    log_evidence += log_ndtr(coef[..., 0] / np.sqrt(np.maximum(cov[..., 0, 0], 1e-300)))
+    log_evidence += log_ndtr(coef[..., 1] / np.sqrt(np.maximum(cov[..., 1, 1], 1e-300)))
     log_w = log_evidence + alpha_log_prior[:, None] + (shape_log_prior[None, :] if drop is not None else 0.0)
     log_w -= log_w.max()
     weights = np.exp(log_w)

@@ -114,6 +114,17 @@ class LawPolicy(StoppingPolicy):
             )
         return Decision(False, "continue", probability, f"P(beats best) = {probability:.3g}: {versus}", forecast)
 
+    def weight(self, verdict: Decision) -> int:
+        """P < threshold^j counts as j confirmations: k checks each below ``threshold`` would bound a false
+        stop by threshold^k were they independent, and one check below threshold^k meets that bound alone
+        (a curve logged on a doubling grid has no second check before its end)."""
+        p = verdict.probability
+        if p is None or not p < self.threshold:
+            return 1
+        if p <= 0.0:
+            return self.confirmations
+        return int(min(max(math.floor(math.log(p) / math.log(self.threshold)), 1), self.confirmations))
+
     def learn(self, sweep: SweepView) -> None:
         """Runs of the sweep that ended lend their curves to the forecaster's prior (each once)."""
         for other in sweep.runs:

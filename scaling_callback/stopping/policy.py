@@ -85,13 +85,17 @@ class StoppingPolicy(ABC):
         self._last_check[run.name] = x
         verdict = self.judge(run, sweep)
         unpromising = verdict.kind == "unpromising"
-        streak = self._streak.get(run.name, 0) + 1 if unpromising else 0
+        streak = self._streak.get(run.name, 0) + self.weight(verdict) if unpromising else 0
         self._streak[run.name] = streak
         if unpromising and streak >= self.confirmations:
             return replace(verdict, stop=True, kind="stop", reason=f"{verdict.reason} ({streak} consecutive checks)")
         if unpromising:
             return replace(verdict, reason=f"{verdict.reason}; confirmation {streak} of {self.confirmations}")
         return verdict
+
+    def weight(self, verdict: Decision) -> int:
+        """How many confirmations one unpromising check is worth (one; a probabilistic rule may say more)."""
+        return 1
 
     @abstractmethod
     def judge(self, run: RunView, sweep: SweepView) -> Decision:
