@@ -90,6 +90,8 @@ def load_groups() -> dict[str, list]:
                 one, "run", "step", "loss", "lr", warmup_steps=MPL_WARMUP
             )
     groups["main, doubling grid"] = [doubling(r) for r in groups["main"]]
+    if MPL_CURVES.is_dir():
+        groups["mpl-paper (real), doubling grid"] = [doubling(r) for r in groups["mpl-paper (real)"]]
     groups["240 runs"] = many_runs(240)
     return groups
 
