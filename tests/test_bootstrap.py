@@ -95,3 +95,18 @@ def test_progress_is_reported_up_to_the_total(fitted):
         law, n_resamples=30, seed=0, n_jobs=1, progress=lambda done, total: seen.append((done, total))
     )
     assert seen[0] == (0, 30) and seen[-1] == (30, 30) and all(b >= a for (a, _), (b, _) in itertools.pairwise(seen))
+
+
+def test_predictive_draws_widen_the_interval_by_the_points_uncertainty():
+    """Points known to ±3 % make a wider interval than the same points taken as observed."""
+    sweep = isoflop_sweep(40, noise=0.004, seed=6)
+    sd = 0.03 * sweep["loss"].to_numpy()
+    law = ComputeOptimalLaw(n_best_starts=3).fit(sweep["params"], sweep["tokens"], sweep["loss"], loss_sd=sd)
+    drawn = bootstrap_compute_optimal(law, n_resamples=60, seed=0, n_jobs=1)
+    observed = bootstrap_compute_optimal(law, n_resamples=60, seed=0, n_jobs=1, draw_losses=False)
+    assert drawn.se()["a"] > 1.5 * observed.se()["a"]
+    assert drawn.choices["predictive_draws"].startswith("each resample") and observed.choices[
+        "predictive_draws"
+    ].startswith("none")
+    again = bootstrap_compute_optimal(law, n_resamples=60, seed=0, n_jobs=1)
+    pd.testing.assert_frame_equal(drawn.draws, again.draws)

@@ -170,3 +170,34 @@ def test_exponents_stay_non_negative_when_bigger_models_do_worse():
     loss = 3.4 + 40 / d**0.4 + np.where(n > 8e4, 0.15, 0.0) + 0.002 * np.sin(np.arange(n.size))
     law = ComputeOptimalLaw().fit(n, d, loss)
     assert law.alpha_ >= 0 and law.beta_ >= 0
+
+
+def test_equal_loss_sds_change_nothing(sweep, law):
+    weighted = ComputeOptimalLaw().fit(sweep["params"], sweep["tokens"], sweep["loss"], loss_sd=0.01 * sweep["loss"])
+    assert weighted.a_ == pytest.approx(law.a_, abs=1e-6)
+    assert weighted.alpha_ == pytest.approx(law.alpha_, rel=1e-5)
+    assert weighted.choices_["weights"].startswith("each log residual") and law.choices_["weights"].startswith("none")
+
+
+def test_an_imprecise_outlier_counts_by_its_precision():
+    """A point 30 % off whose SD says so barely moves the fit; unweighted, the same point pulls it away."""
+    clean = isoflop_sweep(40, noise=0.004, seed=4)
+    loss = clean["loss"].to_numpy().copy()
+    loss[7] *= 1.3
+    sd = np.full(loss.size, 0.004) * loss
+    sd[7] = 0.5 * loss[7]
+    reference = ComputeOptimalLaw().fit(clean["params"], clean["tokens"], clean["loss"])
+    weighted = ComputeOptimalLaw().fit(clean["params"], clean["tokens"], loss, loss_sd=sd)
+    plain = ComputeOptimalLaw().fit(clean["params"], clean["tokens"], loss)
+    assert abs(weighted.a_ - reference.a_) < 0.004
+    assert abs(plain.a_ - reference.a_) > 2 * abs(weighted.a_ - reference.a_)
+
+
+@pytest.mark.parametrize(
+    "loss_sd, match",
+    [([0.01] * 5 + [-0.01], "loss_sd = -0.01"), ([0.01] * 5, "differ in length"), ([0.0] * 6, "loss_sd")],
+)
+def test_bad_loss_sd_raises_input_error(loss_sd, match):
+    points = {"params": [1e8, 2e8, 4e8, 1e8, 2e8, 4e8], "tokens": [1e9] * 3 + [2e9] * 3, "loss": [3.0] * 6}
+    with pytest.raises(InputError, match=match):
+        ComputeOptimalLaw().fit(**points, loss_sd=loss_sd)

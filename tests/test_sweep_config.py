@@ -47,3 +47,40 @@ def test_missing_and_invalid_files(tmp_path):
     bad.write_text("model: [unclosed\n")
     with pytest.raises(InputError, match="not valid YAML"):
         load_config(bad)
+
+
+ONE_RUN = {
+    "model": {"factory": "tiny_lm"},
+    "grid": {
+        "design": "one_run_per_size",
+        "sizes": [{"d_model": 16}, {"d_model": 32}],
+        "tokens": [1000, 4000, 2000],
+        "schedules": ["wsd"],
+    },
+    "stopping": {"policy": "none"},
+}
+
+
+def test_one_run_per_size_trains_each_size_once_to_the_largest_budget():
+    from scaling_callback.sweep.runs import expand_grid
+
+    config = parse_config(ONE_RUN)
+    assert config.grid.forecast_schedule == "wsd"
+    runs = expand_grid(config)
+    assert [(r.size["d_model"], r.tokens, r.schedule) for r in runs] == [(16, 4000.0, "wsd"), (32, 4000.0, "wsd")]
+    assert len(expand_grid(parse_config(ONE_RUN | {"grid": ONE_RUN["grid"] | {"design": "grid"}}))) == 6
+
+
+@pytest.mark.parametrize(
+    "grid, stopping, message",
+    [
+        ({"design": "half_grid"}, "none", "config key 'grid.design': unknown design 'half_grid'"),
+        ({"schedules": ["cosine"]}, "none", "config key 'grid.schedules[0]': design one_run_per_size"),
+        ({"sizes": [{"d_model": 16}]}, "none", "config key 'grid.sizes': design one_run_per_size needs at least two"),
+        ({}, "law", "config key 'stopping.policy': design one_run_per_size needs every size's run whole"),
+        ({"forecast_schedule": "linear"}, "none", "config key 'grid.forecast_schedule': must be one of wsd, cosine"),
+    ],
+)
+def test_one_run_per_size_bad_settings_are_named(grid, stopping, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        parse_config(ONE_RUN | {"grid": ONE_RUN["grid"] | grid, "stopping": {"policy": stopping}})

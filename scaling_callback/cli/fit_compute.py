@@ -1,11 +1,16 @@
 """``scaling-callback fit-compute``: Chinchilla approach 3 on a CSV of runs, frontier and bootstrap intervals.
 
     scaling-callback fit-compute POINTS.csv --params-col N (--tokens-col D | --flops-col C) --loss-col L
-        [--bootstrap K] [--seed S] [--target-flops C ...] [--json]
+        [--loss-sd-col SD] [--bootstrap K] [--seed S] [--target-flops C ...] [--json]
         [--run-col RUN] [--tie-exponents] [--fixed-E VALUE] [--compare] ...
+    scaling-callback fit-compute --from-curves CURVES.csv --run-col RUN --params-col N --tokens-col D
+        --lr-col LR --loss-col LOSS [--warmup-steps W] [--decay wsd|cosine] [--target-tokens D ...] ...
 
 With ``--flops-col`` only, D = C/(6·N). ``--json`` prints one object with E, A, B, alpha, beta, a, b,
-fit_seconds, converged, warnings, ci, se, frontier, choices and n_points.
+fit_seconds, converged, warnings, ci, se, frontier, choices and n_points. ``--from-curves`` reads one
+run per model size in the long format (one row per logged point) and fits the points that forecasts
+of fully decayed runs give (:mod:`scaling_callback.fitting.decayed_finals`); the JSON adds ``points``
+(run, n, d, loss, loss_sd, source) and ``design`` (the compute the runs used against the equivalent grid).
 """
 
 from __future__ import annotations
@@ -21,17 +26,29 @@ from scaling_callback.cli.options import add_n_convention, add_seed, add_workers
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.bootstrap import bootstrap_compute_optimal, frontier_column
 from scaling_callback.fitting.compute_optimal import ComputeOptimalLaw
+from scaling_callback.fitting.decayed_finals import DEFAULT_DECAY_FRACTION, TARGET_KINDS, DecayedFinals, DecayTarget
 from scaling_callback.fitting.isoflop import EnvelopeFit, IsoFlopFit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the fit-compute subcommand."""
-    parser.add_argument("points", metavar="POINTS.csv", help="CSV with one row per (run or checkpoint) point")
+    parser.add_argument(
+        "points", metavar="POINTS.csv", nargs="?", help="CSV with one row per (run or checkpoint) point"
+    )
+    parser.add_argument(
+        "--from-curves",
+        metavar="CURVES.csv",
+        help="instead of points: one WSD or constant-LR run per model size, one row per logged point; each run "
+        "gives forecast finals of fully decayed runs at several D",
+    )
     parser.add_argument("--params-col", required=True, metavar="COL", help="column of parameter counts N")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--tokens-col", metavar="COL", help="column of training tokens (or samples) D")
     source.add_argument("--flops-col", metavar="COL", help="column of training FLOPs C; D is derived as C/(6N)")
     parser.add_argument("--loss-col", required=True, metavar="COL", help="column of final losses")
+    parser.add_argument(
+        "--loss-sd-col", metavar="COL", help="column of each final's standard error: points count by their precision"
+    )
     parser.add_argument("--run-col", metavar="COL", help="column of run ids: the bootstrap resamples whole runs")
     parser.add_argument("--bootstrap", type=int, default=0, metavar="K", help="number of bootstrap resamples (0: none)")
     add_seed(parser, "bootstrap seed")
@@ -53,23 +70,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--compare", action="store_true", help="also report approach 2 (IsoFLOP) and, with --run-col, approach 1"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    curves = parser.add_argument_group("--from-curves")
+    curves.add_argument("--lr-col", metavar="COL", help="column of the LR at each logged point (default: detected)")
+    curves.add_argument("--step-col", metavar="COL", help="column of the optimizer step (default: detected)")
+    curves.add_argument(
+        "--warmup-steps",
+        type=int,
+        metavar="W",
+        help="linear warmup length (default: each run's first step at its peak LR)",
+    )
+    curves.add_argument(
+        "--decay", choices=TARGET_KINDS, default="wsd", help="the fully decayed run each forecast point stands for"
+    )
+    curves.add_argument(
+        "--decay-fraction",
+        type=float,
+        default=DEFAULT_DECAY_FRACTION,
+        metavar="F",
+        help="wsd: linear decay over the last F of the post-warmup steps",
+    )
+    curves.add_argument(
+        "--target-tokens",
+        type=float,
+        nargs="+",
+        metavar="D",
+        help="budgets to forecast every run at (past a run's end: extrapolated); default: 7 log-spaced over 8x "
+        "below the longest run, each run up to its end",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the points, fit, optionally bootstrap and compare, print the result."""
+    """Read the points (or forecast them from curves), fit, optionally bootstrap and compare, print the result."""
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
     if args.target_flops and any(not (math.isfinite(c) and c > 0) for c in args.target_flops):
         raise InputError(f"--target-flops must be positive, got {args.target_flops}")
-    frame = _read(args.points)
-    columns = {"params": args.params_col, "tokens": args.tokens_col, "flops": args.flops_col, "loss": args.loss_col}
-    try:
-        if frame.empty:
-            raise InputError("no rows")
-        values = {role: _positive_column(frame, column) for role, column in columns.items() if column}
-        runs = _run_labels(frame, args.run_col) if args.run_col else None
-    except InputError as error:
-        raise InputError(f"{args.points}: {error}") from None
+    if (args.points is None) == (args.from_curves is None):
+        raise InputError("give either POINTS.csv or --from-curves CURVES.csv")
+    design = None
+    if args.from_curves:
+        values, runs, design = _points_from_curves(args)
+    else:
+        values, runs = _points_from_file(args)
 
     law = ComputeOptimalLaw(
         delta=args.delta,
@@ -78,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
         n_best_starts=args.starts,
         n_convention=args.n_convention,
     )
-    law.fit(values["params"], values.get("tokens"), values["loss"], flops=values.get("flops"))
+    law.fit(
+        values["params"], values.get("tokens"), values["loss"], flops=values.get("flops"), loss_sd=values.get("loss_sd")
+    )
     targets = args.target_flops or [law.max_flops_]
     result = law.to_dict(targets)
     result["choices"]["frontier_budgets"] = (
@@ -98,8 +142,66 @@ def run(args: argparse.Namespace) -> int:
         _attach_bootstrap(result, boot.to_dict(), targets)
     if args.compare:
         result["approaches"] = _compare(law, values, runs)
+    if design is not None:
+        result["points"], result["design"] = design.pop("points"), design
     print(json.dumps(result, indent=2) if args.json else _text(result))
     return 0
+
+
+def _points_from_file(args: argparse.Namespace) -> tuple[dict, np.ndarray | None]:
+    frame = _read(args.points)
+    columns = {
+        "params": args.params_col,
+        "tokens": args.tokens_col,
+        "flops": args.flops_col,
+        "loss": args.loss_col,
+        "loss_sd": args.loss_sd_col,
+    }
+    try:
+        if frame.empty:
+            raise InputError("no rows")
+        values = {role: _positive_column(frame, column) for role, column in columns.items() if column}
+        runs = _run_labels(frame, args.run_col) if args.run_col else None
+    except InputError as error:
+        raise InputError(f"{args.points}: {error}") from None
+    return values, runs
+
+
+def _points_from_curves(args: argparse.Namespace) -> tuple[dict, np.ndarray, dict]:
+    """Forecast points of fully decayed runs from one run per size (``--from-curves``), with the design's compute."""
+    from scaling_callback.io import ColumnMap, read_runs, size_runs_from_frame
+
+    if args.flops_col or args.loss_sd_col:
+        raise InputError("--from-curves reads tokens (--tokens-col) and forecasts each point's SD itself")
+    if args.warmup_steps is not None and args.warmup_steps < 0:
+        raise InputError(f"--warmup-steps must be >= 0, got {args.warmup_steps}")
+    if args.target_tokens and any(not (math.isfinite(d) and d > 0) for d in args.target_tokens):
+        raise InputError(f"--target-tokens must be positive, got {args.target_tokens}")
+    columns = ColumnMap(
+        run=args.run_col, step=args.step_col, loss=args.loss_col, lr=args.lr_col, tokens=args.tokens_col
+    )
+    frame = read_runs(args.from_curves, "csv", columns)
+    size_runs = size_runs_from_frame(frame, args.params_col, args.warmup_steps, args.from_curves)
+    target = DecayTarget(args.decay, args.decay_fraction)
+    finals = DecayedFinals(target).fit(size_runs, args.target_tokens)
+    points = finals.frame()
+    if len(points) < 5:
+        raise InputError(f"{args.from_curves}: {len(points)} forecast points cannot determine 5 parameters")
+    values = {
+        "params": points["n"].to_numpy(dtype=float),
+        "tokens": points["d"].to_numpy(dtype=float),
+        "loss": points["loss"].to_numpy(dtype=float),
+        "loss_sd": points["loss_sd"].to_numpy(dtype=float),
+    }
+    design = {
+        "points": points.to_dict("records"),
+        "compute_used": finals.compute_used_,
+        "compute_equivalent_grid": finals.compute_grid_,
+        "compute_ratio": finals.compute_used_ / finals.compute_grid_ if finals.compute_grid_ else None,
+        "failures": finals.failures_,
+        "choices": finals.choices_,
+    }
+    return values, points["run"].astype(str).to_numpy(), design
 
 
 def _read(path: str) -> pd.DataFrame:
@@ -186,5 +288,12 @@ def _text(result: dict) -> str:
     for row in result.get("approaches", []):
         a = row.get("a")
         lines.append(f"  {row['approach']}: a = {a:.3f}" if a is not None else f"  {row['approach']}: {row['status']}")
+    design = result.get("design")
+    if design:
+        runs = {point["run"] for point in result["points"]}
+        lines.append(
+            f"  {len(result['points'])} forecast points ({design['choices']['target']}) from {len(runs)} runs; the runs "
+            f"used {design['compute_ratio']:.0%} of the compute of the equivalent grid of fully decayed runs"
+        )
     lines += [f"warning: {text}" for text in result["warnings"]]
     return "\n".join(lines)

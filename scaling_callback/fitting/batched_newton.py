@@ -102,19 +102,26 @@ def fit_batch(
     log_d: np.ndarray,
     log_loss: np.ndarray,
     weights: np.ndarray,
-    delta: float,
+    delta: float | np.ndarray,
     grad_tolerance: float,
     max_iterations: int = 3000,
     progress: Callable[[int], None] | None = None,
 ) -> BatchedFits:
     """Minimise every fit's weighted Huber objective from ``x0`` (one row per fit, or one row for all).
 
+    ``log_loss`` is one row of points shared by every fit, or one row per fit (a bootstrap that draws
+    each point's loss from its predictive distribution); ``delta`` a threshold, or one per point.
     ``progress(n_finished)`` is called every ``PROGRESS_EVERY`` iterations.
     """
     fits = weights.shape[0]
     x = np.array(np.broadcast_to(np.atleast_2d(x0), (fits, variant.n_free)), dtype=float)
     bounded = np.array([low is not None for low, _ in variant.bounds()])
     x[:, bounded] = np.maximum(x[:, bounded], 0.0)
+    per_fit = np.ndim(log_loss) == 2
+
+    def losses(rows: np.ndarray) -> np.ndarray:
+        return log_loss[rows] if per_fit else log_loss
+
     fun = objective_values(x, variant, log_n, log_d, log_loss, weights, delta)
     damping = np.full(fits, DAMPING_START)
     active = np.isfinite(fun)
@@ -127,7 +134,7 @@ def fit_batch(
         rows = np.flatnonzero(active)
         if rows.size == 0:
             break
-        gradient, hessian = _gradient_hessian(x[rows], variant, log_n, log_d, log_loss, weights[rows], delta)
+        gradient, hessian = _gradient_hessian(x[rows], variant, log_n, log_d, losses(rows), weights[rows], delta)
         projected = _projected(x[rows], gradient, bounded)
         grad_norm[rows] = np.max(np.abs(projected), axis=1)
         done = grad_norm[rows] <= grad_tolerance
@@ -148,7 +155,7 @@ def fit_batch(
                 step = np.stack([np.linalg.lstsq(m, -g, rcond=None)[0] for m, g in zip(system, projected)])
         trial = x[rows] + np.where(fixed, 0.0, step)
         trial[:, bounded] = np.maximum(trial[:, bounded], 0.0)
-        trial_fun = objective_values(trial, variant, log_n, log_d, log_loss, weights[rows], delta)
+        trial_fun = objective_values(trial, variant, log_n, log_d, losses(rows), weights[rows], delta)
         better = np.isfinite(trial_fun) & (trial_fun <= fun[rows])
         x[rows[better]] = trial[better]
         fun[rows[better]] = trial_fun[better]

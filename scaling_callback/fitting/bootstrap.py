@@ -20,6 +20,12 @@ several points is one case). With ``n_jobs`` > 1, or without the warm start, res
 worker processes when the measured time of the first few says it pays; results do not depend on
 the worker count (index sets are drawn up front from one seed).
 
+Points with a known uncertainty (a law fitted with ``loss_sd``: evaluated finals, forecasts of decayed
+runs) keep their weights in every refit, and each resample also draws every point's loss from its
+predictive distribution (log-normal with the point's relative SD), so a frontier built on forecasts
+is as uncertain as they are. Draws are independent across points: the correlation of forecasts of one
+run at several D is left to the resampling of whole runs (``groups``).
+
 Example:
     >>> law = ComputeOptimalLaw().fit(N, D, loss)
     >>> boot = bootstrap_compute_optimal(law, groups=run_ids, n_resamples=1000, target_flops=[1e22])
@@ -131,8 +137,12 @@ def bootstrap_compute_optimal(
     n_grid_starts: int = 1,
     warm_start: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    draw_losses: bool = True,
 ) -> BootstrapResult:
     """Resample runs (or points) with replacement, refit each resample, collect parameters and frontier.
+
+    ``draw_losses`` (used only when the law was fitted with ``loss_sd``): each resample also draws each
+    point's loss from its predictive distribution.
 
     ``progress(done, total)`` is called after each block of resamples (for a progress display).
     ``warm_start=False`` refits every resample from all starts at the point fit's tight tolerances (the
@@ -157,6 +167,14 @@ def bootstrap_compute_optimal(
     index_sets = [
         np.concatenate([clusters[i] for i in rng.integers(0, len(clusters), len(clusters))]) for _ in range(n_resamples)
     ]
+    sd = getattr(law, "loss_sd_", None)
+    drawing = draw_losses and sd is not None
+    if drawing:  # drawn after the index sets, so a law without SDs resamples exactly as before
+        sd_log = sd / np.exp(law._log_loss)
+        draws = law._log_loss + sd_log * rng.standard_normal((n_resamples, law.n_points_))
+        resamples = [(index, row) for index, row in zip(index_sets, draws)]
+    else:
+        resamples = [(index, None) for index in index_sets]
     starts = _resample_starts(law, n_grid_starts)
     grad_tolerance = law.diagnostics_.get("grad_tolerance", np.inf)
     options = dict(law.optimizer_options or {})
@@ -175,16 +193,18 @@ def bootstrap_compute_optimal(
         targets,
         grad_tolerance,
         warm_start,
+        law._weights,
+        law._deltas,
     )
 
     report = progress or (lambda done, total: None)
     report(0, n_resamples)
     if warm_start and n_jobs in (None, 1):
         # one batched solve: its cost is per iteration, not per resample, so splitting it only adds iterations
-        blocks = [_refit_block(task, index_sets, lambda done: report(done, n_resamples))]
+        blocks = [_refit_block(task, resamples, lambda done: report(done, n_resamples))]
         workers, worker_reason = 1, "all resamples solved together in one process (batched Newton)"
     else:
-        blocks, workers, worker_reason = _pilot_then_rest(task, index_sets, n_jobs, report)
+        blocks, workers, worker_reason = _pilot_then_rest(task, resamples, n_jobs, report)
     report(n_resamples, n_resamples)
 
     values = np.vstack([b[0] for b in blocks])
@@ -210,7 +230,12 @@ def bootstrap_compute_optimal(
         "stopping": f"projected gradient <= the point fit's gradient tolerance ({grad_tolerance:.3g})"
         if "gtol" in options
         else "optimizer tolerances",
-        "evaluation": "distinct points of the resample weighted by their multiplicity",
+        "evaluation": "distinct points of the resample weighted by their multiplicity"
+        + (" times the fit's precision weights" if sd is not None else ""),
+        "predictive_draws": "each resample draws each point's log loss from N(log L, (loss_sd/L)^2), "
+        "independently across points"
+        if drawing
+        else "none (points taken as observed)",
         "solver": "all resamples at once by damped Newton (fitting.batched_newton), scipy "
         f"{law.optimizer} for those it leaves unconverged"
         if warm_start
@@ -231,17 +256,17 @@ def bootstrap_compute_optimal(
 
 
 def _pilot_then_rest(
-    task: _Task, index_sets: list[np.ndarray], n_jobs: int | None, report: Callable[[int, int], None]
+    task: _Task, resamples: list[_Resample], n_jobs: int | None, report: Callable[[int, int], None]
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], int, str]:
     """Time a few resamples, then refit the rest serially or in worker processes when that pays."""
-    n_resamples = len(index_sets)
+    n_resamples = len(resamples)
     pilot = min(_PILOT_RESAMPLES, n_resamples)
     pilot_started = time.perf_counter()
-    blocks = [_refit_block(task, index_sets[:pilot])]
+    blocks = [_refit_block(task, resamples[:pilot])]
     report(pilot, n_resamples)
     per_resample = (time.perf_counter() - pilot_started) / pilot
     workers, worker_reason = _worker_count(n_jobs, per_resample * (n_resamples - pilot))
-    rest = index_sets[pilot:]
+    rest = resamples[pilot:]
     if rest and workers > 1:
         try:
             blocks += _parallel_blocks(task, rest, workers, lambda done: report(pilot + done, n_resamples))
@@ -256,14 +281,14 @@ def _pilot_then_rest(
 
 
 def _parallel_blocks(
-    task: _Task, index_sets: list[np.ndarray], workers: int, progress: Callable[[int], None]
+    task: _Task, resamples: list[_Resample], workers: int, progress: Callable[[int], None]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Refit blocks of resamples in `workers` processes (fork where the platform has it: no re-imports)."""
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    chunks = [chunk for chunk in np.array_split(np.arange(len(index_sets)), 4 * workers) if len(chunk)]
+    chunks = [chunk for chunk in np.array_split(np.arange(len(resamples)), 4 * workers) if len(chunk)]
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_refit_block, task, [index_sets[i] for i in chunk]) for chunk in chunks]
+        futures = [pool.submit(_refit_block, task, [resamples[i] for i in chunk]) for chunk in chunks]
         results, done = [], 0
         for future, chunk in zip(futures, chunks):  # in submission order: the draws do not depend on timing
             results.append(future.result())
@@ -286,10 +311,22 @@ class _Task:
     targets: np.ndarray
     grad_tolerance: float
     warm_start: bool = True
+    weights: np.ndarray | None = None  # the fit's precision weight of each point (None: all 1)
+    deltas: np.ndarray | float | None = None  # its Huber threshold of each point (None: ``delta``)
+
+    def point_weights(self) -> np.ndarray:
+        return np.ones(self.log_n.size) if self.weights is None else self.weights
+
+    def point_deltas(self) -> np.ndarray | float:
+        return self.delta if self.deltas is None else self.deltas
+
+
+#: One resample: the indices of its points (with repeats) and its drawn log losses (None: the observed ones).
+_Resample = tuple[np.ndarray, np.ndarray | None]
 
 
 def _refit_block(
-    task: _Task, index_sets: list[np.ndarray], progress: Callable[[int], None] | None = None
+    task: _Task, resamples: list[_Resample], progress: Callable[[int], None] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Refit every resample of one block; rows of parameters and frontier values, and converged flags.
 
@@ -297,21 +334,23 @@ def _refit_block(
     does not bring to the gradient tolerance are refitted one by one with scipy.
     """
     width = len(PARAMETER_COLUMNS) + 3 * len(task.targets)
-    values = np.full((len(index_sets), width), np.nan)
-    converged = np.zeros(len(index_sets), dtype=bool)
-    solutions: list[np.ndarray | None] = [None] * len(index_sets)
-    if task.warm_start and len(task.starts) and task.variant.n_free == task.starts.shape[1] and index_sets:
-        weights = np.zeros((len(index_sets), task.log_n.size))
-        for row, index in enumerate(index_sets):
+    values = np.full((len(resamples), width), np.nan)
+    converged = np.zeros(len(resamples), dtype=bool)
+    solutions: list[np.ndarray | None] = [None] * len(resamples)
+    if task.warm_start and len(task.starts) and task.variant.n_free == task.starts.shape[1] and resamples:
+        weights = np.zeros((len(resamples), task.log_n.size))
+        for row, (index, _) in enumerate(resamples):
             np.add.at(weights[row], index, 1.0)
+        drawn = any(row is not None for _, row in resamples)
+        log_loss = np.array([task.log_loss if row is None else row for _, row in resamples]) if drawn else task.log_loss
         batch = fit_batch(
             task.starts[0],
             task.variant,
             task.log_n,
             task.log_d,
-            task.log_loss,
-            weights,
-            task.delta,
+            log_loss,
+            weights * task.point_weights(),
+            task.point_deltas(),
             task.grad_tolerance,
             progress=progress,
         )
@@ -319,9 +358,9 @@ def _refit_block(
             solutions[row] = batch.x[row]
             converged[row] = True
     bounds = task.variant.bounds()
-    for row, index in enumerate(index_sets):
+    for row, (index, drawn_loss) in enumerate(resamples):
         if solutions[row] is None:
-            best = _refit_one(task, index, bounds)
+            best = _refit_one(task, index, drawn_loss, bounds)
             if best is None or not np.isfinite(best.fun):
                 continue
             solutions[row] = best.x
@@ -335,14 +374,16 @@ def _refit_block(
     return values, converged
 
 
-def _refit_one(task: _Task, index: np.ndarray, bounds):
+def _refit_one(task: _Task, index: np.ndarray, drawn_loss: np.ndarray | None, bounds):
     """One resample with scipy: from the warm start (then the other starts if it does not converge), or from all."""
     distinct, counts = np.unique(index, return_counts=True)
-    log_n, log_d, log_loss = task.log_n[distinct], task.log_d[distinct], task.log_loss[distinct]
-    weights = counts.astype(float)
+    log_n, log_d = task.log_n[distinct], task.log_d[distinct]
+    log_loss = (task.log_loss if drawn_loss is None else drawn_loss)[distinct]
+    weights = counts * task.point_weights()[distinct]
+    deltas = np.broadcast_to(task.point_deltas(), task.log_n.shape)[distinct]
 
     def objective(free: np.ndarray) -> tuple[float, np.ndarray]:
-        return huber_objective(free, log_n, log_d, log_loss, task.variant, task.delta, weights)
+        return huber_objective(free, log_n, log_d, log_loss, task.variant, deltas, weights)
 
     first = task.starts[:1] if task.warm_start else task.starts
     best = minimize_from_starts(objective, first, task.optimizer, task.options, bounds).best

@@ -87,19 +87,29 @@ def huber_objective(
     log_d: np.ndarray,
     log_loss: np.ndarray,
     variant: Variant,
-    delta: float,
+    delta: float | np.ndarray,
     weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
-    """Summed (optionally weighted) Huber loss of log-loss residuals and its analytic gradient in the free parameters."""
+    """Summed (optionally weighted) Huber loss of log-loss residuals and its analytic gradient in the free parameters.
+
+    ``delta`` may be one threshold per point (see :func:`standardising_weights`).
+    """
     prediction, gradient = log_loss_lse(variant.theta(free), log_n, log_d)
     value, psi = huber(prediction - log_loss, delta, weights)
     return value, (psi @ gradient) @ variant.matrix
 
 
 def score_starts(
-    free_starts: np.ndarray, log_n: np.ndarray, log_d: np.ndarray, log_loss: np.ndarray, variant: Variant, delta: float
+    free_starts: np.ndarray,
+    log_n: np.ndarray,
+    log_d: np.ndarray,
+    log_loss: np.ndarray,
+    variant: Variant,
+    delta: float | np.ndarray,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Objective at every start, vectorised (the per-point Huber value is ψ·r − ψ²/2)."""
+    """Objective at every start, vectorised (the per-point Huber value is ψ·r − ψ²/2, times the point's weight)."""
+    weights = np.ones(log_n.size) if weights is None else weights
     scores = np.empty(len(free_starts))
     block = max(1, _SCORE_BLOCK // max(1, log_n.size))
     for first in range(0, len(free_starts), block):
@@ -108,17 +118,40 @@ def score_starts(
             prediction, _ = log_loss_lse(thetas, log_n, log_d, with_gradient=False)
             residual = prediction - log_loss
             _, psi = huber(residual, delta)
-            scores[first : first + block] = (psi * residual - 0.5 * psi * psi).sum(axis=1)
+            scores[first : first + block] = (psi * residual - 0.5 * psi * psi) @ weights
     return scores
 
 
+def standardising_weights(
+    loss: np.ndarray, loss_sd: np.ndarray | None, delta: float
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Per-point Huber weights and thresholds that divide each log residual by its point's relative SD.
+
+    A point of log-loss SD σ_i contributes ρ_δ(r_i·σ_ref/σ_i) = s_i²·ρ_(δ/s_i)(r_i) with s_i = σ_ref/σ_i
+    (so the summed-Huber machinery takes weights s_i² and thresholds δ/s_i), σ_ref the median σ_i:
+    a point of median precision counts as an unweighted one and δ keeps its meaning, a point twice
+    as precise counts four times as much in the quadratic range (weighted least squares) and twice
+    in the linear one. Returns (weights, thresholds, σ_ref); without SDs, ones, δ and None.
+    """
+    if loss_sd is None:
+        return np.ones(loss.size), np.full(loss.size, float(delta)), None
+    sd_log = loss_sd / loss
+    reference = float(np.median(sd_log))
+    scale = reference / sd_log
+    return scale**2, delta / scale, reference
+
+
 def validate_points(
-    params: Sequence[float], tokens: Sequence[float] | None, loss: Sequence[float], flops: Sequence[float] | None
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """Arrays of N, D, loss, C after checking lengths, finiteness and positivity (InputError otherwise)."""
+    params: Sequence[float],
+    tokens: Sequence[float] | None,
+    loss: Sequence[float],
+    flops: Sequence[float] | None,
+    loss_sd: Sequence[float] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Arrays of N, D, loss, C and loss SD after checking lengths, finiteness and positivity (InputError otherwise)."""
     if tokens is None and flops is None:
         raise InputError("need tokens or flops for every point (neither was given)")
-    named = {"params": params, "tokens": tokens, "loss": loss, "flops": flops}
+    named = {"params": params, "tokens": tokens, "loss": loss, "flops": flops, "loss_sd": loss_sd}
     arrays = {}
     for name, values in named.items():
         if values is None:
@@ -137,4 +170,4 @@ def validate_points(
     sizes = {name: array.size for name, array in arrays.items() if array is not None}
     if len(set(sizes.values())) != 1:
         raise InputError(f"columns differ in length: {sizes}")
-    return arrays["params"], arrays["tokens"], arrays["loss"], arrays["flops"]
+    return arrays["params"], arrays["tokens"], arrays["loss"], arrays["flops"], arrays["loss_sd"]

@@ -4,7 +4,10 @@
 et al. 2022, eq. 3) with a summed Huber loss (δ = 1e-3) and analytic gradients. The 4,500-start
 grid of the paper is scored in one vectorised pass and only the best ``n_best_starts`` are optimised
 to tight tolerances (Besiroglu et al. 2024: default L-BFGS-B tolerances stall near the start).
-Variants: α = β (``tie_exponents``) and a fixed irreducible loss (``fixed_E``).
+Variants: α = β (``tie_exponents``) and a fixed irreducible loss (``fixed_E``). Points with a known
+uncertainty (``loss_sd``: an evaluated final's standard error, a forecast's predictive SD) count by
+their precision: each log residual is divided by its point's relative SD before the Huber loss
+(:func:`~scaling_callback.fitting.chinchilla_objective.standardising_weights`).
 
 Example:
     >>> law = ComputeOptimalLaw().fit(params, tokens, loss)
@@ -21,7 +24,13 @@ import pandas as pd
 
 from scaling_callback.errors import InputError
 from scaling_callback.fitting import compute_diagnostics as diag
-from scaling_callback.fitting.chinchilla_objective import Variant, huber_objective, score_starts, validate_points
+from scaling_callback.fitting.chinchilla_objective import (
+    Variant,
+    huber_objective,
+    score_starts,
+    standardising_weights,
+    validate_points,
+)
 from scaling_callback.fitting.huber import DEFAULT_DELTA
 from scaling_callback.fitting.multistart import (
     TIGHT_OPTIONS,
@@ -80,13 +89,20 @@ class ComputeOptimalLaw:
         loss: Sequence[float] | None = None,
         *,
         flops: Sequence[float] | None = None,
+        loss_sd: Sequence[float] | None = None,
     ) -> ComputeOptimalLaw:
-        """Fit on one point per (N, D, loss); D may instead be derived from FLOPs as D = C/(k·N)."""
+        """Fit on one point per (N, D, loss); D may instead be derived from FLOPs as D = C/(k·N).
+
+        ``loss_sd`` (one positive SD per point, optional) weights each point by its precision and is kept
+        (``loss_sd_``) for the bootstrap's predictive draws.
+        """
         started = time.perf_counter()
         self._check_settings()
         if loss is None:
             raise InputError("loss is required")
-        n, d, l, c = validate_points(params, tokens, loss, flops)
+        n, d, l, c, sd = validate_points(params, tokens, loss, flops, loss_sd)
+        self.loss_sd_ = sd
+        self._weights, self._deltas, reference_sd = standardising_weights(l, sd, self.delta)
         n_free = Variant.build(self.tie_exponents, self.fixed_E).n_free
         if n.size < n_free:
             raise InputError(f"{n.size} points cannot determine {n_free} parameters")
@@ -94,11 +110,19 @@ class ComputeOptimalLaw:
         self._deadline = started + TIME_BUDGET_SECONDS  # shared with the alpha = beta comparison below
         n_scored = self._fit_logs(np.log(n), np.log(d), np.log(l), k)
         self.choices_ = self._choices(n_scored, len(self.top_grid_starts_), flop_convention, tokens_source)
+        self.choices_["weights"] = (
+            "none: every point counts alike"
+            if sd is None
+            else "each log residual divided by its point's relative SD (loss_sd/loss), relative to the median "
+            f"{reference_sd:.3g}: Huber of standardised residuals (weights s^2, thresholds delta/s, s = median/SD)"
+        )
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
     def _objective(self, free: np.ndarray) -> tuple[float, np.ndarray]:
-        return huber_objective(free, self._log_n, self._log_d, self._log_loss, self.variant_, self.delta)
+        return huber_objective(
+            free, self._log_n, self._log_d, self._log_loss, self.variant_, self._deltas, self._weights
+        )
 
     def _check_settings(self) -> None:
         if not self.delta > 0:
@@ -263,6 +287,7 @@ class ComputeOptimalLaw:
     def _tied_comparison(self) -> str:
         tied = ComputeOptimalLaw(**{**self.get_params(), "tie_exponents": True, "compare_tied": False})
         tied._deadline = getattr(self, "_deadline", None)
+        tied._weights, tied._deltas = self._weights, self._deltas
         tied._fit_logs(self._log_n, self._log_d, self._log_loss, self.flops_per_param_token_)
         at = self.max_flops_
         increase = tied.objective_ / self.objective_ - 1.0 if self.objective_ > 0 else float("nan")
@@ -278,7 +303,7 @@ class ComputeOptimalLaw:
         self.flops_per_param_token_, self.n_points_ = k, int(log_n.size)
         self.max_flops_ = float(k * np.exp(np.max(log_n + log_d)))  # largest budget in the data, fit's FLOP units
         grid = self._free_grid()
-        scores = score_starts(grid, log_n, log_d, log_loss, self.variant_, self.delta)
+        scores = score_starts(grid, log_n, log_d, log_loss, self.variant_, self._deltas, self._weights)
         self.top_grid_starts_ = grid[pick_best_starts(scores, grid, self.n_best_starts)]
         deadline = getattr(self, "_deadline", None)
         budget = TIME_BUDGET_SECONDS if deadline is None else max(deadline - time.perf_counter(), 0.0)

@@ -13,7 +13,7 @@ which logged metric filled each role, and ``frame.attrs["step_offset"]`` the ste
 from __future__ import annotations
 
 from scaling_callback.io.columns import CANDIDATES, ColumnMap
-from scaling_callback.io.curves import curves_from_frame
+from scaling_callback.io.curves import curves_from_frame, size_runs_from_frame
 from scaling_callback.io.export import write_long
 from scaling_callback.io.long_format import LONG_COLUMNS, SOURCES, column_of, read_runs, require
 
@@ -26,5 +26,6 @@ __all__ = [
     "curves_from_frame",
     "read_runs",
     "require",
+    "size_runs_from_frame",
     "write_long",
 ]

@@ -83,7 +83,9 @@ def fit_frontier_points(
 
     Where the callback measured every run's FLOPs, the fit uses them (C = k·N·D with k measured, and
     the recommendation's budget in those FLOPs, as on the loss-vs-compute plot); otherwise C = 6·N·D.
-    ``progress(done, total)`` follows the bootstrap.
+    Points with a ``loss_sd`` (every one) count by their precision and are drawn from their predictive
+    distributions in the bootstrap; with a ``run`` column (several points per run, as forecasts of a
+    one-run-per-size sweep) the bootstrap resamples whole runs. ``progress(done, total)`` follows the bootstrap.
     """
     from scaling_callback.fitting.bootstrap import bootstrap_compute_optimal, frontier_column
     from scaling_callback.fitting.compute_optimal import ComputeOptimalLaw
@@ -93,8 +95,13 @@ def fit_frontier_points(
         return None
     try:
         flops = data["compute"].to_numpy() if measured_flops(data) else None
+        sd = pd.to_numeric(data["loss_sd"], errors="coerce") if "loss_sd" in data else None
         law = ComputeOptimalLaw(tie_exponents=tie_exponents, n_convention=n_convention).fit(
-            data["n"].to_numpy(), data["tokens"].to_numpy(), data["loss"].to_numpy(), flops=flops
+            data["n"].to_numpy(),
+            data["tokens"].to_numpy(),
+            data["loss"].to_numpy(),
+            flops=flops,
+            loss_sd=sd.to_numpy() if sd is not None and sd.notna().all() else None,
         )
     except (InputError, ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
         return {"status": f"failed: {error}", "n_points": len(data)}
@@ -105,8 +112,15 @@ def fit_frontier_points(
     record["recommendation"] = dict(record["frontier"][0])
     if bootstrap >= 2:
         try:
+            groups = data["run"].astype(str).to_numpy() if "run" in data else None
             draws = bootstrap_compute_optimal(
-                law, n_resamples=bootstrap, seed=seed, target_flops=targets, n_jobs=None, progress=progress
+                law,
+                groups=groups,
+                n_resamples=bootstrap,
+                seed=seed,
+                target_flops=targets,
+                n_jobs=None,
+                progress=progress,
             )
         except (InputError, ValueError) as error:
             record["bootstrap"] = {"status": f"failed: {error}"}

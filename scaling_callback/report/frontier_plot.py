@@ -2,7 +2,9 @@
 
 The figure says in words when the frontier cannot guide a choice: no fit, no bootstrap, or a
 95 % band of N_opt at the recommended budget wider than a factor 10 (a fit that cannot tell a
-model from one ten times larger gives no allocation advice).
+model from one ten times larger gives no allocation advice). Observed finals (grid points) and
+forecast finals of fully decayed runs (a one-run-per-size sweep) are drawn apart, and for such a
+sweep the figure says how much compute its runs used against the grid its points stand for.
 """
 
 from __future__ import annotations
@@ -41,8 +43,13 @@ def frontier_verdict(frontier: dict | None) -> str | None:
     return None
 
 
-def plot_frontier(points: pd.DataFrame, frontier: dict | None, approaches: dict, path: Path) -> None:
-    """N_opt(C) and D_opt(C): approach 3 with its bootstrap band, approaches 1 and 2, and the runs."""
+def plot_frontier(
+    points: pd.DataFrame, frontier: dict | None, approaches: dict, path: Path, design: dict | None = None
+) -> None:
+    """N_opt(C) and D_opt(C): approach 3 with its bootstrap band, approaches 1 and 2, the runs and the forecasts.
+
+    ``design``: the record of a one-run-per-size sweep (:func:`report.forecast_points.one_run_points`).
+    """
     fig, (ax_n, ax_d) = plt.subplots(1, 2, figsize=(11.5, 5.2))
     compute = (
         points["compute"]
@@ -50,8 +57,7 @@ def plot_frontier(points: pd.DataFrame, frontier: dict | None, approaches: dict,
         else (6.0 * points["n"] * points["tokens"] if len(points) else pd.Series(dtype=float))
     )
     if len(points):
-        ax_n.scatter(compute, points["n"], s=22, color="grey", alpha=0.7, label="runs (best per N and D, planned end)")
-        ax_d.scatter(compute, points["tokens"], s=22, color="grey", alpha=0.7, label="runs (best per N and D)")
+        _draw_points(ax_n, ax_d, points, compute)
     if frontier and "alpha" in frontier:
         _draw_fit(ax_n, ax_d, frontier, float(compute.min()))
     styles = {"approach_1": ("C1", "approach 1 (envelope)"), "approach_2": ("C2", "approach 2 (IsoFLOP)")}
@@ -80,10 +86,13 @@ def plot_frontier(points: pd.DataFrame, frontier: dict | None, approaches: dict,
         ax.set_xlabel("training compute C (FLOPs)")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.25)
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="best")  # the runs and forecasts fill different corners per sweep
     ax_n.set_title("Model size to train at each budget", fontsize=10)
     ax_d.set_title("Tokens to train on at each budget", fontsize=10)
     verdict = frontier_verdict(frontier)
+    note = design_note(design)
+    if note:
+        fig.text(0.5, 0.905, note, ha="center", va="top", fontsize=8.5, color="dimgrey")
     if verdict:
         fig.text(
             0.5,
@@ -97,9 +106,38 @@ def plot_frontier(points: pd.DataFrame, frontier: dict | None, approaches: dict,
             bbox={"boxstyle": "round", "facecolor": "mistyrose", "edgecolor": "darkred", "alpha": 0.9},
         )
     fig.suptitle("Compute-optimal frontier (Chinchilla approach 3, L(N, D) = E + A/N^α + B/D^β)", fontsize=11)
-    set_margins(fig, 0.85, 0.25, 1.05 if verdict else 0.6, 0.7, wspace=0.28)
+    set_margins(fig, 0.85, 0.25, 1.05 if verdict else 0.6, 0.95 if note else 0.7, wspace=0.28)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
+
+
+def design_note(design: dict | None) -> str | None:
+    """'One run per size: 4 runs used 2.1e+16 FLOPs, 32 % of the 6.6e+16 of the equivalent grid (28 fully decayed runs)'."""
+    if not design or design.get("design") != "one_run_per_size" or not design.get("compute_ratio"):
+        return None
+    return (
+        f"One run per size: {len(design['runs'])} runs used {design['compute_used']:.2g} FLOPs (6ND), "
+        f"{design['compute_ratio']:.0%} of the {design['compute_equivalent_grid']:.2g} of the equivalent grid "
+        f"({design['n_points']} fully decayed runs, forecast)"
+    )
+
+
+def _draw_points(ax_n, ax_d, points: pd.DataFrame, compute: pd.Series) -> None:
+    """Observed finals (and stopped runs' forecasts) as grey dots, forecast finals of fully decayed runs as triangles."""
+    source = points["source"] if "source" in points else pd.Series("observed", index=points.index)
+    forecast = source.isin(["forecast", "extrapolated"]).to_numpy() & ("run" in points)
+    styles = (
+        (~forecast, {"s": 22, "color": "grey", "alpha": 0.7}, "runs: observed finals (best per N and D, planned end)"),
+        (
+            forecast,
+            {"s": 34, "marker": "^", "facecolors": "none", "edgecolors": "C1"},
+            "forecast finals of fully decayed runs (one run per size)",
+        ),
+    )
+    for ax, column in ((ax_n, "n"), (ax_d, "tokens")):
+        for chosen, style, label in styles:
+            if chosen.any():
+                ax.scatter(compute[chosen], points[column][chosen], label=label, **style)
 
 
 def _draw_fit(ax_n, ax_d, frontier: dict, smallest: float) -> None:
@@ -129,4 +167,5 @@ def _draw_fit(ax_n, ax_d, frontier: dict, smallest: float) -> None:
     for ax in (ax_n, ax_d):  # keep the band from stretching the axes over many empty decades
         low, high = ax.get_ylim()
         centre = rec["n_opt"] if ax is ax_n else rec["d_opt"]
-        ax.set_ylim(max(low, centre / 1e3), min(high, centre * 1e3))
+        if centre is not None and math.isfinite(centre) and centre > 0:  # a degenerate fit has no frontier to centre on
+            ax.set_ylim(max(low, centre / 1e3), min(high, centre * 1e3))

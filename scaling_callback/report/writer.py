@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from scaling_callback.errors import InputError
+from scaling_callback.report.forecast_points import one_run_points, sweep_config
 from scaling_callback.report.frontier import check_n_convention, compare_approaches, fit_frontier_points, usable_points
 from scaling_callback.report.frontier_plot import frontier_verdict, plot_frontier
 from scaling_callback.report.loss_plot import plot_loss_vs_flops
@@ -84,12 +85,17 @@ def _build(
         fits = {name: stored_forecast(store, name) for name in runs["name"]}
         schedules = {name: store.planned_schedule(name) for name in runs["name"]}
         finals = final_points(store, sweep)
+        config = sweep_config(store, sweep)
+        design = None
+        if config is not None and config.grid.design == "one_run_per_size":
+            forecasts, design = one_run_points(store, sweep, config)
     finally:
         store.close()
     done = finals[finals["status"].isin(["finished", "stopped"])] if len(finals) else finals
+    fitted = forecasts if design is not None else done  # one run per size: its forecasts stand in for the grid
     progress(STAGES[1], 0, 1)
     frontier = fit_frontier_points(
-        done,
+        fitted,
         bootstrap=bootstrap,
         n_convention=n_convention,
         target_flops=target_flops,
@@ -98,12 +104,13 @@ def _build(
         progress=lambda k, total: progress(STAGES[2], k, total),
     )
     progress(STAGES[3], 0, 1)
-    approaches = compare_approaches(done, curves, n_convention) if len(done) else {}
+    approaches = compare_approaches(fitted, curves, n_convention) if len(fitted) else {}
     report_dir = out_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     progress(STAGES[4], 0, 1)
     plot_loss_vs_flops(runs, curves, fits, schedules, report_dir / "loss_vs_flops.png")
-    plot_frontier(usable_points(done, n_convention), frontier, approaches, report_dir / "frontier.png")
+    shown = pd.concat([done, fitted]) if design is not None and len(fitted) else done
+    plot_frontier(usable_points(shown, n_convention), frontier, approaches, report_dir / "frontier.png", design)
     plot_schedules(runs, schedules, report_dir / "schedules.png")
     progress(STAGES[5], 0, 1)
     summary = _summary(runs, curves, frontier)
@@ -113,6 +120,7 @@ def _build(
         "frontier_fit": _public(frontier),
         "approaches": approaches,
         "runs": _run_table(finals, runs),
+        "design": design or {"design": "grid"},
     }
     (report_dir / "summary.json").write_text(json.dumps(_json_ready(summary), indent=2))
     (report_dir / "summary.md").write_text(summary_markdown(sweep, summary, details))

@@ -10,6 +10,9 @@ key path (``grid.tokens[1]``), before anything is written.
     model: {factory: tiny_lm, args: {vocab_size: 64, seq_len: 32, batch_size: 16}}
     grid: {sizes: [{d_model: 16, n_layers: 1}], tokens: [100000], schedules: [cosine], seeds: [0]}
     # optional LR axis: grid.peak_lrs: [0.003, 0.001]  (default: optimizer.peak_lr)
+    # one run per size instead of the grid: grid.design: one_run_per_size, grid.schedules: [wsd] (or constant);
+    # each size trains once to the largest of grid.tokens and forecasts of fully decayed runs
+    # (grid.forecast_schedule: wsd with optimizer.decay_fraction, or cosine) stand in for the others
     optimizer: {peak_lr: 0.003, warmup_steps: 20, final_lr_fraction: 0.1}
     callback: {fit_every_n_steps: 50, law: mpl}
     stopping: {policy: law, threshold: 0.05}
@@ -31,6 +34,9 @@ from scaling_callback.errors import InputError
 
 SCHEDULE_KINDS = ("cosine", "wsd", "constant", "two_stage")
 STOPPING_POLICIES = ("law", "median", "asha", "none")
+DESIGNS = ("grid", "one_run_per_size")
+ONE_RUN_SCHEDULES = ("wsd", "constant")  # schedules whose LR stays at its peak until (near) the end
+FORECAST_SCHEDULES = ("wsd", "cosine")  # fitting.decayed_finals.TARGET_KINDS
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,8 @@ class GridSection:
     schedules: list = field(default_factory=lambda: ["cosine"])
     peak_lrs: list = field(default_factory=list)  # empty: optimizer.peak_lr only
     seeds: list = field(default_factory=lambda: [0])
+    design: str = "grid"  # or one_run_per_size: each size once to max(tokens), forecasts for the other budgets
+    forecast_schedule: str = "wsd"  # one_run_per_size: the fully decayed run a forecast stands for
 
 
 @dataclass(frozen=True)
@@ -279,6 +287,7 @@ def _check_values(config: SweepConfig) -> None:
     for i, seed in enumerate(config.grid.seeds):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise InputError(f"config key 'grid.seeds[{i}]': expected an integer, got {seed!r}")
+    _check_design(config)
     if config.stopping.policy not in STOPPING_POLICIES:
         raise InputError(
             f"config key 'stopping.policy': unknown policy {config.stopping.policy!r} (one of {', '.join(STOPPING_POLICIES)})"
@@ -307,3 +316,30 @@ def _check_values(config: SweepConfig) -> None:
     for i, flops in enumerate(config.frontier.target_flops):
         if _number(flops, f"frontier.target_flops[{i}]") <= 0:
             raise InputError(f"config key 'frontier.target_flops[{i}]': must be positive, got {flops!r}")
+
+
+def _check_design(config: SweepConfig) -> None:
+    """``grid.design``: the grid, or one run per size (peak-LR schedules, no early stop, two sizes or more)."""
+    grid = config.grid
+    if grid.design not in DESIGNS:
+        raise InputError(f"config key 'grid.design': unknown design {grid.design!r} (one of {', '.join(DESIGNS)})")
+    if grid.forecast_schedule not in FORECAST_SCHEDULES:
+        raise InputError(
+            f"config key 'grid.forecast_schedule': must be one of {', '.join(FORECAST_SCHEDULES)}, "
+            f"got {grid.forecast_schedule!r}"
+        )
+    if grid.design != "one_run_per_size":
+        return
+    for i, kind in enumerate(grid.schedules):
+        if kind not in ONE_RUN_SCHEDULES:
+            raise InputError(
+                f"config key 'grid.schedules[{i}]': design one_run_per_size trains each size with a schedule that stays "
+                f"at its peak LR ({' or '.join(ONE_RUN_SCHEDULES)}), got {kind!r}"
+            )
+    if len(grid.sizes) < 2:
+        raise InputError("config key 'grid.sizes': design one_run_per_size needs at least two model sizes")
+    if config.stopping.policy != "none":
+        raise InputError(
+            f"config key 'stopping.policy': design one_run_per_size needs every size's run whole; set it to none "
+            f"(got {config.stopping.policy!r})"
+        )

@@ -48,13 +48,15 @@ class RunSpec:
 def expand_grid(config: SweepConfig) -> list[RunSpec]:
     """Every combination of sizes × token budgets × schedules × peak LRs × seeds, with readable unique names.
 
-    The peak LR enters the name only when the grid sweeps it, so single-LR sweeps keep short names.
+    The peak LR enters the name only when the grid sweeps it, so single-LR sweeps keep short names. With
+    ``grid.design: one_run_per_size`` each size trains once, to the largest budget (the others are forecast).
     """
     runs = []
     grid = config.grid
     peak_lrs = [float(lr) for lr in grid.peak_lrs] or [float(config.optimizer.peak_lr)]
+    budgets = [max(float(t) for t in grid.tokens)] if grid.design == "one_run_per_size" else grid.tokens
     for size, tokens, schedule, peak_lr, seed in itertools.product(
-        grid.sizes, grid.tokens, grid.schedules, peak_lrs, grid.seeds
+        grid.sizes, budgets, grid.schedules, peak_lrs, grid.seeds
     ):
         size_label = "-".join(f"{k}{v}" for k, v in sorted(size.items()))
         lr_label = f"_lr{peak_lr:.3g}" if len(peak_lrs) > 1 else ""
