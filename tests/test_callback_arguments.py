@@ -37,6 +37,8 @@ BAD = [
     ("store", 3.14),
     ("early_stopping", object()),
     ("first_prediction_fraction", 0.0),
+    ("synchronous_stopping", "yes"),
+    ("synchronous_stopping", True),  # without an early_stopping policy there is nothing to wait for
 ]
 
 

@@ -72,6 +72,25 @@ def test_early_stopping_policy_stops_training_and_is_recorded(tmp_path, store_ur
     assert fresh.restored["calls"] == len(policy.calls)
 
 
+def test_synchronous_stopping_stops_on_the_check_that_decided_it(tmp_path, store_url):
+    callback = ScalingLawCallback(
+        store=store_url,
+        run_name="sync",
+        fit_worker="thread",
+        fit_every_n_steps=10,
+        early_stopping=StopAfter(25),
+        synchronous_stopping=True,  # with the default 2 % budget, which alone admits no fit in a run this short
+    )
+    run = trainer(tmp_path, callback, max_steps=400)
+    run.fit(Regressor(400), loader(n=8 * 400))
+    assert run.global_step == 30  # the first check at or past step 25, not whenever its fit returned
+    store = SweepStore(store_url)
+    decisions = store.decisions("sync")
+    assert decisions.step.tolist() == [20, 30] and decisions.stop.tolist() == [False, True]  # one per check
+    assert store.get_run("sync")["stop_step"] == 30
+    store.close()
+
+
 @pytest.mark.slow
 def test_a_process_worker_judges_off_the_training_process_and_its_policy_state_is_checkpointed(tmp_path, monkeypatch):
     import os

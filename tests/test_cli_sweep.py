@@ -150,16 +150,16 @@ def test_resume_after_ctrl_c(tmp_path):
         time.sleep(0.5)
     assert any(checkpoint.glob("*/last.ckpt")), "no checkpoint written in time"
     process.send_signal(signal.SIGINT)  # the runner passes it on to its workers
-    # normally ~5 s; once, under a loaded CI-like run, the exit after Ctrl-C took over 120 s (a worker waits at
-    # interpreter exit for its fit process, at most EXIT_WAIT_S = 300 s): bounded by that, not by the mean
-    output, _ = process.communicate(timeout=360)
+    # ~3 s: nothing waits any more for the next queued run to train nor for a fit process (once over 120 s)
+    output, _ = process.communicate(timeout=120)
     assert process.returncode == 130, output[-2000:]
     assert "--resume" in output
     from scaling_callback.store import SweepStore
 
     store = SweepStore(out / "sweep.sqlite")
-    statuses = dict(zip(store.runs("tiny")["name"], store.runs("tiny")["status"]))
-    assert "interrupted" in statuses.values(), statuses  # resumable, not counted as an early stop
+    runs = store.runs("tiny").sort_values("created_at")
+    assert runs["status"].iloc[-1] == "interrupted", runs  # resumable, not counted as an early stop
+    assert set(runs["status"].iloc[:-1]) <= {"finished"}  # no run started after the Ctrl-C
     store.close()
     assert main(["sweep", str(path), "--out", str(out), "--resume", "--no-report"]) == 0
     store = SweepStore(out / "sweep.sqlite")

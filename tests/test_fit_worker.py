@@ -73,3 +73,11 @@ def test_a_worker_that_dies_answers_with_a_failed_status(tmp_path):
     worker._process.kill()
     (result,) = worker.wait(timeout=60)
     assert result["status"].startswith("failed: fit worker") and not worker.busy
+
+
+def test_an_abandoned_process_worker_ends_at_once(tmp_path):
+    worker = make_worker("process", url=f"sqlite:///{tmp_path / 's.sqlite'}")
+    worker.submit(_request("r"))
+    worker.abandon()  # Ctrl-C: its start-up (~2.3 CPU-s of imports) and the fit are not waited for
+    worker.join(2.0)
+    assert not worker.alive()

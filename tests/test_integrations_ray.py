@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve  # noqa
 
 from scaling_callback.cli import main  # noqa: E402
 from scaling_callback.errors import InputError  # noqa: E402
-from scaling_callback.integrations.ray import PolicyScheduler  # noqa: E402
+from scaling_callback.integrations.ray import PolicyScheduler, reachable_address  # noqa: E402
 from scaling_callback.stopping import make_policy  # noqa: E402
 from scaling_callback.store import SweepStore  # noqa: E402
 
@@ -139,57 +140,65 @@ def _outcome(store_url: str) -> dict:
         runs = store.runs("tiny")
         result = {name: (status, step) for name, status, step in zip(runs.name, runs.status, runs.stop_step)}
         points = {name: store.points(name) for name in runs.name}
+        decisions = {
+            (name, int(d.step), bool(d.stop), d.kind) for name in runs.name for d in store.decisions(name).itertuples()
+        }
     finally:
         store.close()
-    return {"runs": result, "points": points}
+    return {"runs": result, "points": points, "decisions": decisions}
+
+
+# Synchronous stop checks, one run at a time in the planned order (docs/early-stopping.md, "When a stop lands"):
+# every decision of the law policy is then a function of the config alone. 4 sizes x 2 budgets of finished runs
+# give a frontier fit (>= 8 runs, >= 3 sizes); the twin of d16 trained at 3 % of the peak LR (same N, so its
+# forecasts never stand in for an observed final) is a stop to make at each budget.
+SYNC = TINY | {
+    "model": {"factory": "handicap_factory:build", "args": {"vocab_size": 64, "seq_len": 8, "batch_size": 4}},
+    "grid": {
+        "sizes": [
+            {"d_model": 8, "n_layers": 1},
+            {"d_model": 16, "n_layers": 1},
+            {"d_model": 32, "n_layers": 1},
+            {"d_model": 32, "n_layers": 2},
+            {"d_model": 16, "n_layers": 1, "lr_factor": 0.03},
+        ],
+        "tokens": [1280, 5120],
+        "schedules": ["cosine"],
+    },
+    "callback": {"fit_every_n_steps": 20},
+    "stopping": {"policy": "law", "n_startup_runs": 1, "interval_steps": 20, "confirmations": 1, "synchronous": True},
+    "frontier": {"bootstrap": 20},
+    "workers": 1,
+    "checkpoint_every_n_steps": 40,
+}
 
 
 @pytest.mark.slow
-def test_a_ray_sweep_gives_the_local_runners_runs_curves_and_report(local_ray, tmp_path, request):
-    """Same config, same seeds: the same runs with the same curves, and the same report, whoever places the runs.
+def test_a_ray_sweep_gives_the_local_runners_runs_stops_curves_and_frontier(local_ray, tmp_path, request):
+    """Same config, same seeds, synchronous stop checks: the same runs, decisions, curves and frontier on both backends.
 
     The Ray side writes to PostgreSQL when a server is configured (always in CI), else to a SQLite file
     (one backend, not both: this is the suite's longest test).
-
-    Stops are compared in benchmarks/bench_ray.py: the callback judges in its fit worker, so on runs this
-    short a stop lands (or not, before the run ends) when the worker catches up, on either backend.
     """
-    config = TINY | {"stopping": {"policy": "none"}, "workers": 2}
     in_ci = os.environ.get("CI", "").lower() == "true"
     store_url = (
         postgres_url(request) if os.environ.get(PG_URL_VARIABLE) or in_ci else f"sqlite:///{tmp_path / 'ray.sqlite'}"
     )
     local_store = f"sqlite:///{tmp_path / 'local.sqlite'}"
-    assert (
-        main(
-            [
-                "sweep",
-                str(_write(tmp_path / "local.yaml", config | {"store": local_store})),
-                "--out",
-                str(tmp_path / "local"),
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "sweep",
-                str(_write(tmp_path / "ray.yaml", config | {"store": store_url})),
-                "--out",
-                str(tmp_path / "ray"),
-                "--backend",
-                "ray",
-            ]
-        )
-        == 0
-    )
+    for side, url, backend in (("local", local_store, []), ("ray", store_url, ["--backend", "ray"])):
+        path = _write(tmp_path / f"{side}.yaml", SYNC | {"store": url})
+        assert main(["sweep", str(path), "--out", str(tmp_path / side), *backend]) == 0, side
     local, on_ray = _outcome(local_store), _outcome(store_url)
-    assert sorted(local["runs"]) == sorted(on_ray["runs"]) and len(local["runs"]) == 4
+    assert sorted(local["runs"]) == sorted(on_ray["runs"]) and len(local["runs"]) == 10
     assert local["runs"] == on_ray["runs"]  # statuses and stop steps
+    stops = sorted((name, step, kind) for name, step, stop, kind in local["decisions"] if stop)
+    assert stops == sorted((name, step, kind) for name, step, stop, kind in on_ray["decisions"] if stop)
+    assert {name for name, _, _ in stops} == {n for n in local["runs"] if "lr_factor" in n}  # the poor twins
+    assert {kind for _, _, kind in stops} == {"stop"}
+    assert local["decisions"] == on_ray["decisions"]  # every check: same step, same verdict
     for name, points in local["points"].items():
-        assert points["step"].tolist() == list(range(1, 81)), name
-        assert on_ray["points"][name]["step"].tolist() == list(range(1, 81)), name  # gapless
+        last = local["runs"][name][1]
+        assert points["step"].tolist() == on_ray["points"][name]["step"].tolist() == list(range(1, last + 1)), name
         for column in ("flops", "lr", "lr_sum", "loss"):
             np.testing.assert_allclose(
                 on_ray["points"][name][column], points[column], rtol=1e-6, err_msg=f"{name} {column}"
@@ -198,11 +207,11 @@ def test_a_ray_sweep_gives_the_local_runners_runs_curves_and_report(local_ray, t
     for key in ("runs", "finished", "stopped", "compute_saved"):
         assert summaries[0][key] == summaries[1][key], key
     fronts = [s["frontier"] for s in summaries]
-    assert (fronts[0]["a"] is None) == (fronts[1]["a"] is None)
-    if fronts[0]["a"] is not None:  # each exponent lies in the other's interval
-        for one, other in (fronts, fronts[::-1]):
-            low, high = other["a_ci"]
-            assert low <= one["a"] <= high
+    assert all(f["a"] is not None and f["a_ci"] for f in fronts)
+    for one, other in (fronts, fronts[::-1]):  # each exponent lies in the other's interval
+        for key in ("a", "b"):
+            low, high = other[f"{key}_ci"]
+            assert low <= one[key] <= high, key
 
 
 @pytest.mark.slow
@@ -240,3 +249,34 @@ def test_address_without_the_ray_backend_is_an_input_error(tmp_path, capsys):
     path = _write(tmp_path / "sweep.yaml", TINY)
     assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--address", "auto"]) == 2
     assert "--backend ray" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:  # bound, then released: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_address_fails_at_once_naming_it_and_writes_nothing(tmp_path, capsys):
+    address = f"127.0.0.1:{_free_port()}"
+    path = _write(tmp_path / "sweep.yaml", TINY)
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--backend", "ray", "--address", address]) == 2
+    error = capsys.readouterr().err.strip()
+    assert address in error and len(error.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_an_address_that_accepts_but_never_answers_fails_within_the_bound():
+    with socket.socket() as silent:  # the kernel completes the TCP handshake; nobody ever replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(InputError, match=address):
+            reachable_address(address, timeout_s=0.5)
+
+
+@pytest.mark.slow
+def test_a_running_cluster_is_reachable(local_ray):
+    address = ray.get_runtime_context().gcs_address
+    assert reachable_address(address) == address

@@ -100,3 +100,13 @@ def test_first_fit_step_from_fraction():
     assert first_fit_step(0.05, 600) == 30
     assert first_fit_step(0.05, 10) == 1
     assert first_fit_step(None, 600) is None and first_fit_step(0.05, None) is None
+
+
+def test_synchronous_fits_fall_on_every_check_step_whatever_the_budget():
+    clock = Clock()
+    worker = FakeWorker(cpu=5.0)
+    fits = OnlineFits(10, FitBudget(0.02, clock=clock), lambda: worker, first_step=14, synchronous=True)
+    assert [s for s in range(1, 61) if fits.due(s, clock.now)] == [20, 30, 40, 50, 60]  # never a 2 % budget's wait
+    fits.submit(_request(20))
+    worker.finish()
+    assert [r["step"] for r in fits.wait(1.0)] == [20] and fits.due(30, clock.now)  # a fit's cost defers nothing

@@ -22,15 +22,10 @@ def _store(tmp_path) -> SweepStore:
 
 def test_the_judged_run_compares_at_its_own_compute_per_step(tmp_path):
     store = _store(tmp_path)
-    assert compute_per_step(store, "live") == 6.0e6  # what the frontier objective compares at
-    run = judged_view(
-        "live",
-        np.arange(1.0, 51.0),
-        3.0 + 1.0 / np.arange(1.0, 51.0),
-        np.full(100, 1e-3),
-        None,
-        compute_per_step(store, "live"),
-    )
+    steps = np.arange(1.0, 51.0)
+    per_step = compute_per_step(6.0e6 * steps, steps)  # from the callback's own record, as its fit request carries
+    assert per_step == 6.0e6 and compute_per_step(np.empty(0), np.empty(0)) == 1.0  # what the frontier compares at
+    run = judged_view("live", steps, 3.0 + 1.0 / steps, np.full(100, 1e-3), None, per_step)
     sweep = sweep_view(run, store, "s")
     assert {v.name: v.status for v in sweep.runs} == {"done": "finished", "live": "running"}
     assert run.planned_compute == 100 * 6.0e6

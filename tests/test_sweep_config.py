@@ -33,6 +33,8 @@ def test_yaml_scientific_notation_is_a_number(tmp_path):
         ({"model": {}}, "config key 'model.factory': missing"),
         ({"stopping": {"policy": "oracle"}}, "config key 'stopping.policy': unknown policy 'oracle'"),
         ({"callback": {"fit_every_n_steps": 0}}, "config key 'callback.fit_every_n_steps': must be >= 1"),
+        ({"stopping": {"policy": "none", "synchronous": True}}, "config key 'stopping.synchronous'"),
+        ({"stopping": {"synchronous": "yes"}}, "config key 'stopping.synchronous': expected true/false"),
     ],
 )
 def test_bad_keys_and_values_are_named(change, message):

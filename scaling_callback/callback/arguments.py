@@ -37,6 +37,10 @@ def check_arguments(**arguments: Any) -> None:
         raise InputError(
             f"early_stopping must be a StoppingPolicy (see scaling_callback.stopping), got {type(a['early_stopping']).__name__}"
         )
+    if not isinstance(a["synchronous_stopping"], bool):
+        raise InputError(f"synchronous_stopping must be True or False, got {a['synchronous_stopping']!r}")
+    if a["synchronous_stopping"] and a["early_stopping"] is None:
+        raise InputError("synchronous_stopping=True needs an early_stopping policy (it times the stop checks)")
     if a["law"] not in CURVE_LAWS:
         raise InputError(f"law must be one of {', '.join(sorted(CURVE_LAWS))}, got {a['law']!r}")
     if a["config"] is not None and not isinstance(a["config"], Mapping):

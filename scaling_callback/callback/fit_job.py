@@ -35,6 +35,7 @@ class FitRequest:
     final: bool = False
     max_points: int = 128
     conventions: dict[str, Any] = field(default_factory=dict)
+    flops_per_step: float = 1.0  # FLOPs per optimizer step so far: compute per x of the frontier objective (1: unknown)
     judge: bool = False  # after the fit, ask the run's early-stopping policy (in the worker, off the training thread)
     policy: Any = None  # the policy, sent with the run's first judged request; the worker keeps it afterwards
 

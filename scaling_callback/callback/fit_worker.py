@@ -36,7 +36,7 @@ from scaling_callback.fitting.sweep_forecaster import SweepForecaster
 from scaling_callback.store.engine import is_memory
 
 _LIVE_WORKERS: list[FitWorker] = []
-EXIT_WAIT_S = 300.0  # at interpreter exit, how long to let a final fit finish
+EXIT_WAIT_S = 300.0  # at interpreter exit, how long to let a final fit finish (not after Ctrl-C: FitWorker.abandon)
 NICENESS = 10  # default priority cut of a fit process: training keeps its cores (a fit waits when they are busy)
 
 
@@ -151,6 +151,12 @@ class FitWorker(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook: most workers have nothing to close
         """Accept no more requests; a fit in progress still completes (and is stored)."""
 
+    def abandon(self) -> None:
+        """Give up the fit in progress (Ctrl-C: the run will be resumed and fitted again); nothing waits for it at exit."""
+        self.close()
+        if self in _LIVE_WORKERS:
+            _LIVE_WORKERS.remove(self)
+
     def alive(self) -> bool:
         return False
 
@@ -241,6 +247,14 @@ class ProcessFitWorker(FitWorker):
 
     def close(self) -> None:
         self._outbox.put(None)
+
+    def abandon(self) -> None:
+        """End the fit process now (SIGTERM): a fit it was writing is rolled back by the store, never half-stored."""
+        super().abandon()
+        try:
+            self._process.terminate()
+        except OSError:
+            pass  # already gone
 
     def alive(self) -> bool:
         return self._process.poll() is None

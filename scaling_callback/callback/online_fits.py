@@ -7,6 +7,10 @@ fitting stays within ``max_fraction`` of wall time, not just on average — exce
 first fit at a fixed early step (``first_fit_step``): a 2 % budget admits no fit before ~150 s of
 training (3 CPU-s / 0.02), so a short CPU run would otherwise log no prediction at all. That fit's
 cost is charged like any other, so the fits after it wait until the budget has absorbed it.
+
+``synchronous`` (the callback's ``synchronous_stopping``): a fit at exactly every ``every``-th step
+from ``first_step`` on, outside the budget and without the first prediction, and the adapter waits
+for each; then every fit, and so every stop check, sees the same curve on every rerun.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class OnlineFits:
         next_step: the first step at which a fit is due (restored from a checkpoint on resume).
         first_fit_step: one fit is due at this step (or the first after ``first_step``) whatever the cadence
             and the budget; None: none outside them.
+        synchronous: fits at exactly every ``every``-th step, whatever the budget (the adapter waits for each).
     """
 
     def __init__(
@@ -43,8 +48,10 @@ class OnlineFits:
         first_step: int = 0,
         next_step: int | None = None,
         first_fit_step: int | None = None,
+        synchronous: bool = False,
     ) -> None:
         self.every, self.budget, self._make_worker = every, budget, make_worker
+        self.synchronous = synchronous
         self.first_step = first_step
         self.first_fit_step = first_fit_step
         self.first_submitted = False
@@ -75,6 +82,8 @@ class OnlineFits:
 
     def due(self, step: int, now: float) -> bool:
         """Whether to submit a fit at ``step`` (cheap until a fit is due; then asks the budget)."""
+        if self.synchronous:
+            return step >= self.first_step and step % self.every == 0
         if (
             self.first_fit_step is not None
             and not self.first_submitted
@@ -111,10 +120,10 @@ class OnlineFits:
         """Block until submitted fits return (or ``timeout``)."""
         return [self._accept(r) for r in self.worker.wait(timeout)] if self.worker is not None else []
 
-    def close(self) -> None:
-        """No more requests; a fit in progress completes in the background and is stored."""
+    def close(self, abandon: bool = False) -> None:
+        """No more requests; a fit in progress completes in the background and is stored (``abandon``: it is dropped)."""
         if self.worker is not None:
-            self.worker.close()
+            self.worker.abandon() if abandon else self.worker.close()
 
     def _accept(self, result: dict[str, Any]) -> dict[str, Any]:
         if result.get("worker_died"):  # no fit happened: neither a cost to learn from nor a latest fit

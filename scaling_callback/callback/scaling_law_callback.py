@@ -43,6 +43,7 @@ from scaling_callback.callback.planned_schedule import PlannedSchedule, combined
 from scaling_callback.callback.recorder import Point, StepRecorder
 from scaling_callback.callback.step_values import materialise, reduce_across_ranks
 from scaling_callback.callback.stopping import StopSeam, policy_name
+from scaling_callback.callback.store_views import compute_per_step
 from scaling_callback.errors import InputError
 from scaling_callback.store import BatchedWriter, SweepStore
 from scaling_callback.store.engine import normalise_url
@@ -64,6 +65,9 @@ class ScalingLawCallback(Callback):
         sweep: the sweep the run belongs to; its finished runs lend their drop-term fits as priors.
         fit_every_n_steps: optimizer steps between online fits (also the early-stopping check interval); None: record only.
         early_stopping: a :class:`~scaling_callback.stopping.StoppingPolicy` asked after each online fit.
+        synchronous_stopping: each check (every ``fit_every_n_steps``) fits the curve up to its step and training
+            waits for the policy's decision, so a stop lands on the check that decided it, the same on every
+            rerun (docs/early-stopping.md); False: fits run in the background within ``max_fit_fraction``.
         law: per-run law to fit: ``mpl``, ``opl``, ``lldl`` or ``momentum``.
         config: the run's hyper-parameters, stored with the run.
         fit_worker: ``"process"`` (default; no GIL contention) or ``"thread"``.
@@ -73,7 +77,7 @@ class ScalingLawCallback(Callback):
         budget_on_accelerator: apply ``max_fit_fraction`` also when training runs on a GPU (whose host CPU is mostly idle).
         max_fit_points: the curve is reduced to at most this many bin means before fitting.
         wait_for_final_fit: at the end of training wait for the final fit (True), never (False), or when the budget allows (None).
-        final_fit_timeout_s: longest wait for the final fit.
+        final_fit_timeout_s: longest wait for the final fit (and, with ``synchronous_stopping``, for each check's).
         flops_per_batch: FLOPs of one micro-batch (forward+backward); default: module attribute, measurement, 6·N·D.
         measure_flops: measure FLOPs with ``FlopCounterMode`` on a meta-device copy (once per input shape).
         tokens_per_sample: tokens in each sample; default: counted when the first batch tensor is (batch, seq) integers.
@@ -98,6 +102,7 @@ class ScalingLawCallback(Callback):
         sweep: str | None = None,
         fit_every_n_steps: int | None = 100,
         early_stopping: Any = None,
+        synchronous_stopping: bool = False,
         law: str = "mpl",
         config: dict | None = None,
         fit_worker: str = "process",
@@ -120,7 +125,7 @@ class ScalingLawCallback(Callback):
         check_arguments(**{k: v for k, v in locals().items() if k != "self"})
         self.store, self.run_name, self.sweep, self.law, self.config = store, run_name, sweep, law, config
         self.fit_every_n_steps, self.early_stopping, self.fit_worker = fit_every_n_steps, early_stopping, fit_worker
-        self.fit_niceness = int(fit_niceness)
+        self.fit_niceness, self.synchronous_stopping = int(fit_niceness), synchronous_stopping
         self.max_fit_fraction, self.budget_on_accelerator = max_fit_fraction, budget_on_accelerator
         self.max_fit_points, self.wait_for_final_fit, self.final_fit_timeout_s = (
             max_fit_points,
@@ -228,6 +233,7 @@ class ScalingLawCallback(Callback):
                 warmup_steps_of(self._schedule_lrs()) + MIN_FIT_STEPS,
                 self._next_fit_step,
                 first_fit_step(self.first_prediction_fraction, self._total_steps),
+                self.synchronous_stopping,
             )
             if self._fits.budget.max_fraction is None or self.early_stopping is not None or self._fits.first_fit_step:
                 self._fits.start_worker()  # start now, so that its imports overlap training (stopping wants early fits)
@@ -276,6 +282,9 @@ class ScalingLawCallback(Callback):
             if fits.due(step, now):
                 self._flush(trainer)
                 fits.submit(self._request(final=False))
+                if fits.synchronous:  # this step's check waits for its fit and the policy's decision
+                    for result in fits.wait(self.final_fit_timeout_s):
+                        self._on_fit_result(result)
         if self.early_stopping is not None and step % self.fit_every_n_steps == 0:
             if self._stopping.agree(lambda flag: trainer.strategy.reduce_boolean_decision(flag, all=False), step):
                 trainer.should_stop = True  # on every rank, at the same step
@@ -313,10 +322,13 @@ class ScalingLawCallback(Callback):
         if stage == "fit":
             self._close()
 
-    def _close(self) -> None:
-        """Stop the fit worker and drain the store writer (Lightning skips ``teardown`` after an exception)."""
+    def _close(self, abandon_fits: bool = False) -> None:
+        """Stop the fit worker, drain the store writer (Lightning skips ``teardown`` after an exception).
+
+        ``abandon_fits`` (Ctrl-C): the fit in flight is dropped, not awaited at exit (a niced fit process
+        still starting up under load held an interrupted sweep for 25 s)."""
         if self._fits is not None:
-            self._fits.close()  # a final fit still running completes in the background and is stored
+            self._fits.close(abandon_fits)  # else a final fit still running completes in the background, stored
         if self._writer is not None:
             self._writer.close()
             lost = self._writer.unwritten_points
@@ -342,7 +354,7 @@ class ScalingLawCallback(Callback):
             status = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
             reason = f"{type(exception).__name__}: {exception}"[:500]
             self._writer.submit(SweepStore.set_run_status, self._run, status, step=self._recorder.step, reason=reason)
-        self._close()
+        self._close(abandon_fits=isinstance(exception, KeyboardInterrupt))
 
     # ------------------------------------------------------------- recording
     def _end_live_count(self) -> float | None:
@@ -428,6 +440,7 @@ class ScalingLawCallback(Callback):
             sweep=self.sweep,
             final=final,
             max_points=self.max_fit_points,
+            flops_per_step=compute_per_step(recorder.column("flops"), recorder.column("step")),
             judge=judge,
             policy=policy,
             conventions={

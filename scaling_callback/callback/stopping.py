@@ -41,7 +41,7 @@ def judge_in_worker(
     policy's state with each decision, so that the training process can checkpoint it. A law policy
     uses the worker's sweep forecaster, so the forecast it compares is the fit's own.
     """
-    from scaling_callback.callback.store_views import compute_per_step, judged_view, sweep_view
+    from scaling_callback.callback.store_views import judged_view, sweep_view
     from scaling_callback.fitting.curves import bin_curve
     from scaling_callback.fitting.forecast_types import Forecast
 
@@ -54,7 +54,7 @@ def judge_in_worker(
         policy.forecaster = forecaster
     forecast = Forecast.from_dict(result["forecast"]) if result.get("forecast") else None
     steps, loss = bin_curve(request.steps, request.loss, -1, request.max_points)
-    run = judged_view(request.run, steps, loss, request.lrs, forecast, compute_per_step(store, request.run))
+    run = judged_view(request.run, steps, loss, request.lrs, forecast, request.flops_per_step)
     try:
         decision = policy.decide(run, sweep_view(run, store, request.sweep))
     except Exception as error:

@@ -79,16 +79,16 @@ def judged_view(
     )
 
 
-def compute_per_step(store: SweepStore | None, run: str) -> float:
-    """The run's FLOPs per optimizer step so far (1 when the store has none): its planned compute per x."""
-    if store is None:
+def compute_per_step(flops: np.ndarray, steps: np.ndarray) -> float:
+    """FLOPs per optimizer step at a curve's last recorded point (1 when unknown): its planned compute per x.
+
+    The judged run's comes with its fit request, from the callback's own record: read back from the
+    store it would depend on whether the writer thread had stored the latest points yet.
+    """
+    if not np.size(flops) or not np.size(steps):
         return 1.0
-    row = store.get_run(run)
-    points = store.points(run).tail(1) if row is not None else None
-    if points is None or points.empty:
-        return 1.0
-    flops, step = float(points["flops"].iloc[0]), float(points["step"].iloc[0])
-    return flops / step if math.isfinite(flops) and flops > 0 and step > 0 else 1.0
+    total, last = float(np.asarray(flops)[-1]), float(np.asarray(steps)[-1])
+    return total / last if math.isfinite(total) and total > 0 and last > 0 else 1.0
 
 
 def sweep_view(run: RunView, store: SweepStore | None, sweep: str | None) -> SweepView:
@@ -114,8 +114,7 @@ def _curve_view(
     lrs = store.planned_schedule(name)
     if lrs is not None and lrs.size < budget:
         lrs = None  # a plan shorter than the run cannot place its steps
-    flops = points["flops"].to_numpy(dtype=float)
-    per_step = float(flops[-1]) / last if flops.size and np.isfinite(flops[-1]) and flops[-1] > 0 and last > 0 else 1.0
+    per_step = compute_per_step(points["flops"].to_numpy(dtype=float), points["step"].to_numpy(dtype=float))
     forecast = _stored_forecast(store, name) if with_forecast else None
     return RunView(name, steps, loss, budget, status, lrs, per_step, forecast)
 

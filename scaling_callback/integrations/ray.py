@@ -39,7 +39,14 @@ if TYPE_CHECKING:
     from scaling_callback.sweep.config import SweepConfig
     from scaling_callback.sweep.runner import SweepOutcome
 
-__all__ = ["PolicyScheduler", "TuneReporter", "run_sweep_on_ray", "sweep_trainable"]
+__all__ = ["PolicyScheduler", "TuneReporter", "reachable_address", "run_sweep_on_ray", "sweep_trainable"]
+
+# A live Ray head answers its cluster-id call within one round trip (milliseconds inside a data centre, well
+# under 1 s across continents; the GCS answers it from memory); Linux resends an unanswered SYN after 1, 3 and
+# 7 s, so 10 s outlasts three lost SYNs, and an address silent that long is down or filtered. Without this
+# check ray.init retries an unreachable address for about 13 minutes (20 tries of ~41 s, measured with Ray
+# 2.60) before giving up. A head still recovering its state (Ray allows it ~20 s or more) fails it: retry then.
+CONNECT_TIMEOUT_S = 10.0
 
 
 class PolicyScheduler(FIFOScheduler):
@@ -291,6 +298,8 @@ def run_sweep_on_ray(
         raise InputError(
             "config key 'store': an in-memory store cannot be shared with Ray workers; give a file or a URL"
         )
+    if address:
+        address = reachable_address(address)  # before anything is written: an unreachable cluster fails at once
     if address and url.startswith("sqlite"):
         stream.write(
             "note: the store is a SQLite file; on several machines every node must see that file "
@@ -330,6 +339,47 @@ def run_sweep_on_ray(
         else:
             trained.append(name)
     return SweepOutcome(sorted(trained), skipped, failed)
+
+
+def reachable_address(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> str:
+    """``address`` (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``) once a Ray head answers there.
+
+    It asks the head what ``ray.init`` asks first — the GCS for its cluster id (a Ray Client server,
+    ``ray://``, for its cluster info) — once, within ``timeout_s`` (:data:`CONNECT_TIMEOUT_S`). A TCP
+    connect alone proves nothing where a proxy accepts every connection (this sandbox's does, and even
+    speaks HTTP/2); a Ray head replies, or asks for the cluster's token, which ``ray.init`` sends.
+    ``auto`` is resolved as Ray resolves it (``RAY_ADDRESS``, then the cluster last started here).
+    Raises :class:`InputError` naming the address when it is malformed or nothing Ray answers there.
+    """
+    import grpc  # a dependency of ray[tune]
+
+    target = address
+    if address == "auto":
+        from ray._private.services import canonicalize_bootstrap_address  # Ray's own lookup (no public API)
+
+        try:
+            target = canonicalize_bootstrap_address("auto") or ""
+        except ConnectionError:
+            target = ""
+        if not target:
+            raise InputError("--address auto: no running Ray cluster found here (start one: ray start --head)")
+    client = target.startswith("ray://")
+    host, _, port = target.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"--address {address!r}: expected auto, HOST:PORT or ray://HOST:PORT")
+    method = "/ray.rpc.RayletDriver/ClusterInfo" if client else "/ray.rpc.NodeInfoGcsService/GetClusterId"
+    channel = grpc.insecure_channel(f"{host}:{port}")
+    try:
+        channel.unary_unary(method)(b"", timeout=timeout_s)  # an empty request message; the reply is not read
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.UNAUTHENTICATED:  # a head with token auth: it is there
+            first = ((error.details() or "").splitlines() or [""])[0][:160]
+            silent = error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            why = f"no answer within {timeout_s:g} s" if silent else f"{error.code().name}: {first}"
+            raise InputError(f"--address {address}: no Ray cluster reachable at {host}:{port} ({why})") from None
+    finally:
+        channel.close()
+    return address
 
 
 class _RunLines(tune.Callback):

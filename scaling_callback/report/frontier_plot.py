@@ -26,6 +26,11 @@ def frontier_verdict(frontier: dict | None) -> str | None:
     """A sentence saying why the frontier is uninformative, or None when its band is narrow enough to use."""
     if not frontier or "alpha" not in frontier:
         return "No compute-optimal fit: it needs >= 8 runs over >= 3 model sizes and >= 2 token budgets."
+    if not _drawable(frontier):
+        return (
+            f"No usable fit ({frontier.get('status')}): these runs do not determine L(N, D) and its "
+            "compute-optimal frontier. More model sizes and budgets are needed."
+        )
     rec = frontier.get("recommendation") or {}
     band = rec.get("n_opt_ci")
     if not band:
@@ -58,7 +63,7 @@ def plot_frontier(
     )
     if len(points):
         _draw_points(ax_n, ax_d, points, compute)
-    if frontier and "alpha" in frontier:
+    if frontier and "alpha" in frontier and _drawable(frontier):
         _draw_fit(ax_n, ax_d, frontier, float(compute.min()))
     styles = {"approach_1": ("C1", "approach 1 (envelope)"), "approach_2": ("C2", "approach 2 (IsoFLOP)")}
     for key, (colour, label) in styles.items():
@@ -138,6 +143,14 @@ def _draw_points(ax_n, ax_d, points: pd.DataFrame, compute: pd.Series) -> None:
         for chosen, style, label in styles:
             if chosen.any():
                 ax.scatter(compute[chosen], points[column][chosen], label=label, **style)
+
+
+def _drawable(frontier: dict) -> bool:
+    """Whether the fit gives a frontier to draw: a finite, positive N_opt and D_opt at the recommended budget
+    (a degenerate fit, α or β at 0, has none)."""
+    rec = frontier.get("recommendation") or {}
+    values = [rec.get("n_opt"), rec.get("d_opt")]
+    return all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values)
 
 
 def _draw_fit(ax_n, ax_d, frontier: dict, smallest: float) -> None:

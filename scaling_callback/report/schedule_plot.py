@@ -47,7 +47,8 @@ def plot_schedules(runs: pd.DataFrame, schedules: dict, path: Path) -> None:
     for entry in entries:
         family = families[peaks.index(entry["peak_lr"]) % len(families)] if entry["peak_lr"] in peaks else plt.cm.Greys
         same_peak = [e for e in entries if e["peak_lr"] == entry["peak_lr"]]
-        shade = 0.45 + 0.5 * (same_peak.index(entry) + 1) / (len(same_peak) + 1)
+        rank = next(i for i, e in enumerate(same_peak) if e is entry)  # by identity: entries hold arrays
+        shade = 0.45 + 0.5 * (rank + 1) / (len(same_peak) + 1)
         steps = np.arange(1, entry["steps"] + 1)
         lrs = entry["lrs"]
         keep = lrs > 0

@@ -16,6 +16,7 @@ key path (``grid.tokens[1]``), before anything is written.
     optimizer: {peak_lr: 0.003, warmup_steps: 20, final_lr_fraction: 0.1}
     callback: {fit_every_n_steps: 50, law: mpl}
     stopping: {policy: law, threshold: 0.05}
+    # stopping.synchronous: true   each check waits for its fit: reproducible stops, slower (docs/early-stopping.md)
     frontier: {bootstrap: 200, target_flops: [1.0e13]}
     store: null     # default sqlite:///<out>/sweep.sqlite
     workers: 2
@@ -83,6 +84,7 @@ class StoppingSection:
     n_startup_runs: int = 2
     n_warmup_steps: int = 0
     interval_steps: int = 50
+    synchronous: bool = False  # default off: training never waits for a fit (measured cost: docs/benchmarks.md)
 
 
 @dataclass(frozen=True)
@@ -292,6 +294,8 @@ def _check_values(config: SweepConfig) -> None:
         raise InputError(
             f"config key 'stopping.policy': unknown policy {config.stopping.policy!r} (one of {', '.join(STOPPING_POLICIES)})"
         )
+    if config.stopping.synchronous and config.stopping.policy == "none":
+        raise InputError("config key 'stopping.synchronous': true needs a stopping policy, got policy none")
     if config.stopping.objective not in ("final", "frontier"):
         raise InputError(
             f"config key 'stopping.objective': must be final or frontier, got {config.stopping.objective!r}"
