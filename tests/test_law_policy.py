@@ -10,6 +10,7 @@ from curve_factory import TOTAL, TRUE_MPL, per_step_lrs, synthetic_curve
 
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.forecast_types import Forecast
+from scaling_callback.fitting.run_final import RunFinal
 from scaling_callback.stopping import LawPolicy, RunView, SweepView, make_policy, replay
 
 
@@ -88,6 +89,19 @@ def test_a_wsd_run_before_its_decay_is_not_stopped_against_a_cosine_run_it_will_
         assert policy.decide(running, SweepView((cosine, done_wsd, running))).kind != "unpromising"
 
 
+def test_a_finished_rival_is_compared_by_its_evaluated_final_when_it_has_one():
+    """Its curve ends at 3.62; its held-out final says 4.2: the judged run (forecast 3.82) is then the better one."""
+    policy = LawPolicy(warmup_fraction=0.1, interval_fraction=0.05, confirmations=1)
+    running = view("running", "cosine", 3.2, at_step(1600), "running")
+    curve_only = view("done", "cosine", 3.0)
+    assert policy.decide(running, SweepView((curve_only, running))).stop
+    evaluated = replace(curve_only, final=RunFinal(4.2, 0.003, "evaluated", "held-out"))
+    decision = LawPolicy(warmup_fraction=0.1, interval_fraction=0.05, confirmations=1).decide(
+        running, SweepView((evaluated, running))
+    )
+    assert decision.kind == "leader" and not decision.stop
+
+
 def test_a_running_rival_binds_by_its_forecast():
     policy = LawPolicy(warmup_fraction=0.1, interval_fraction=0.01, confirmations=1)
     ahead = view("ahead", "cosine", 3.0, at_step(2000), "running")
@@ -106,6 +120,18 @@ def test_frontier_objective_compares_at_equal_planned_compute():
         small, SweepView((big, small))
     )
     assert final.stop and frontier.kind == "leader"
+
+
+def test_same_size_and_budget_compares_only_the_runs_of_one_grid_cell():
+    """A small run far behind a bigger model is kept (its cell has no better run); its low-LR twin is stopped."""
+    big = view("big", "cosine", 2.9, compute_per_x=2.0)
+    small = view("small", "cosine", 3.0, at_step(1600), "running")
+    policy = LawPolicy(warmup_fraction=0.1, confirmations=1, objective="same_size_and_budget")
+    assert policy.decide(small, SweepView((big, small))).kind == "continue"  # no rival in its cell
+    done = view("small-high-lr", "cosine", 3.0)
+    twin = view("small-low-lr", "cosine", 3.3, at_step(1600), "running")
+    decision = policy.decide(twin, SweepView((big, done, twin)))
+    assert decision.stop and "small-high-lr" in decision.reason
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 
 import numpy as np
@@ -127,3 +128,29 @@ def test_every_run_is_keyed_by_schedule_peak_lr_and_budget(sweep_dir):
     table = run_table(runs, curves, schedules)
     keys = set(zip(table["n"], table["peak_lr"], table["tokens"]))
     assert len(keys) == len(table) == 18  # panel (peak LR), colour (N) and marker (D) identify every run
+
+
+def test_evaluated_finals_replace_the_training_loss_and_their_precision_is_summarised(sweep_dir):
+    store = SweepStore(sweep_dir / "sweep.sqlite")
+    runs = store.runs("toy")
+    finished = runs[runs["status"] == "finished"]
+    held_out = {}
+    for row in finished.itertuples():
+        n, d = row.n_params, row.max_steps * TOKENS_PER_STEP
+        held_out[row.name] = 2.0 + 50 / n**0.35 + 400 / d**0.37 + 1e-4  # the law itself: no noisy curve ends there
+        store.add_evals(row.name, row.max_steps, {"val_loss": held_out[row.name], "val_loss_sd": 0.004})
+        store.add_evals(row.name, row.max_steps, {"val_loss_tokens": 100_000})
+        store.update_run(row.name, config=row.config | {"evaluation": {"tokens": 100_000, "target_sd": 0.003}})
+    store.close()
+    summary = write_report(sweep_dir, bootstrap=0)
+    details = json.loads((sweep_dir / "report" / "details.json").read_text())
+    rows = {r["name"]: r for r in details["runs"]}
+    for name, value in held_out.items():
+        assert rows[name]["source"] == "evaluated" and rows[name]["loss"] == pytest.approx(value)
+        assert rows[name]["loss_sd"] == pytest.approx(0.004) and rows[name]["eval_tokens"] == 100_000
+    stopped = [r for r in rows.values() if r["status"] == "stopped"]
+    assert stopped and all(r["source"] == "predicted" for r in stopped)
+    evaluated = summary["finals"]["evaluated"]
+    assert evaluated["n"] == len(held_out) and evaluated["meets_target"] is False
+    assert evaluated["tokens_for_target"] == math.ceil(100_000 * (0.004 / 0.003) ** 2)  # SE² × tokens / target²
+    assert "no_bootstrap" in summary["advice"]["reasons"] and not summary["advice"]["informative"]

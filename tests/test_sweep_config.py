@@ -9,6 +9,7 @@ MINIMAL = {"model": {"factory": "tiny_lm"}, "grid": {"sizes": [{"d_model": 16}]}
 def test_minimal_config_gets_defaults():
     config = parse_config(MINIMAL)
     assert config.workers == 1 and config.stopping.policy == "law" and config.grid.schedules == ["cosine"]
+    assert config.evaluation.tokens == 0 and config.evaluation.target_sd == 0.003  # no held-out evaluation unless asked
 
 
 def test_yaml_scientific_notation_is_a_number(tmp_path):
@@ -35,6 +36,10 @@ def test_yaml_scientific_notation_is_a_number(tmp_path):
         ({"callback": {"fit_every_n_steps": 0}}, "config key 'callback.fit_every_n_steps': must be >= 1"),
         ({"stopping": {"policy": "none", "synchronous": True}}, "config key 'stopping.synchronous'"),
         ({"stopping": {"synchronous": "yes"}}, "config key 'stopping.synchronous': expected true/false"),
+        ({"evaluation": {"tokens": -1}}, "config key 'evaluation.tokens': must be >= 0"),
+        ({"evaluation": {"every_n_steps": 1.5}}, "config key 'evaluation.every_n_steps': expected an integer"),
+        ({"evaluation": {"target_sd": 0}}, "config key 'evaluation.target_sd': must be in (0, inf]"),
+        ({"evaluation": {"size": 10}}, "config key 'evaluation.size': unknown key"),
     ],
 )
 def test_bad_keys_and_values_are_named(change, message):

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from scaling_callback.errors import InputError
 from scaling_callback.sweep.config import parse_config
@@ -67,3 +68,36 @@ def test_factory_rejecting_arguments_is_named():
     config = parse_config(CONFIG | {"model": {"factory": "tiny_lm", "args": {"colour": "red"}}})
     with pytest.raises(InputError, match="factory 'tiny_lm' rejected run"):
         build_run(config, expand_grid(config)[0])
+
+
+def test_an_evaluation_gives_every_run_one_held_out_set_of_at_least_the_tokens_asked():
+    config = parse_config(CONFIG | {"evaluation": {"tokens": 1000}})
+    runs = expand_grid(config)
+    first, other = build_run(config, runs[0]), build_run(config, runs[-1])
+    assert first.eval_tokens == 1005  # 67 sequences of 15 predicted tokens, in one batch
+    held_out = [list(setup.datamodule.val_dataloader()) for setup in (first, other)]
+    assert all(torch.equal(a, b) for a, b in zip(*held_out))  # the same tokens whatever the run
+    assert parse_config(CONFIG).evaluation.tokens == 0 and build_run(parse_config(CONFIG), runs[0]).eval_tokens == 0
+
+
+def test_a_factory_without_a_held_out_set_is_refused_when_an_evaluation_is_asked():
+    config = parse_config(
+        {
+            "model": {"factory": "plrf", "args": {"v": 64}},
+            "grid": {"sizes": [{"d": 8}], "tokens": [800]},
+            "evaluation": {"tokens": 1000},
+        }
+    )
+    with pytest.raises(InputError, match="rejected run"):  # plrf takes no eval_tokens
+        build_run(config, expand_grid(config)[0])
+
+
+def test_lr_width_reference_scales_the_peak_lr_as_one_over_width_and_records_it():
+    config = parse_config(
+        CONFIG | {"model": CONFIG["model"] | {"args": CONFIG["model"]["args"] | {"lr_width_reference": 32}}}
+    )
+    runs = expand_grid(config)
+    narrow, wide = build_run(config, runs[0]), build_run(config, runs[-1])  # d_model 16 and 32
+    assert narrow.module.schedule.peak_lr == pytest.approx(2 * wide.module.schedule.peak_lr)
+    assert wide.module.schedule.peak_lr == pytest.approx(config.optimizer.peak_lr)
+    assert narrow.recorded == {"lr_width_reference": 32, "effective_peak_lr": pytest.approx(0.006)}

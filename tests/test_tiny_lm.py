@@ -72,6 +72,8 @@ def test_trains_on_the_zipf_corpus_and_logs_train_and_val_loss():
     metrics = trainer.callback_metrics
     assert float(metrics["val_loss"]) < np.log(64) - 0.15  # better than uniform guessing: it learns
     assert "train_loss" in metrics
+    assert float(metrics["val_loss_tokens"]) == 2 * 8 * 15  # 2 batches of 8 sequences, 15 predicted tokens each
+    assert 0 < float(metrics["val_loss_sd"]) < 0.5
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(lr_at(model.schedule, 40)[-1])
 
 
@@ -102,3 +104,22 @@ def test_accepts_dict_batches_schedule_dicts_and_validates():
         TinyLM(d_model=30, n_heads=4)
     with pytest.raises(ValueError, match="schedule kind"):
         make_tiny_lm(kind="linear")
+
+
+def test_validation_reports_the_mean_held_out_loss_and_its_standard_error_from_whole_sequences():
+    data = ZipfDataModule(vocab_size=32, batch_size=4, seq_len=12, val_batches=3, val_batch_size=50, val_seed=5)
+    model = make_tiny_lm(d_model=16, n_layers=1, vocab_size=32, seq_len=12, batch_size=4)
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        metrics = trainer.validate(model, datamodule=data, verbose=False)[0]
+    with torch.no_grad():
+        per_sequence = torch.cat(
+            [
+                torch.nn.functional.cross_entropy(model(b[:, :-1]).transpose(1, 2), b[:, 1:], reduction="none").mean(1)
+                for b in data.val_dataloader()
+            ]
+        ).double()
+    assert metrics["val_loss"] == pytest.approx(float(per_sequence.mean()), rel=1e-5)
+    assert metrics["val_loss_sd"] == pytest.approx(float(per_sequence.std() / 150**0.5), rel=1e-4)
+    assert metrics["val_loss_tokens"] == 150 * 11

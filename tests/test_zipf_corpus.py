@@ -44,6 +44,14 @@ def test_data_module_gives_train_stream_and_fixed_validation():
     assert not torch.equal(train, val_a[0])
 
 
+def test_runs_with_different_training_seeds_share_one_held_out_set_when_given_its_seed():
+    a = ZipfDataModule(vocab_size=32, batch_size=2, seq_len=8, val_batches=2, seed=0, val_batch_size=5, val_seed=9)
+    b = ZipfDataModule(vocab_size=32, batch_size=2, seq_len=8, val_batches=2, seed=1, val_batch_size=5, val_seed=9)
+    val_a, val_b = list(a.val_dataloader()), list(b.val_dataloader())
+    assert [v.shape for v in val_a] == [(5, 8), (5, 8)] and all(torch.equal(x, y) for x, y in zip(val_a, val_b))
+    assert not torch.equal(next(iter(a.train_dataloader())), next(iter(b.train_dataloader())))
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -4,8 +4,13 @@ GPT-style pre-norm blocks (causal self-attention, then a 4× GELU MLP), learned 
 output head tied to the token embedding. Trained with AdamW (weight decay on matrices only) and a
 per-step LR schedule from :mod:`toy_models.schedules`. Input batches are ``torch.long`` tensors
 ``[B, T]`` (or a dict with key ``"tokens"``), as :mod:`toy_models.zipf_corpus` yields them; the
-model predicts ``tokens[:, 1:]`` from ``tokens[:, :-1]``. Logs ``train_loss`` each step and
-``val_loss`` when a validation loader is given (nats per token).
+model predicts ``tokens[:, 1:]`` from ``tokens[:, :-1]``. Logs ``train_loss`` each step and, after
+each validation pass, ``val_loss`` (mean over every held-out token, nats), ``val_loss_sd`` (its
+standard error) and ``val_loss_tokens`` (tokens scored). The standard error is the SD of the
+per-sequence mean losses over √(sequences): tokens of one sequence are correlated (they share
+their contexts), whole sequences are independent draws, so this needs no assumption about how
+strongly (on the Zipf corpus the per-sequence variance is 1.1× the per-token variance over the
+tokens per sequence, measured in docs/toy-models.md).
 
 Parameter counts (recorded as both conventions, see Pearce & Song 2024): ``n_params`` (all) and
 ``n_params_non_embedding`` (without the token and position embeddings; Kaplan et al. 2020).
@@ -139,8 +144,26 @@ class TinyLM(pl.LightningModule):
         self.log("train_loss", loss)
         return loss
 
+    def on_validation_epoch_start(self) -> None:
+        self._sequence_losses: list[torch.Tensor] = []  # each held-out sequence's mean loss
+        self._held_out_tokens = 0
+
     def validation_step(self, batch: torch.Tensor | dict, batch_idx: int) -> None:
-        self.log("val_loss", self._loss(batch), on_epoch=True)
+        tokens = batch["tokens"] if isinstance(batch, dict) else batch
+        logits = self(tokens[:, :-1])
+        per_token = F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:], reduction="none")
+        self._sequence_losses.append(per_token.mean(dim=1).detach().double())
+        self._held_out_tokens += per_token.numel()
+
+    def on_validation_epoch_end(self) -> None:
+        if not getattr(self, "_sequence_losses", None):
+            return
+        means = torch.cat(self._sequence_losses)
+        self._sequence_losses = []
+        self.log("val_loss", float(means.mean()))
+        self.log("val_loss_tokens", float(self._held_out_tokens))
+        if means.numel() > 1:
+            self.log("val_loss_sd", float(means.std() / means.numel() ** 0.5))
 
     def configure_optimizers(self) -> dict:
         matrices = [p for p in self.parameters() if p.dim() >= 2]

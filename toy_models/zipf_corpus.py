@@ -128,7 +128,13 @@ class ZipfCorpus(IterableDataset):
 
 
 class ZipfDataModule(pl.LightningDataModule):
-    """Train stream (infinite, seed ``seed``) and a fixed validation set (``val_batches``, seed ``seed + 1000000007``)."""
+    """Train stream (infinite, seed ``seed``) and a fixed held-out validation set.
+
+    The validation set is ``val_batches`` batches of ``val_batch_size`` sequences (default
+    ``batch_size``) drawn with seed ``val_seed`` (default ``seed + 1000000007``). Give every run of a
+    sweep the same ``val_seed`` and they are all evaluated on the very same held-out tokens, so the
+    evaluation noise they share cancels from their differences.
+    """
 
     def __init__(
         self,
@@ -140,16 +146,18 @@ class ZipfDataModule(pl.LightningDataModule):
         val_batches: int = 4,
         seed: int = 0,
         source_seed: int = 0,
+        val_batch_size: int | None = None,
+        val_seed: int | None = None,
     ) -> None:
         super().__init__()
         self.source = ZipfMarkovSource(vocab_size, zipf_exponent, context_weight, source_seed)
         self.batch_size, self.seq_len, self.val_batches, self.seed = batch_size, seq_len, val_batches, seed
+        self.val_batch_size = batch_size if val_batch_size is None else val_batch_size
+        self.val_seed = seed + _VALIDATION_SEED_OFFSET if val_seed is None else val_seed
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(ZipfCorpus(self.source, self.batch_size, self.seq_len, self.seed), batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
-        corpus = ZipfCorpus(
-            self.source, self.batch_size, self.seq_len, self.seed + _VALIDATION_SEED_OFFSET, self.val_batches
-        )
+        corpus = ZipfCorpus(self.source, self.val_batch_size, self.seq_len, self.val_seed, self.val_batches)
         return DataLoader(corpus, batch_size=None)

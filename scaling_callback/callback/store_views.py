@@ -5,8 +5,8 @@ made), never re-read from the store (the writer thread may not have flushed its 
 Only rivals are read from the store:
 
 - runs that ended (finished or stopped): their curves, binned like the callback's own, read once per
-  process (they no longer change) — donors of the sweep's prior, and finished ones' ends are the
-  observed finals;
+  process (they no longer change) — donors of the sweep's prior; a finished one's final is its
+  held-out evaluation at the end when it has one, else the end of its curve;
 - running rivals: their curves so far and their latest stored forecast (the one their own
   online fit made and logged).
 """
@@ -21,6 +21,7 @@ import numpy as np
 from scaling_callback.fitting.curves import bin_curve
 from scaling_callback.fitting.forecast_types import Forecast
 from scaling_callback.stopping.views import RunView, SweepView
+from scaling_callback.store.held_out import held_out_final
 
 if TYPE_CHECKING:
     from scaling_callback.fitting.sweep_forecaster import SweepForecaster
@@ -116,7 +117,8 @@ def _curve_view(
         lrs = None  # a plan shorter than the run cannot place its steps
     per_step = compute_per_step(points["flops"].to_numpy(dtype=float), points["step"].to_numpy(dtype=float))
     forecast = _stored_forecast(store, name) if with_forecast else None
-    return RunView(name, steps, loss, budget, status, lrs, per_step, forecast)
+    final = held_out_final(store.evals(name), int(points["step"].iloc[-1])) if status == "finished" else None
+    return RunView(name, steps, loss, budget, status, lrs, per_step, forecast, final=final)
 
 
 def _stored_forecast(store: SweepStore, name: str) -> Forecast | None:

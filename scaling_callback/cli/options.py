@@ -84,5 +84,5 @@ def describe_frontier(summary: dict) -> str:
     interval = f"[{pair[0]:.3f}, {pair[1]:.3f}]" if pair and None not in pair else ""
     notes = [f"95 % interval {interval}"] if interval else ["no bootstrap"]
     if front.get("verdict") and interval:
-        notes.append("uninformative: see frontier.png")
+        notes.append("uninformative: see summary.md")
     return f"frontier a = {front['a']:.3f} ({'; '.join(notes)})"

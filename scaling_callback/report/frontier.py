@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scaling_callback.errors import InputError
+from scaling_callback.fitting.run_final import MEASURED_SOURCES
 
 N_CONVENTIONS = ("total", "non-embedding")
 MIN_RUNS = 8
@@ -25,27 +26,32 @@ DEFAULT_TARGET_FACTOR = 10.0  # recommend for 10x the largest run's compute unle
 def usable_points(points: pd.DataFrame, n_convention: str = "total") -> pd.DataFrame:
     """The best run per (N, D) among runs with a finite positive N, D and final loss (chosen N convention).
 
-    Observed finals come first; a forecast (running or stopped run) stands in only where no run of
-    that (N, D) has finished.
+    Measured finals (evaluated or observed) come first; a forecast (running or stopped run) stands in
+    only where no run of that (N, D) has finished. ``loss_sd`` (NaN where unknown) is each final's
+    standard error, carried for a fit that weights points by it.
     """
     if points is None or len(points) == 0:
-        return pd.DataFrame(columns=["name", "n", "tokens", "flops", "loss", "compute"])
+        return pd.DataFrame(columns=["name", "n", "tokens", "flops", "loss", "loss_sd", "compute"])
     check_n_convention(n_convention)
     column = "n_params" if n_convention == "total" else "n_params_nonembedding"
     frame = points.assign(
         n=pd.to_numeric(points[column], errors="coerce"),
         tokens=pd.to_numeric(points["tokens"], errors="coerce"),
         loss=pd.to_numeric(points["loss"], errors="coerce"),
+        loss_sd=pd.to_numeric(points["loss_sd"], errors="coerce") if "loss_sd" in points else np.nan,
     )
     keep = (frame["n"] > 0) & (frame["tokens"] > 0) & (frame["loss"] > 0)
     frame = frame[keep & np.isfinite(frame["loss"])]
     # one point per (N, D): its best configuration (schedule, seed), as Chinchilla tuned each run's schedule.
     # An observed final outranks any forecast: a stopped run's forecast from a fraction of its curve may
     # be far off, and it was stopped because it was expected to lose.
-    forecast = (frame["source"] != "observed") if "source" in frame else pd.Series(False, index=frame.index)
+    measured = frame["source"].isin(MEASURED_SOURCES) if "source" in frame else pd.Series(True, index=frame.index)
+    forecast = ~measured
     ranked = frame.assign(_forecast=forecast).sort_values(["_forecast", "loss"])
     best = ranked.drop_duplicates(subset=["n", "tokens"], keep="first").drop(columns="_forecast")
-    best = best.sort_index().reset_index(drop=True)
+    # ordered by (N, D), not by when the runs happened to register: the bootstrap's resamples are drawn by
+    # position, so the same finals give the same interval whichever order the workers finished them in
+    best = best.sort_values(["n", "tokens"], kind="stable").reset_index(drop=True)
     return best.assign(compute=_compute(best))
 
 

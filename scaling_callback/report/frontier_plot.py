@@ -1,10 +1,11 @@
 """``frontier.png``: N_opt(C) and D_opt(C) from approach 3 with its bootstrap band, approaches 1–2 and the runs.
 
-The figure says in words when the frontier cannot guide a choice: no fit, no bootstrap, or a
-95 % band of N_opt at the recommended budget wider than a factor 10 (a fit that cannot tell a
-model from one ten times larger gives no allocation advice). Observed finals (grid points) and
-forecast finals of fully decayed runs (a one-run-per-size sweep) are drawn apart, and for such a
-sweep the figure says how much compute its runs used against the grid its points stand for.
+The figure says in words when the frontier cannot guide a choice, the same words as ``summary.md``
+(:func:`scaling_callback.report.frontier_advice.frontier_advice`: no fit, no bootstrap, an interval
+of a wider than 0.3, a frontier beside the grid), and what to add to the sweep.
+Observed finals (grid points) and forecast finals of fully decayed runs (a one-run-per-size
+sweep) are drawn apart, and for such a sweep the figure says how much compute its runs used
+against the grid its points stand for.
 """
 
 from __future__ import annotations
@@ -16,36 +17,19 @@ import numpy as np
 import pandas as pd
 
 from scaling_callback.laws.chinchilla import compute_optimal
+from scaling_callback.report.frontier_advice import frontier_advice
 from scaling_callback.report.plot_style import DPI, plt, set_margins, short_number
 
-#: Band width (high/low of N_opt at the recommended budget) above which the figure calls the frontier uninformative.
-UNINFORMATIVE_BAND_RATIO = 10.0
 
-
-def frontier_verdict(frontier: dict | None) -> str | None:
-    """A sentence saying why the frontier is uninformative, or None when its band is narrow enough to use."""
-    if not frontier or "alpha" not in frontier:
-        return "No compute-optimal fit: it needs >= 8 runs over >= 3 model sizes and >= 2 token budgets."
-    if not _drawable(frontier):
+def frontier_verdict(frontier: dict | None, points: pd.DataFrame) -> str | None:
+    """The advice's sentences (no markdown) when the frontier is uninformative, else None."""
+    if frontier and "alpha" in frontier and not _drawable(frontier):
         return (
             f"No usable fit ({frontier.get('status')}): these runs do not determine L(N, D) and its "
             "compute-optimal frontier. More model sizes and budgets are needed."
         )
-    rec = frontier.get("recommendation") or {}
-    band = rec.get("n_opt_ci")
-    if not band:
-        return "No bootstrap band (report --bootstrap 0): the frontier's uncertainty is unknown."
-    low, high = band
-    a_ci = (frontier.get("ci") or {}).get("a")
-    if not (low and high and low > 0 and math.isfinite(high)) or high / low > UNINFORMATIVE_BAND_RATIO:
-        decades = math.log10(high / low) if low and high and low > 0 and math.isfinite(high) else math.inf
-        spread = f"{decades:.1f} decades" if math.isfinite(decades) else "without bound"
-        a_text = f"; a in [{a_ci[0]:.2f}, {a_ci[1]:.2f}]" if a_ci else ""
-        return (
-            f"Uninformative: at C = {rec.get('flops', float('nan')):.3g} FLOPs the 95 % band of N_opt spans "
-            f"{spread}{a_text}. More model sizes and budgets are needed before this frontier can guide a choice."
-        )
-    return None
+    advice = frontier_advice(frontier, points)
+    return None if advice.informative else advice.text.replace("**", "")
 
 
 def plot_frontier(
@@ -94,7 +78,7 @@ def plot_frontier(
         ax.legend(fontsize=8, loc="best")  # the runs and forecasts fill different corners per sweep
     ax_n.set_title("Model size to train at each budget", fontsize=10)
     ax_d.set_title("Tokens to train on at each budget", fontsize=10)
-    verdict = frontier_verdict(frontier)
+    verdict = frontier_verdict(frontier, points)
     note = design_note(design)
     if note:
         fig.text(0.5, 0.905, note, ha="center", va="top", fontsize=8.5, color="dimgrey")

@@ -1,4 +1,8 @@
-"""``schedules.png``: every distinct planned LR schedule of the sweep, labelled by kind, peak LR and length."""
+"""``schedules.png``: every distinct planned LR schedule of the sweep; one legend line per kind and peak LR.
+
+A peak LR scaled by width (the tiny LM factory's ``lr_width_reference``) is shown as the grid's
+value "× W/width": its schedules share a colour, lighter for the shorter ones.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ def distinct_schedules(runs: pd.DataFrame, schedules: dict) -> list[dict]:
                     "steps": len(lrs),
                     "lrs": lrs,
                     "runs": [run.name],
+                    "width_reference": config.get("lr_width_reference"),
                 }
             )
     return sorted(entries, key=lambda e: (e["kind"], -(e["peak_lr"] or 0.0), e["steps"]))
@@ -44,23 +49,24 @@ def plot_schedules(runs: pd.DataFrame, schedules: dict, path: Path) -> None:
     peaks = sorted({e["peak_lr"] for e in entries if e["peak_lr"]}, reverse=True)
     families = [plt.cm.Blues, plt.cm.Oranges, plt.cm.Greens, plt.cm.Purples, plt.cm.Reds, plt.cm.Greys]
     positive = []
-    for entry in entries:
-        family = families[peaks.index(entry["peak_lr"]) % len(families)] if entry["peak_lr"] in peaks else plt.cm.Greys
-        same_peak = [e for e in entries if e["peak_lr"] == entry["peak_lr"]]
-        rank = next(i for i, e in enumerate(same_peak) if e is entry)  # by identity: entries hold arrays
-        shade = 0.45 + 0.5 * (rank + 1) / (len(same_peak) + 1)
-        steps = np.arange(1, entry["steps"] + 1)
-        lrs = entry["lrs"]
-        keep = lrs > 0
-        positive.append(lrs[keep])
-        count = f", {len(entry['runs'])} runs" if len(entry["runs"]) > 1 else ""
-        ax.plot(
-            steps[keep],
-            lrs[keep],
-            lw=1.5,
-            color=family(shade),
-            label=f"{entry['kind']}, peak {short_number(entry['peak_lr'] or 0)}, {entry['steps']} steps{count}",
-        )
+    groups: dict[tuple, list[dict]] = {}
+    for entry in entries:  # one legend line per (kind, peak LR): a sweep may have dozens of schedules
+        groups.setdefault((entry["kind"], entry["peak_lr"]), []).append(entry)
+    for (kind, peak), members in groups.items():
+        family = families[peaks.index(peak) % len(families)] if peak in peaks else plt.cm.Greys
+        lengths = ", ".join(str(steps) for steps in sorted({e["steps"] for e in members}))
+        n_runs = sum(len(e["runs"]) for e in members)
+        count = f", {n_runs} runs" if n_runs > 1 else ""
+        reference = members[0]["width_reference"]
+        scaled = f" × {reference}/width" if reference else ""
+        for position, entry in enumerate(members):
+            shade = 0.45 + 0.5 * (position + 1) / (len(members) + 1)
+            steps = np.arange(1, entry["steps"] + 1)
+            lrs = entry["lrs"]
+            keep = lrs > 0
+            positive.append(lrs[keep])
+            label = f"{kind}, peak {short_number(peak or 0)}{scaled}{count}\n{lengths} steps" if position == 0 else None
+            ax.plot(steps[keep], lrs[keep], lw=1.5, color=family(shade), label=label)
     ax.set_yscale("log")
     if positive:
         values = np.concatenate(positive)

@@ -39,18 +39,20 @@ def summary_markdown(sweep: str, summary: dict, details: dict) -> str:
         f"- **Compute saved**: {summary['compute_saved']:.1%} of the sweep's planned compute (every run trained "
         "to its planned end) was not spent, because the stopped runs ended early.",
     ]
+    lines += _finals_lines(summary.get("finals") or {})
+    advice = summary.get("advice") or {}
     if front["a"] is not None:
         lines += [
             "",
             "## Compute-optimal frontier (Chinchilla approach 3)",
             "",
-            "L(N, D) = E + A/N^α + B/D^β fitted to the best final loss of each (N, D) (observed; a stopped "
+            "L(N, D) = E + A/N^α + B/D^β fitted to the best final loss of each (N, D) (measured; a stopped "
             f"run's forecast only where no run of that N and D finished), N = {details['n_convention']} parameters, "
             f"D = planned tokens; compute: {front.get('flop_convention') or 'C = 6ND'}.",
             "",
         ]
-        if front.get("verdict"):
-            lines += [f"**{front['verdict']}**", ""]
+        if advice.get("text"):
+            lines += [advice["text"], ""]
         lines += [
             "| quantity | value | 95 % bootstrap interval | meaning |",
             "|---|---|---|---|",
@@ -70,10 +72,7 @@ def summary_markdown(sweep: str, summary: dict, details: dict) -> str:
             "the further C lies from the largest run, the wider the interval should be read.",
         ]
     else:
-        lines += [
-            "",
-            "No compute-optimal fit: it needs at least 8 finished or stopped runs over 3 sizes and 2 budgets.",
-        ]
+        lines += ["", advice.get("text") or "No compute-optimal fit."]
     approaches = details.get("approaches") or {}
     if approaches:
         lines += [
@@ -91,13 +90,17 @@ def summary_markdown(sweep: str, summary: dict, details: dict) -> str:
             record = approaches.get(key) or {}
             note = record.get("note") or "; ".join(record.get("warnings", []))
             lines.append(f"| {label} | {_exponent(record.get('a'))} | {_shorten(note)} |")
-    if summary.get("warnings"):
-        lines += ["", "## Warnings", ""] + [f"- {w}" for w in summary["warnings"]]
+    if summary.get("warnings") and front["a"] is not None:
+        lines += [
+            "",
+            f"The compute-optimal fitter's own diagnostics ({len(summary['warnings'])}) are in `details.json` "
+            "(`frontier_fit.warnings`).",
+        ]
     lines += [
         "",
         "## Runs",
         "",
-        "| run | status | N | D (planned) | final loss | source | predicted final [interval] | stop |",
+        "| run | status | N | D (planned) | final loss ± SE | source | predicted final [interval] | stop |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for run in details.get("runs", []):
@@ -113,7 +116,7 @@ def summary_markdown(sweep: str, summary: dict, details: dict) -> str:
         )
         lines.append(
             f"| {run['name']} | {run['status']} | {_num(run['n_params'])} | {_num(run['tokens'])} | "
-            f"{_num(run['loss'])} | {run['source']} | {predicted} | {stop} |"
+            f"{_with_sd(run['loss'], run.get('loss_sd'))} | {run['source']} | {predicted} | {stop} |"
         )
     lines += [
         "",
@@ -123,6 +126,46 @@ def summary_markdown(sweep: str, summary: dict, details: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _count(value) -> str:
+    """A whole count with thousands separators ('200,694'), or '–'."""
+    return "–" if value is None or not math.isfinite(value) else f"{int(value):,}"
+
+
+def _with_sd(loss, sd) -> str:
+    """'3.512 ± 0.0029' (the standard error to two significant digits), or the loss alone without one."""
+    if sd is None or (isinstance(sd, float) and not math.isfinite(sd)):
+        return _num(loss)
+    return f"{_num(loss)} ± {sd:.2g}"
+
+
+def _finals_lines(finals: dict) -> list[str]:
+    """The **Finals** bullet: how the finished runs' final losses were measured and how precise they are."""
+    evaluated, observed = finals.get("evaluated"), finals.get("observed")
+    parts = []
+    if evaluated:
+        target = evaluated.get("target_sd")
+        met = evaluated.get("meets_target")
+        precision = f"standard error at most {_num(evaluated['sd_max'], 2)}"
+        if target is not None and met is not None:
+            precision += (
+                f", within the target {_num(target, 2)}"
+                if met
+                else f", above the target {_num(target, 2)}: evaluate on at least "
+                f"{_count(evaluated['tokens_for_target'])} tokens (evaluation.tokens) to reach it"
+            )
+        parts.append(
+            f"{evaluated['n']} measured on the same {_count(evaluated['tokens'])} held-out tokens at their last step "
+            f"({precision})"
+        )
+    if observed:
+        parts.append(
+            f"{observed['n']} from the training loss smoothed at the last step (no held-out evaluation; "
+            f"standard error {_num(observed['sd_median'], 2)} typical, up to {_num(observed['sd_max'], 2)}: "
+            "add `evaluation: {tokens: ...}` to the config for finals a frontier can rest on)"
+        )
+    return [f"- **Finals** of the finished runs: {'; '.join(parts)}."] if parts else []
 
 
 def _shorten(note: str, limit: int = 240) -> str:

@@ -1,10 +1,11 @@
 """What a sweep's store says about its runs: status counts, final losses, points for the frontier.
 
-A run's final loss is *observed* when it finished (mean training loss over its last 2 % of steps,
-at least 5 points: the stream never repeats data, so the training loss estimates the population
-loss) and *predicted* when it was stopped (its last per-run law prediction at the planned end).
-Its D is the planned token (or sample) budget and its C the FLOPs at the planned end, so runs
-are compared at their planned end, not at the step where they stopped.
+A run's final loss and its standard error (``loss``, ``loss_sd``, ``source``; see
+:mod:`scaling_callback.fitting.run_final`) is *evaluated* when it finished with a held-out
+evaluation at its last step, *observed* (its training loss smoothed at the last step) when it
+finished without one, and *predicted* when it was stopped (the forecast its stop compared, at the
+planned end). Its D is the planned token (or sample) budget and its C the FLOPs at the planned
+end, so runs are compared at their planned end, not at the step where they stopped.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
-FINAL_WINDOW_FRACTION = 0.02
-FINAL_WINDOW_MIN_POINTS = 5
+from scaling_callback.fitting.run_final import MEASURED_SOURCES, RunFinal, forecast_final, training_final
+from scaling_callback.store.held_out import held_out_curve, held_out_final
 
 
 @dataclass
@@ -45,14 +45,15 @@ class SweepState:
         return self.n_finished + self.n_stopped
 
 
-def observed_final_loss(points: pd.DataFrame) -> float:
-    """Mean loss over the last 2 % of steps (at least 5 points)."""
-    losses = points["loss"].to_numpy(dtype=float)
-    losses = losses[np.isfinite(losses)]
-    if losses.size == 0:
-        return math.nan
-    window = max(FINAL_WINDOW_MIN_POINTS, int(round(FINAL_WINDOW_FRACTION * losses.size)))
-    return float(np.mean(losses[-window:]))
+def run_final(points: pd.DataFrame, evals: pd.DataFrame | None, status: str, fit: dict | None) -> RunFinal | None:
+    """The final a run's row reports: evaluated or smoothed training loss when it finished, else its forecast."""
+    if status == "finished":
+        last_step = int(points["step"].iloc[-1])
+        return held_out_final(evals, last_step) or training_final(points["step"], points["loss"])
+    if not fit:
+        return None
+    forecast = fit.get("forecast") or {}
+    return forecast_final(_finite(fit.get("pred_final_loss")), _finite(forecast.get("sd")))
 
 
 def stored_forecast(store, run_name: str) -> dict | None:
@@ -88,10 +89,9 @@ def final_points(store, sweep: str) -> pd.DataFrame:
         last = points.iloc[-1]
         fit = stored_forecast(store, run.name)
         predicted = _finite(fit.get("pred_final_loss")) if fit else None
-        if run.status == "finished":
-            loss, source = observed_final_loss(points), "observed"
-        else:
-            loss, source = predicted, "predicted"
+        evals = store.evals(run.name)
+        final = run_final(points, evals, run.status, fit)
+        held_out = held_out_curve(evals)
         tokens = float(per_step) * max_steps if per_step else _planned(last.get("tokens"), last["step"], max_steps)
         rows.append(
             {
@@ -103,8 +103,12 @@ def final_points(store, sweep: str) -> pd.DataFrame:
                 "flops": _planned(last.get("flops"), last["step"], max_steps),
                 "max_steps": max_steps,
                 "last_step": int(last["step"]),
-                "loss": loss,
-                "source": source,
+                "loss": final.loss if final else None,
+                "loss_sd": final.sd if final else None,
+                "source": final.source if final else "predicted",
+                "final_method": final.method if final else "no forecast yet",
+                "eval_tokens": _finite(held_out["tokens"].iloc[-1]) if len(held_out) else None,
+                "eval_target_sd": _finite((config.get("evaluation") or {}).get("target_sd")),
                 "pred_final_loss": predicted,
                 "pred_final_low": _finite(fit.get("pred_final_low")) if fit else None,
                 "pred_final_high": _finite(fit.get("pred_final_high")) if fit else None,
@@ -113,6 +117,35 @@ def final_points(store, sweep: str) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def finals_summary(finals: pd.DataFrame) -> dict:
+    """How the finished runs' finals were measured: counts by source, their standard errors, the held-out stream.
+
+    ``evaluated.tokens_for_target``: held-out tokens that would bring the largest standard error to
+    the target, from the per-token variance the evaluations measured (SE² × tokens is that variance
+    and does not depend on the stream's length).
+    """
+    if finals is None or not len(finals):
+        return {"by_source": {}}
+    finished = finals[finals["status"] == "finished"]
+    out: dict = {"by_source": {str(k): int(v) for k, v in finished["source"].value_counts().items()}}
+    for source in MEASURED_SOURCES:
+        rows = finished[finished["source"] == source]
+        sds = pd.to_numeric(rows["loss_sd"], errors="coerce").dropna()
+        if rows.empty:
+            continue
+        block = {"n": int(len(rows)), "sd_median": _finite(sds.median()), "sd_max": _finite(sds.max())}
+        if source == "evaluated":
+            tokens = pd.to_numeric(rows["eval_tokens"], errors="coerce")
+            target = _finite(pd.to_numeric(rows["eval_target_sd"], errors="coerce").max())
+            variance = (pd.to_numeric(rows["loss_sd"], errors="coerce") ** 2 * tokens).dropna()
+            block |= {"tokens": _finite(tokens.max()), "target_sd": target}
+            if target and len(variance):
+                block["meets_target"] = bool(block["sd_max"] is not None and block["sd_max"] <= target)
+                block["tokens_for_target"] = int(math.ceil(float(variance.max()) / target**2))
+        out[source] = block
+    return out
 
 
 def read_state(url: str, sweep: str) -> SweepState:
@@ -152,7 +185,7 @@ def read_state(url: str, sweep: str) -> SweepState:
 def _best_observed(points: pd.DataFrame) -> tuple[float, str] | None:
     if not len(points):
         return None
-    observed = points[(points["source"] == "observed") & points["loss"].notna()]
+    observed = points[points["source"].isin(MEASURED_SOURCES) & points["loss"].notna()]
     if observed.empty:
         return None
     row = observed.loc[observed["loss"].astype(float).idxmin()]
@@ -185,7 +218,7 @@ def forecast_wider_than_finals(points: pd.DataFrame, low: float | None, high: fl
 
 
 def _observed_spread(points: pd.DataFrame) -> float | None:
-    observed = points[(points["source"] == "observed") & points["loss"].notna()] if len(points) else points
+    observed = points[points["source"].isin(MEASURED_SOURCES) & points["loss"].notna()] if len(points) else points
     if len(observed) < 2:
         return None
     values = observed["loss"].astype(float)

@@ -14,11 +14,12 @@ import pandas as pd
 from scaling_callback.errors import InputError
 from scaling_callback.report.forecast_points import one_run_points, sweep_config
 from scaling_callback.report.frontier import check_n_convention, compare_approaches, fit_frontier_points, usable_points
-from scaling_callback.report.frontier_plot import frontier_verdict, plot_frontier
+from scaling_callback.report.frontier_advice import frontier_advice
+from scaling_callback.report.frontier_plot import plot_frontier
 from scaling_callback.report.loss_plot import plot_loss_vs_flops
 from scaling_callback.report.schedule_plot import plot_schedules
 from scaling_callback.report.summary_text import summary_markdown
-from scaling_callback.report.sweep_data import final_points, stored_forecast
+from scaling_callback.report.sweep_data import final_points, finals_summary, stored_forecast
 
 #: Stages of a report, in order, as named to a progress display.
 STAGES = ("reading the store", "fitting the frontier", "bootstrap", "approaches 1-2", "plots", "writing")
@@ -114,6 +115,10 @@ def _build(
     plot_schedules(runs, schedules, report_dir / "schedules.png")
     progress(STAGES[5], 0, 1)
     summary = _summary(runs, curves, frontier)
+    advice = frontier_advice(frontier, usable_points(done, n_convention))
+    summary["advice"] = advice.to_dict()
+    summary["frontier"]["verdict"] = None if advice.informative else advice.text
+    summary["finals"] = finals_summary(finals)
     details = {
         "sweep": sweep,
         "n_convention": n_convention,
@@ -163,7 +168,7 @@ def _summary(runs: pd.DataFrame, curves: dict, frontier: dict | None) -> dict:
         "alpha": None,
         "beta": None,
         "flop_convention": None,
-        "verdict": frontier_verdict(frontier),
+        "verdict": None,
     }
     recommendation = {"flops": None, "n_opt": None, "d_opt": None, "loss": None, "loss_ci": None}
     if frontier and "alpha" in frontier:
@@ -177,7 +182,7 @@ def _summary(runs: pd.DataFrame, curves: dict, frontier: dict | None) -> dict:
             "alpha": frontier["alpha"],
             "beta": frontier["beta"],
             "flop_convention": (frontier.get("choices") or {}).get("flop_convention"),
-            "verdict": frontier_verdict(frontier),
+            "verdict": None,  # set from the frontier's advice
         }
         rec = frontier["recommendation"]
         recommendation = {k: rec.get(k) for k in ("flops", "n_opt", "d_opt", "loss", "loss_ci")}
@@ -207,7 +212,10 @@ def _run_table(finals: pd.DataFrame, runs: pd.DataFrame) -> list[dict]:
         "max_steps",
         "last_step",
         "loss",
+        "loss_sd",
         "source",
+        "final_method",
+        "eval_tokens",
         "pred_final_loss",
         "pred_final_low",
         "pred_final_high",

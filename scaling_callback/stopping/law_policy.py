@@ -2,15 +2,21 @@
 
 The rule, in three sentences. At each check, every live run has a predictive distribution of its
 final loss (the sweep's forecaster, :class:`~scaling_callback.fitting.sweep_forecaster.SweepForecaster`;
-a finished run's is its observed final and its noise). A run is unpromising when
+a finished run's is its held-out evaluated final and its standard error when it has one, else the
+last point of its curve and that curve's noise). A run is unpromising when
 P(its final < a rival's final) < ``threshold`` for some rival — the rival it is least likely to beat,
 so P bounds P(it beats them all) from above — and it is stopped after ``confirmations``
 consecutive unpromising checks. The run whose forecast is lowest (the leader) is never stopped.
 
 ``objective="frontier"`` compares at equal planned compute: a rival's loss (observed, or forecast
 along its plan) where it has spent this run's planned compute — the lower envelope of loss against
-compute (Hoffmann et al. 2022, approach 1). Stopped runs are no rivals (they never reach their
-end) but lend what their curves showed to the sweep's prior. Constants: docs/early_stopping.md.
+compute (Hoffmann et al. 2022, approach 1). ``objective="same_size_and_budget"`` compares a run
+only with runs of its own model size (compute per step) and planned budget, at their planned end:
+the search over learning rates (or schedules, seeds) within each cell of a size × budget grid,
+which keeps every cell's best run to its end for the compute-optimal fit (approach 3 needs them
+all; the frontier objective stops the cells off the frontier). Stopped runs are no rivals (they
+never reach their end) but lend what their curves showed to the sweep's prior. Constants:
+docs/early_stopping.md.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from scaling_callback.fitting.sweep_forecaster import SweepForecaster
 from scaling_callback.stopping.policy import StoppingPolicy
 from scaling_callback.stopping.views import Decision, RunView, SweepView
 
-OBJECTIVES = ("final", "frontier")
+OBJECTIVES = ("final", "frontier", "same_size_and_budget")
+SAME_CELL_TOLERANCE = 1e-3  # relative: runs of one size and budget share compute per step and planned steps exactly
 TAIL_POINTS = 12  # points at the end of a finished curve that estimate the noise of its final
 
 
@@ -153,6 +160,8 @@ class LawPolicy(StoppingPolicy):
         for other in sweep.others(run.name):
             if other.status == "stopped" or not other.x.size:
                 continue
+            if self.objective == "same_size_and_budget" and not _same_cell(run, other):
+                continue
             rival = self._rival(other, compute)
             if rival is not None and math.isfinite(rival.loss) and rival.loss > 0 and math.isfinite(rival.sd):
                 rivals.append(rival)
@@ -161,6 +170,8 @@ class LawPolicy(StoppingPolicy):
     def _rival(self, other: RunView, compute: float | None) -> _Rival | None:
         forecast = other.forecast or self._latest.get(other.name)
         if compute is None or other.planned_compute <= compute:  # its whole run fits in the budget
+            if other.status == "finished" and other.final is not None and other.final.sd is not None:
+                return _Rival(other.name, other.final.loss, other.final.sd, f"{other.final.source} final")
             if other.status == "finished":
                 finite = other.loss[np.isfinite(other.loss)]
                 if not finite.size:
@@ -181,6 +192,13 @@ class LawPolicy(StoppingPolicy):
         return super().describe() | {
             "forecaster": {"level": self.forecaster.level, "max_points": self.forecaster.max_points}
         }
+
+
+def _same_cell(run: RunView, other: RunView) -> bool:
+    """Same model size (compute per unit of x) and the same planned budget."""
+    return math.isclose(run.compute_per_x, other.compute_per_x, rel_tol=SAME_CELL_TOLERANCE) and math.isclose(
+        run.budget, other.budget, rel_tol=SAME_CELL_TOLERANCE
+    )
 
 
 def _probability_below(mean: float, sd: float, other_mean: float, other_sd: float, covariance: float = 0.0) -> float:

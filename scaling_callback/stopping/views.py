@@ -14,6 +14,7 @@ import numpy as np
 
 from scaling_callback.errors import InputError
 from scaling_callback.fitting.forecast_types import Forecast, RunCurve
+from scaling_callback.fitting.run_final import RunFinal
 
 RUN_STATES = ("running", "finished", "stopped")
 KINDS = ("stop", "unpromising", "continue", "leader", "no-forecast", "gated")
@@ -54,6 +55,8 @@ class RunView:
         compute_per_x: compute per unit of x (e.g. 6·N FLOPs per token); 1 compares x itself.
         forecast: the run's latest forecast, made elsewhere (the callback's online fit).
         step_per_x: optimizer steps per unit of x (maps x onto ``lrs``).
+        final: a finished run's measured final (its held-out evaluation at the end, with its standard
+            error), compared instead of its curve's last point when known.
     """
 
     name: str
@@ -65,6 +68,7 @@ class RunView:
     compute_per_x: float = 1.0
     forecast: Forecast | None = None
     step_per_x: float = 1.0
+    final: RunFinal | None = None
 
     def __post_init__(self) -> None:
         x = np.asarray(self.x, dtype=float)

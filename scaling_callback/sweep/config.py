@@ -15,6 +15,7 @@ key path (``grid.tokens[1]``), before anything is written.
     # (grid.forecast_schedule: wsd with optimizer.decay_fraction, or cosine) stand in for the others
     optimizer: {peak_lr: 0.003, warmup_steps: 20, final_lr_fraction: 0.1}
     callback: {fit_every_n_steps: 50, law: mpl}
+    evaluation: {tokens: 196608, every_n_steps: 0, target_sd: 0.003}  # held-out finals (tokens 0: none)
     stopping: {policy: law, threshold: 0.05}
     # stopping.synchronous: true   each check waits for its fit: reproducible stops, slower (docs/early-stopping.md)
     frontier: {bootstrap: 200, target_flops: [1.0e13]}
@@ -32,6 +33,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import yaml
 
 from scaling_callback.errors import InputError
+from scaling_callback.stopping.law_policy import OBJECTIVES
 
 SCHEDULE_KINDS = ("cosine", "wsd", "constant", "two_stage")
 STOPPING_POLICIES = ("law", "median", "asha", "none")
@@ -76,6 +78,21 @@ class CallbackSection:
 
 
 @dataclass(frozen=True)
+class EvaluationSection:
+    """The sweep's held-out evaluation: the same ``tokens`` for every run, at its end and every ``every_n_steps``.
+
+    ``tokens`` 0 evaluates nothing (finals then come from the training loss, with a wider standard
+    error). ``every_n_steps`` 0 evaluates at the end only. ``target_sd``: the standard error of an
+    evaluated final the stream is meant to reach; the report says when it does not, and how many
+    tokens would (from the per-token variance the evaluations measured).
+    """
+
+    tokens: int = 0
+    every_n_steps: int = 0
+    target_sd: float = 0.003
+
+
+@dataclass(frozen=True)
 class StoppingSection:
     policy: str = "law"
     objective: str = "frontier"
@@ -102,6 +119,7 @@ class SweepConfig:
     grid: GridSection = field(default_factory=GridSection)
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
     callback: CallbackSection = field(default_factory=CallbackSection)
+    evaluation: EvaluationSection = field(default_factory=EvaluationSection)
     stopping: StoppingSection = field(default_factory=StoppingSection)
     frontier: FrontierSection = field(default_factory=FrontierSection)
     store: str | None = None
@@ -245,18 +263,21 @@ def _check_values(config: SweepConfig) -> None:
         raise InputError(
             f"config key 'name': {name!r} cannot name the sweep's folder (no slashes, not empty, not . or ..)"
         )
-    o, c, s = config.optimizer, config.callback, config.stopping
+    o, c, s, e = config.optimizer, config.callback, config.stopping, config.evaluation
     for key, value, low, high, low_open in (
         ("optimizer.final_lr_fraction", o.final_lr_fraction, 0.0, 1.0, False),
         ("optimizer.decay_fraction", o.decay_fraction, 0.0, 1.0, True),
         ("optimizer.switch_fraction", o.switch_fraction, 0.0, 1.0, True),
         ("callback.max_fit_fraction", c.max_fit_fraction, 0.0, 1.0, True),
         ("stopping.threshold", s.threshold, 0.0, 1.0, False),  # a probability: stop when P(beats best) < it
+        ("evaluation.target_sd", e.target_sd, 0.0, math.inf, True),
     ):
         _check_range(key, value, low, high, low_open)
     for key, value, low in (
         ("optimizer.warmup_steps", o.warmup_steps, 0),
         ("callback.log_every_n_steps", c.log_every_n_steps, 1),
+        ("evaluation.tokens", e.tokens, 0),
+        ("evaluation.every_n_steps", e.every_n_steps, 0),
         ("stopping.confirmations", s.confirmations, 1),
         ("stopping.n_startup_runs", s.n_startup_runs, 0),
         ("stopping.n_warmup_steps", s.n_warmup_steps, 0),
@@ -296,9 +317,9 @@ def _check_values(config: SweepConfig) -> None:
         )
     if config.stopping.synchronous and config.stopping.policy == "none":
         raise InputError("config key 'stopping.synchronous': true needs a stopping policy, got policy none")
-    if config.stopping.objective not in ("final", "frontier"):
+    if config.stopping.objective not in OBJECTIVES:
         raise InputError(
-            f"config key 'stopping.objective': must be final or frontier, got {config.stopping.objective!r}"
+            f"config key 'stopping.objective': must be one of {', '.join(OBJECTIVES)}, got {config.stopping.objective!r}"
         )
     if config.callback.law not in ("mpl", "opl", "lldl", "momentum"):
         raise InputError(f"config key 'callback.law': unknown law {config.callback.law!r}")

@@ -72,8 +72,28 @@ def plan_runs(config: SweepConfig, raw_config: dict, out_dir: Path, resume: bool
         )
     finally:
         store.close()
-    todo = sorted((r for r in runs if r.name not in done), key=lambda r: cost[r.name])
+    order = run_order(config, cost)
+    todo = sorted((r for r in runs if r.name not in done), key=lambda r: order[r.name])
     return todo, sorted(done)
+
+
+def run_order(config: SweepConfig, cost: dict[str, float]) -> dict[str, tuple]:
+    """Where each run goes in the queue: cheapest first, so that early runs inform the stopping of later ones.
+
+    With ``stopping.objective: same_size_and_budget`` a run competes only with the other runs of its
+    (size, budget) cell, so the queue first holds every cell's first configuration (by cost), then
+    every cell's second: the alternatives of a cell start once its first has (mostly) finished, and
+    are judged against its measured final rather than against a forecast made as early as their own.
+    """
+    if config.stopping.objective != "same_size_and_budget":
+        return {name: (value,) for name, value in cost.items()}
+    seen: dict[str, int] = {}
+    order = {}
+    for run in expand_grid(config):
+        cell = json.dumps([run.size, run.tokens], sort_keys=True)
+        order[run.name] = (seen.get(cell, 0), cost[run.name])
+        seen[cell] = seen.get(cell, 0) + 1
+    return order
 
 
 def run_costs(config: SweepConfig) -> dict[str, float]:

@@ -5,6 +5,9 @@ A factory is a built-in name (``tiny_lm``, ``plrf``) or an importable ``module:f
 where ``size`` is one grid entry (a mapping of size arguments), ``tokens`` the run's budget
 (tokens, or samples for non-sequence models) and ``schedule`` a mapping with ``kind, peak_lr,
 warmup_steps, final_lr_fraction, decay_fraction, switch_fraction``; it returns a :class:`RunSetup`.
+When the config asks for a held-out evaluation (``evaluation.tokens`` > 0) the factory is also
+called with ``eval_tokens=...`` and should give its datamodule a validation set of at least that
+many tokens, the same for every run, and report the number in ``RunSetup.eval_tokens``.
 """
 
 from __future__ import annotations
@@ -13,11 +16,16 @@ import importlib
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from scaling_callback.errors import InputError
 from scaling_callback.sweep.config import SweepConfig
+
+#: Seed of the tiny LM's held-out stream: one for every run of every sweep (training streams use grid.seeds).
+HELD_OUT_SEED = 1_000_000_007
+#: Held-out sequences per validation batch: one forward pass over 256 × 31 tokens takes ~0.1 s on one core.
+HELD_OUT_BATCH = 256
 
 
 @dataclass
@@ -28,6 +36,8 @@ class RunSetup:
     max_steps: int
     tokens_per_step: int
     datamodule: Any = None
+    eval_tokens: int = 0  # held-out tokens the datamodule's validation set scores (0: none)
+    recorded: dict = field(default_factory=dict)  # facts of the run the factory adds to its stored config
 
 
 @dataclass(frozen=True)
@@ -104,18 +114,25 @@ def schedule_args(config: SweepConfig, kind: str, peak_lr: float | None = None) 
 def build_run(config: SweepConfig, run: RunSpec) -> RunSetup:
     """Call the configured factory for ``run``; a failure is an InputError naming the factory."""
     factory = resolve_factory(config.model.factory)
+    evaluation = {"eval_tokens": config.evaluation.tokens} if config.evaluation.tokens else {}
     try:
         setup = factory(
             size=run.size,
             tokens=run.tokens,
             schedule=schedule_args(config, run.schedule, run.peak_lr),
             seed=run.seed,
+            **evaluation,
             **config.model.args,
         )
     except (TypeError, ValueError) as error:
         raise InputError(
             f"config key 'model': factory {config.model.factory!r} rejected run {run.name}: {error}"
         ) from None
+    if evaluation and not setup.eval_tokens:
+        raise InputError(
+            f"config key 'evaluation.tokens': factory {config.model.factory!r} set up no held-out evaluation "
+            "(RunSetup.eval_tokens is 0); set evaluation.tokens: 0 to use training-loss finals"
+        )
     if not isinstance(setup, RunSetup):
         raise InputError(
             f"config key 'model.factory': {config.model.factory!r} returned {type(setup).__name__}, not RunSetup"
@@ -132,10 +149,22 @@ def tiny_lm_factory(
     seq_len: int = 32,
     batch_size: int = 16,
     zipf_exponent: float = 1.1,
-    val_batches: int = 4,
+    context_weight: float = 0.7,
+    eval_tokens: int = 0,
+    lr_width_reference: int | None = None,
     **model_args: Any,
 ) -> RunSetup:
-    """The toy tiny transformer LM on a Zipfian Markov corpus (toy_models.tiny_lm)."""
+    """The toy tiny transformer LM on a Zipfian Markov corpus (toy_models.tiny_lm).
+
+    ``eval_tokens`` > 0: a held-out set of at least that many predicted tokens, drawn with one seed
+    for every run (``HELD_OUT_SEED``), scored in batches of up to ``HELD_OUT_BATCH`` sequences.
+    ``lr_width_reference`` W: the peak LR is the grid's × W / d_model, so it is the grid's at width W
+    and falls as 1/width, as μP scales Adam's LR of hidden matrices (Yang et al. 2022, Tensor
+    Programs V), here applied to every parameter. On the quickstart's corpus it is within 0.008
+    nats of the best of ×0.5, ×1 and ×2 at every width from 8 to 128 and every budget from 128k to
+    1M tokens, where the old quickstart's one LR (0.004) for every width loses up to 0.09 at width 8
+    (measured, docs/toy-models.md).
+    """
     from toy_models.schedules import ScheduleSpec
     from toy_models.tiny_lm import TinyLM
     from toy_models.zipf_corpus import ZipfDataModule
@@ -146,20 +175,32 @@ def tiny_lm_factory(
     d_model = int(size_args.pop("d_model", 32))
     n_layers = int(size_args.pop("n_layers", 1))
     n_heads = int(size_args.pop("n_heads", max(1, d_model // 16)))
+    recorded = {}
+    if lr_width_reference is not None:
+        if not lr_width_reference > 0:
+            raise ValueError(f"lr_width_reference must be a positive width, got {lr_width_reference!r}")
+        schedule = schedule | {"peak_lr": schedule["peak_lr"] * lr_width_reference / d_model}
+        recorded = {"lr_width_reference": lr_width_reference, "effective_peak_lr": schedule["peak_lr"]}
     spec = ScheduleSpec(max_steps=max_steps, **schedule)
     module = TinyLM(
         vocab_size, d_model, n_layers, n_heads, seq_len, batch_size, spec, seed=seed, **size_args, **model_args
     )
+    sequences = math.ceil(eval_tokens / (seq_len - 1)) if eval_tokens > 0 else 0  # a sequence predicts seq_len - 1
+    val_batches = math.ceil(sequences / HELD_OUT_BATCH)
+    per_batch = math.ceil(sequences / val_batches) if val_batches else 1  # equal batches, at most HELD_OUT_BATCH
     data = ZipfDataModule(
         vocab_size,
         zipf_exponent,
+        context_weight,
         batch_size=batch_size,
         seq_len=seq_len,
-        val_batches=val_batches,
+        val_batches=max(val_batches, 1),
         seed=seed,
         source_seed=0,
+        val_batch_size=per_batch,
+        val_seed=HELD_OUT_SEED,
     )
-    return RunSetup(module, max_steps, tokens_per_step, data)
+    return RunSetup(module, max_steps, tokens_per_step, data, val_batches * per_batch * (seq_len - 1), recorded)
 
 
 def plrf_factory(

@@ -14,6 +14,7 @@ import threading
 import warnings
 from pathlib import Path
 
+from scaling_callback.store.held_out import HELD_OUT_METRICS
 from scaling_callback.sweep.config import SweepConfig, parse_config
 from scaling_callback.sweep.runs import RunSpec, build_run
 from scaling_callback.sweep.stopping_setup import policy_from_config
@@ -67,6 +68,7 @@ def train_run(
     from lightning.pytorch.loggers import CSVLogger
 
     from scaling_callback.callback.scaling_law_callback import ScalingLawCallback
+    from scaling_callback.sweep.evaluation import EvaluateAtPlannedEnd
 
     torch.set_num_threads(1)  # one core per worker: the sweep runs `workers` runs side by side
     _quiet_lightning()
@@ -74,6 +76,15 @@ def train_run(
     setup = build_run(config, run)
     directory = checkpoint_dir(Path(out_dir), run)
     last = directory / LAST_CHECKPOINT
+    evaluation = config.evaluation
+    evaluated = evaluation.tokens > 0
+    recorded = setup.recorded | {"max_steps": setup.max_steps, "tokens_per_step": setup.tokens_per_step}
+    if evaluated:
+        recorded["evaluation"] = {
+            "tokens": setup.eval_tokens,
+            "every_n_steps": evaluation.every_n_steps,
+            "target_sd": evaluation.target_sd,
+        }
     callback = ScalingLawCallback(
         store=store_url,
         run_name=run.name,
@@ -82,23 +93,27 @@ def train_run(
         early_stopping=policy_from_config(config.stopping),
         synchronous_stopping=config.stopping.synchronous,
         law=config.callback.law,
-        config=run.config() | {"max_steps": setup.max_steps, "tokens_per_step": setup.tokens_per_step},
+        config=run.config() | recorded,
         max_fit_fraction=config.callback.max_fit_fraction,
         fit_niceness=config.callback.fit_niceness,
         tokens_per_sample=None,
+        val_metrics=HELD_OUT_METRICS if evaluated else None,
     )
     checkpoints = ModelCheckpoint(
         dirpath=directory, every_n_train_steps=config.checkpoint_every_n_steps, save_last=True, save_top_k=0
     )
+    cadence = evaluation.every_n_steps if evaluated and evaluation.every_n_steps else None
     trainer = pl.Trainer(
         max_steps=setup.max_steps,
         accelerator="cpu",
         devices=1,
-        callbacks=[callback, checkpoints, *(extra_callbacks or [])],
+        callbacks=[callback, checkpoints, *([EvaluateAtPlannedEnd()] if evaluated else []), *(extra_callbacks or [])],
         logger=CSVLogger(Path(out_dir) / "logs", name=run.name, version=0),
         enable_progress_bar=False,
         enable_model_summary=False,
-        limit_val_batches=0,
+        limit_val_batches=None if evaluated else 0,
+        val_check_interval=cadence,
+        check_val_every_n_epoch=None if evaluated else 1,
         log_every_n_steps=config.callback.log_every_n_steps,
         num_sanity_val_steps=0,
     )
