@@ -20,6 +20,6 @@ def test_a_degenerate_fit_is_named_not_drawn(tmp_path):
         "b": 0.0,
         "recommendation": {"flops": 7.5e9, "n_opt": 0.0, "d_opt": None},
     }
-    assert frontier_verdict(degenerate) is not None
+    assert frontier_verdict(degenerate, points) is not None
     plot_frontier(points, degenerate, {}, tmp_path / "frontier.png")
     assert (tmp_path / "frontier.png").stat().st_size > 0
