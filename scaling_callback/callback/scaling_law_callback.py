@@ -42,7 +42,7 @@ from scaling_callback.callback.online_fits import MIN_FIT_STEPS, OnlineFits, fir
 from scaling_callback.callback.planned_schedule import PlannedSchedule, combined_lrs, warmup_steps_of
 from scaling_callback.callback.recorder import Point, StepRecorder
 from scaling_callback.callback.step_values import materialise, reduce_across_ranks
-from scaling_callback.callback.stopping import StopSeam, policy_name
+from scaling_callback.callback.stopping import StopSeam, decision_recorder
 from scaling_callback.callback.store_views import compute_per_step
 from scaling_callback.errors import InputError
 from scaling_callback.store import BatchedWriter, SweepStore
@@ -467,22 +467,8 @@ class ScalingLawCallback(Callback):
                 {**result, "law": self.law, "record": {"worker": "died during the fit; restarted for the next one"}},
             )
         if result.get("decision") is not None:  # the worker asked the policy right after the fit
-            step = int(result["step"])
-            record = (
-                None
-                if self._writer is None
-                else lambda d: self._writer.submit(
-                    SweepStore.add_decision,
-                    self._run,
-                    step,
-                    d["stop"],
-                    probability=d["probability"],
-                    reason=d["reason"],
-                    policy=policy_name(self.early_stopping),
-                    kind=d["kind"],
-                    fit_id=d["fit_id"],
-                )
-            )
+            step, writer = int(result["step"]), self._writer
+            record = None if writer is None else decision_recorder(writer, self._run, step, self.early_stopping)
             self._stopping.take(result, record)
 
     @property

@@ -18,6 +18,7 @@ from typing import Any
 
 from scaling_callback.stopping.policy import StoppingPolicy
 from scaling_callback.stopping.views import Decision
+from scaling_callback.store.sweep_store import SweepStore
 
 
 def decision_values(decision: Decision, fit_id: int | None = None) -> dict[str, Any]:
@@ -61,6 +62,25 @@ def judge_in_worker(
         decision = Decision(False, "no-forecast", None, f"policy error: {type(error).__name__}: {error}")
     result["decision"] = decision_values(decision, result.get("fit_id"))
     result["policy_state"] = policy.state_dict()
+
+
+def decision_recorder(writer: Any, run: str, step: int, policy: Any) -> Callable[[dict[str, Any]], None]:
+    """Store a decision at ``step`` (as :func:`decision_values` gives it) through the callback's background ``writer``."""
+
+    def record(values: dict[str, Any]) -> None:
+        writer.submit(
+            SweepStore.add_decision,
+            run,
+            step,
+            values["stop"],
+            probability=values["probability"],
+            reason=values["reason"],
+            policy=policy_name(policy),
+            kind=values["kind"],
+            fit_id=values["fit_id"],
+        )
+
+    return record
 
 
 def policy_name(policy: Any) -> str:

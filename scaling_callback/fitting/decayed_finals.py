@@ -200,7 +200,7 @@ class DecayedFinals:
                     self.failures_[f"{run.name}@{d:.6g}"] = status
                     continue
                 # the frontier needs the expected final: its SD without the noise of one observed loss (floored
-                # at the forecaster's own 1e-6 of the loss, run_forecast.MIN_SD, so that a weight stays finite)
+                # at the forecaster's own 1e-6 of the loss, grid_cells.MIN_SD, so that a weight stays finite)
                 sd = math.sqrt(max(forecast.sd**2 - forecast.evidence["noise"] ** 2, (1e-6 * forecast.loss) ** 2))
                 rows.append(_row(run, d, forecast.loss, sd, forecast.to_dict()))
         return rows
