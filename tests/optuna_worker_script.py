@@ -1,9 +1,12 @@
 """One of several processes optimising one Optuna study on an RDB storage; used by tests/test_integrations_optuna.py.
 
-    python tests/optuna_worker_script.py STORAGE_URL STUDY N_TRIALS OUT_DIR
+    python tests/optuna_worker_script.py STORAGE_URL STUDY WIDTHS OUT_DIR [STORE_URL]
 
-Each trial trains a PLRF model of the enqueued width ``d`` with the scaling callback (its store is the
-storage's own database) and the study's PolicyPruner running the law policy on the reported losses.
+Each trial trains a PLRF model of width ``d`` (the comma-separated WIDTHS, one trial each, in order) with the
+scaling callback (its store is STORE_URL, the storage's own database by default) and the study's PolicyPruner
+running the law policy on the reported losses. The width is fixed by the trial's sampler, not by
+``study.enqueue_trial``: on SQLite two processes can pop the same waiting trial (SQLite ignores the
+``SELECT ... FOR UPDATE`` Optuna claims it with; optuna/optuna#4002), and then both train and report it.
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ def objective(trial: optuna.Trial, url: str, out_dir: str) -> float:  # url: the
 
 
 def main() -> None:
-    url, study_name, n_trials, out_dir = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    url, study_name, out_dir = sys.argv[1], sys.argv[2], sys.argv[4]
+    widths = [int(w) for w in sys.argv[3].split(",")]
     store_url = sys.argv[5] if len(sys.argv) > 5 else url  # the sweep store; the Optuna storage by default
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
@@ -77,8 +81,10 @@ def main() -> None:
     storage = optuna.storages.RDBStorage(
         url, engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     )
-    study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner())
-    for _ in range(n_trials):  # ask/tell: study.optimize's tell fails on a SQLite commit that landed and was retried
+    pruner = make_pruner()
+    for width in widths:  # ask/tell: study.optimize's tell fails on a SQLite commit that landed and was retried
+        sampler = optuna.samplers.PartialFixedSampler({"d": width}, optuna.samplers.RandomSampler(seed=width))
+        study = optuna.load_study(study_name=study_name, storage=storage, pruner=pruner, sampler=sampler)
         trial = study.ask()
         try:
             values, state = objective(trial, store_url, out_dir), optuna.trial.TrialState.COMPLETE

@@ -19,7 +19,7 @@ from scaling_callback.stopping import make_policy  # noqa: E402
 from scaling_callback.stopping.optuna_pruner import DECISION_ATTR  # noqa: E402
 from scaling_callback.store import SweepStore  # noqa: E402
 
-WIDTHS = [64, 4, 32, 8, 16, 4, 64, 8, 16]  # enqueued: every process gets a mix of good and bad widths
+WIDTHS = [64, 4, 32, 8, 16, 4, 64, 8, 16]  # dealt round-robin: every process gets a mix of good and bad widths
 N_PROCESSES = 3
 
 
@@ -29,9 +29,7 @@ def test_three_processes_share_one_study_and_our_pruner_decides_as_the_law_polic
     # three processes made Optuna retry a commit that had landed ("Cannot tell a COMPLETE trial"); on a
     # server both share one database, as a cluster would.
     storage_url = f"sqlite:///{tmp_path / 'optuna.sqlite'}" if store_url.startswith("sqlite") else store_url
-    study = optuna.create_study(study_name="widths", storage=storage_url, direction="minimize")
-    for d in WIDTHS:
-        study.enqueue_trial({"d": d})
+    optuna.create_study(study_name="widths", storage=storage_url, direction="minimize")
     script = Path(__file__).with_name("optuna_worker_script.py")
     root = Path(__file__).resolve().parents[1]
     env = os.environ | {
@@ -40,16 +38,15 @@ def test_three_processes_share_one_study_and_our_pruner_decides_as_the_law_polic
         "PYTHONWARNINGS": "ignore",
         "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
     }
-    per_process = len(WIDTHS) // N_PROCESSES
     workers = [
         subprocess.Popen(
-            [sys.executable, str(script), storage_url, "widths", str(per_process), str(tmp_path), store_url],
+            [sys.executable, str(script), storage_url, "widths", widths, str(tmp_path), store_url],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for _ in range(N_PROCESSES)
+        for widths in (",".join(map(str, WIDTHS[i::N_PROCESSES])) for i in range(N_PROCESSES))
     ]
     outputs = [w.communicate(timeout=600)[0] for w in workers]
     assert [w.returncode for w in workers] == [0] * N_PROCESSES, [out[-3000:] for out in outputs]
