@@ -193,6 +193,26 @@ def test_an_imprecise_outlier_counts_by_its_precision():
     assert abs(plain.a_ - reference.a_) > 2 * abs(weighted.a_ - reference.a_)
 
 
+def test_precise_points_count_only_as_far_as_the_law_can_follow_them():
+    """Exact losses of an L(N, D) the law cannot follow (a 3 % ripple), SDs spread over 100x: the misfit
+    is estimated and the fit lands where equal weights put it (0.485 with the SDs alone as weights)."""
+    rng = np.random.default_rng(0)
+    n = np.repeat(np.geomspace(1e6, 1e9, 6), 6)
+    d = np.tile(np.geomspace(1e8, 1e11, 6), 6)
+    loss = (1.8 + 400 / n**0.34 + 2000 / d**0.37) * np.exp(0.03 * np.sin(2 * np.log(n * d)))
+    sd = loss * 10 ** rng.uniform(-4, -2, loss.size)
+    weighted = ComputeOptimalLaw().fit(n, d, loss, loss_sd=sd)
+    alike = ComputeOptimalLaw().fit(n, d, loss)
+    assert weighted.misfit_sd_ == pytest.approx(0.018, abs=0.005)
+    assert weighted.a_ == pytest.approx(alike.a_, abs=0.005)
+
+
+def test_points_as_precise_as_their_sds_say_leave_no_misfit():
+    clean = isoflop_sweep(40, noise=0.004, seed=4)
+    law = ComputeOptimalLaw().fit(clean["params"], clean["tokens"], clean["loss"], loss_sd=0.004 * clean["loss"])
+    assert law.misfit_sd_ < 0.002
+
+
 @pytest.mark.parametrize(
     "loss_sd, match",
     [([0.01] * 5 + [-0.01], "loss_sd = -0.01"), ([0.01] * 5, "differ in length"), ([0.0] * 6, "loss_sd")],

@@ -141,6 +141,23 @@ def standardising_weights(
     return scale**2, delta / scale, reference
 
 
+def misfit_variance(residuals: np.ndarray, sd_log: np.ndarray, n_free: int) -> float:
+    """The law's own misfit as an extra log-loss variance τ² shared by every point (DerSimonian & Laird 1986).
+
+    With Q = Σ r_i²/σ_i² over the k points' log residuals, τ² = max(0, (Q − (k − p)) / (Σw − Σw²/Σw)),
+    w_i = 1/σ_i², p free parameters: zero when the residuals are as small as the points' SDs say, else
+    the variance the law leaves unexplained. A fit weighting each point by 1/(σ_i² + τ²) then trusts a
+    precise point only as far as the law can follow it: L(N, D) = E + A/N^α + B/D^β is an approximation,
+    and weights far more unequal than the misfit would pull its exponents toward the precise points.
+    """
+    w = 1.0 / sd_log**2
+    q = float(np.sum(w * residuals**2))
+    spread = float(w.sum() - np.sum(w**2) / w.sum())
+    if spread <= 0:
+        return 0.0
+    return max(0.0, (q - (residuals.size - n_free)) / spread)
+
+
 def validate_points(
     params: Sequence[float],
     tokens: Sequence[float] | None,

@@ -7,7 +7,10 @@ to tight tolerances (Besiroglu et al. 2024: default L-BFGS-B tolerances stall ne
 Variants: α = β (``tie_exponents``) and a fixed irreducible loss (``fixed_E``). Points with a known
 uncertainty (``loss_sd``: an evaluated final's standard error, a forecast's predictive SD) count by
 their precision: each log residual is divided by its point's relative SD before the Huber loss
-(:func:`~scaling_callback.fitting.chinchilla_objective.standardising_weights`).
+(:func:`~scaling_callback.fitting.chinchilla_objective.standardising_weights`), an SD that also holds
+the law's own misfit, estimated from a first weighted fit
+(:func:`~scaling_callback.fitting.chinchilla_objective.misfit_variance`): precise points count more
+only as far as the law can follow them.
 
 Example:
     >>> law = ComputeOptimalLaw().fit(params, tokens, loss)
@@ -16,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 
@@ -27,6 +31,7 @@ from scaling_callback.fitting import compute_diagnostics as diag
 from scaling_callback.fitting.chinchilla_objective import (
     Variant,
     huber_objective,
+    misfit_variance,
     score_starts,
     standardising_weights,
     validate_points,
@@ -109,12 +114,26 @@ class ComputeOptimalLaw:
         d, k, flop_convention, tokens_source = self._flop_convention(n, d, c)
         self._deadline = started + TIME_BUDGET_SECONDS  # shared with the alpha = beta comparison below
         n_scored = self._fit_logs(np.log(n), np.log(d), np.log(l), k)
+        self.misfit_sd_ = None
+        if sd is not None and self.status_ not in ("failed", "degenerate"):
+            residuals = np.log(l) - np.log(self.predict(n, d))
+            extra = misfit_variance(residuals, sd / l, n_free)
+            self.misfit_sd_ = math.sqrt(extra)
+            if extra > 0:  # refit with each point's variance plus the law's misfit (its own time budget)
+                self._weights, self._deltas, reference_sd = standardising_weights(
+                    l, l * np.sqrt((sd / l) ** 2 + extra), self.delta
+                )
+                self._deadline = time.perf_counter() + TIME_BUDGET_SECONDS
+                n_scored = self._fit_logs(np.log(n), np.log(d), np.log(l), k)
         self.choices_ = self._choices(n_scored, len(self.top_grid_starts_), flop_convention, tokens_source)
+        misfit = "not estimated (the first fit failed)" if self.misfit_sd_ is None else f"{self.misfit_sd_:.3g}"
         self.choices_["weights"] = (
             "none: every point counts alike"
             if sd is None
-            else "each log residual divided by its point's relative SD (loss_sd/loss), relative to the median "
-            f"{reference_sd:.3g}: Huber of standardised residuals (weights s^2, thresholds delta/s, s = median/SD)"
+            else "each log residual divided by its point's relative SD, sqrt((loss_sd/loss)^2 + misfit^2) with the "
+            f"law's misfit {misfit} (DerSimonian-Laird, from a first fit weighted by loss_sd alone), "
+            f"relative to the median {reference_sd:.3g}: Huber of standardised residuals (weights s^2, thresholds "
+            "delta/s, s = median/SD)"
         )
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -395,6 +414,7 @@ class ComputeOptimalLaw:
             "status": self.status_,
             "warnings": list(self.warnings_),
             "n_points": self.n_points_,
+            "misfit_sd": _plain(getattr(self, "misfit_sd_", None)),
             "choices": self.choices_,
             "diagnostics": _plain_tree(self.diagnostics_),
         }

@@ -19,11 +19,16 @@ from scaling_callback.errors import InputError
 from scaling_callback.fitting.curves import bin_curve
 from scaling_callback.fitting.decayed_finals import DecayedFinals, DecayTarget, SizeRun
 from scaling_callback.laws.schedule import Schedule
+from scaling_callback.store.held_out import held_out_curve
 from scaling_callback.sweep.config import SweepConfig, parse_config
 
 #: A run's logged losses are averaged into at most this many equal-width bins before forecasting: the
 #: forecaster keeps 96 points of a prefix (run_forecast.MAX_POINTS), and a prefix of 1/8 of the run still gets 48 bins.
 CURVE_BINS = 384
+#: With at least this many held-out evaluations after the warmup, a run's curve is its held-out losses: the
+#: loss the grid's finals are measured in, at a few thousandths' SD each where a bin of training minibatches has
+#: a few hundredths (docs/compute_optimal.md). Eight points leave the decay law's seven parameters a residual.
+MIN_EVALUATIONS = 8
 
 
 def sweep_config(store, sweep: str) -> SweepConfig | None:
@@ -40,11 +45,12 @@ def one_run_points(store, sweep: str, config: SweepConfig) -> tuple[pd.DataFrame
     """Forecast points of a one-run-per-size sweep and a record of the design (compute used, equivalent grid)."""
     runs = store.runs(sweep)
     finished = runs[runs["status"] == "finished"] if len(runs) else runs
-    size_runs, nonembedding, flops_per_token = [], {}, {}
+    size_runs, nonembedding, flops_per_token, curves = [], {}, {}, {}
     for row in finished.itertuples():
-        run = _size_run(store, row, config)
-        if run is None:
+        found = _size_run(store, row, config)
+        if found is None:
             continue
+        run, curves[row.name] = found
         size_runs.append(run)
         nonembedding[run.name] = row.n_params_nonembedding
         points = store.points(row.name)
@@ -78,22 +84,34 @@ def one_run_points(store, sweep: str, config: SweepConfig) -> tuple[pd.DataFrame
         "compute_ratio": finals.compute_used_ / finals.compute_grid_ if finals.compute_grid_ else None,
         "n_points": int(len(points)),
         "failures": finals.failures_,
-        "choices": finals.choices_ | {"curve": f"training losses in at most {CURVE_BINS} equal-width bin means"},
+        "choices": finals.choices_ | {"curve": curves},
     }
     return frame, record
 
 
-def _size_run(store, row, config: SweepConfig) -> SizeRun | None:
-    """A finished run's binned curve on its recorded plan, or None without a plan, N or tokens per step."""
+def _size_run(store, row, config: SweepConfig) -> tuple[SizeRun, str] | None:
+    """A finished run's curve on its recorded plan and which curve it is, or None without a plan, N or tokens per step.
+
+    The curve is the run's held-out evaluations when it has :data:`MIN_EVALUATIONS` of them after the
+    warmup (``evaluation.every_n_steps``), else its training losses in :data:`CURVE_BINS` bin means.
+    """
     lrs = store.planned_schedule(row.name)
     run_config = row.config or {}
     per_step = run_config.get("tokens_per_step")
     points = store.points(row.name)
     if lrs is None or not per_step or not (row.n_params and row.n_params > 0) or points.empty:
         return None
-    steps, loss = bin_curve(
-        points["step"].to_numpy(dtype=float), points["loss"].to_numpy(dtype=float), -1.0, CURVE_BINS
-    )
     schedule = Schedule.from_per_step(lrs, config.optimizer.warmup_steps)
-    keep = (steps > schedule.warmup_steps) & (steps <= schedule.total_steps)
-    return SizeRun(row.name, float(row.n_params), schedule, np.rint(steps[keep]), loss[keep], float(per_step))
+    held_out = held_out_curve(store.evals(row.name))
+    steps, loss = held_out["step"].to_numpy(dtype=float), held_out["loss"].to_numpy(dtype=float)
+    keep = (steps > schedule.warmup_steps) & (steps <= schedule.total_steps) & np.isfinite(loss)
+    if keep.sum() >= MIN_EVALUATIONS:
+        source = f"{int(keep.sum())} held-out evaluations"
+    else:
+        steps, loss = bin_curve(
+            points["step"].to_numpy(dtype=float), points["loss"].to_numpy(dtype=float), -1.0, CURVE_BINS
+        )
+        keep = (steps > schedule.warmup_steps) & (steps <= schedule.total_steps)
+        source = f"training losses in {int(keep.sum())} bin means (at most {CURVE_BINS})"
+    run = SizeRun(row.name, float(row.n_params), schedule, np.rint(steps[keep]), loss[keep], float(per_step))
+    return run, source
