@@ -58,6 +58,26 @@ def test_clusters_resample_whole_runs():
     assert boot.se()["a"] > naive.se()["a"]
 
 
+def test_one_run_per_size_keeps_its_sizes_and_covers_the_true_frontier():
+    """Four sizes, each one run with points at seven budgets and one error shared by its points: the design
+    is kept (wild cluster bootstrap), and the interval of a holds the true a without spanning most of [0, 1]."""
+    rng = np.random.default_rng(0)
+    n = np.repeat(np.geomspace(1e6, 3e8, 4), 7)
+    d = np.tile(np.geomspace(1e8, 1e10, 7), 4)
+    run = np.repeat(np.arange(4), 7)
+    loss = (1.8 + 400 / n**0.34 + 2000 / d**0.37) * np.exp(
+        0.004 * rng.standard_normal(4)[run] + 0.002 * rng.standard_normal(28)
+    )
+    law = ComputeOptimalLaw().fit(n, d, loss, loss_sd=0.005 * loss)
+    boot = bootstrap_compute_optimal(law, groups=run, n_resamples=100, seed=0, n_jobs=1)
+    low, high = boot.ci()["a"]
+    assert boot.choices["method"].startswith("wild cluster")
+    assert low < 0.37 / (0.34 + 0.37) < high  # a = beta / (alpha + beta)
+    assert high - low < 0.2
+    grid = bootstrap_compute_optimal(law, groups=np.arange(28), n_resamples=20, seed=0, n_jobs=1)
+    assert grid.choices["method"].startswith("case")  # one point per run: runs are resampled as before
+
+
 def test_interval_width_shrinks_with_more_runs():
     widths = {}
     for n_runs in (30, 120):

@@ -1,4 +1,4 @@
-"""Case bootstrap of a compute-optimal fit, clustered by run, every resample refitted properly.
+"""Bootstrap of a compute-optimal fit, clustered by run, every resample refitted properly.
 
 Why: the interval of a (N_opt ∝ C^a) is the product. Hoffmann et al. 2022 reported a = 0.454–0.455
 because their optimiser stalled; Besiroglu et al. 2024 refitted each resample to the optimum and got
@@ -23,8 +23,16 @@ the worker count (index sets are drawn up front from one seed).
 Points with a known uncertainty (a law fitted with ``loss_sd``: evaluated finals, forecasts of decayed
 runs) keep their weights in every refit, and each resample also draws every point's loss from its
 predictive distribution (log-normal with the point's relative SD), so a frontier built on forecasts
-is as uncertain as they are. Draws are independent across points: the correlation of forecasts of one
-run at several D is left to the resampling of whole runs (``groups``).
+is as uncertain as they are. The draws of one run's points share one standard normal (forecasts of
+one run at several D come from one curve and err together); runs draw independently.
+
+One run per model size (every size a single run with points at several budgets: ``DecayedFinals``
+points) is a design too small for
+resampling runs: with four sizes a resample often holds two or three of them, and a's interval spans
+most of [0, 1]. There the bootstrap is the wild cluster bootstrap (Cameron, Gelbach & Miller 2008,
+"Bootstrap-based improvements for inference with clustered errors", REStat 90(3)): the design is kept,
+and each resample multiplies every run's log residuals from the point fit by one weight from Webb's
+six-point distribution, then adds the predictive draw.
 
 Example:
     >>> law = ComputeOptimalLaw().fit(N, D, loss)
@@ -56,6 +64,10 @@ PARAMETER_COLUMNS = ("E", "A", "B", "alpha", "beta", "a", "b")
 #: Run resamples in worker processes only when the serial estimate exceeds this many seconds and
 #: cores are idle (1-minute load average): on a shared 2-core machine extra processes only add overhead.
 PARALLEL_MIN_SECONDS = 4.0
+#: Webb 2014 ("Reworking wild bootstrap based inference for clustered errors", Queen's Economics WP 1315):
+#: ±√(1/2), ±1, ±√(3/2) with equal probability (mean 0, variance 1): with G runs 6^G sign patterns where
+#: Rademacher weights give only 2^G (16 for four sizes).
+WEBB_WEIGHTS = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
 _PILOT_RESAMPLES = 8
 _PROGRESS_BLOCK = 16  # serial resamples between progress calls
 
@@ -164,15 +176,30 @@ def bootstrap_compute_optimal(
         raise InputError(f"target FLOPs must be positive, got {targets.tolist()}")
     clusters, clustered_by = _clusters(groups, law.n_points_)
     rng = np.random.default_rng(seed)
-    index_sets = [
-        np.concatenate([clusters[i] for i in rng.integers(0, len(clusters), len(clusters))]) for _ in range(n_resamples)
-    ]
+    member = np.empty(law.n_points_, dtype=int)
+    for k, cluster in enumerate(clusters):
+        member[cluster] = k
+    wild = groups is not None and _clusters_are_the_design(law._log_n, law._log_d, member)
+    if wild:  # every run its own size: keep the design, flip each run's residuals (Webb's six-point weights)
+        index_sets = [np.arange(law.n_points_)] * n_resamples
+        fitted = np.log(law.predict(np.exp(law._log_n), np.exp(law._log_d)))
+        flips = rng.choice(WEBB_WEIGHTS, (n_resamples, len(clusters)))[:, member]
+        base = fitted + flips * (law._log_loss - fitted)
+    else:
+        index_sets = [
+            np.concatenate([clusters[i] for i in rng.integers(0, len(clusters), len(clusters))])
+            for _ in range(n_resamples)
+        ]
+        base = np.broadcast_to(law._log_loss, (n_resamples, law.n_points_))
     sd = getattr(law, "loss_sd_", None)
     drawing = draw_losses and sd is not None
     if drawing:  # drawn after the index sets, so a law without SDs resamples exactly as before
         sd_log = sd / np.exp(law._log_loss)
-        draws = law._log_loss + sd_log * rng.standard_normal((n_resamples, law.n_points_))
+        # one draw per run: its points are forecasts from one curve (one point per run in a grid: independent)
+        draws = base + sd_log * rng.standard_normal((n_resamples, len(clusters)))[:, member]
         resamples = [(index, row) for index, row in zip(index_sets, draws)]
+    elif wild:
+        resamples = [(index, row) for index, row in zip(index_sets, base)]
     else:
         resamples = [(index, None) for index in index_sets]
     starts = _resample_starts(law, n_grid_starts)
@@ -216,7 +243,10 @@ def bootstrap_compute_optimal(
     n_not_converged = int((finite & ~converged).sum())
     estimates = _estimates(law, targets)
     choices = {
-        "method": "case bootstrap, percentile intervals",
+        "method": "wild cluster bootstrap (each run's log residuals times one weight from Webb's six-point "
+        "distribution, the design kept: every run is its own model size), percentile intervals"
+        if wild
+        else "case bootstrap, percentile intervals",
         "clustered_by": clustered_by,
         "n_clusters": len(clusters),
         "n_resamples": n_resamples,
@@ -233,7 +263,7 @@ def bootstrap_compute_optimal(
         "evaluation": "distinct points of the resample weighted by their multiplicity"
         + (" times the fit's precision weights" if sd is not None else ""),
         "predictive_draws": "each resample draws each point's log loss from N(log L, (loss_sd/L)^2), "
-        "independently across points"
+        "one standard normal per run (a run's points are forecasts from one curve), independent across runs"
         if drawing
         else "none (points taken as observed)",
         "solver": "all resamples at once by damped Newton (fitting.batched_newton), scipy "
@@ -404,6 +434,18 @@ def _clusters(groups: Sequence | None, n_points: int) -> tuple[list[np.ndarray],
     return [
         np.flatnonzero(inverse == k) for k in range(inverse.max() + 1)
     ], "run (all points of a run resampled together)"
+
+
+def _clusters_are_the_design(log_n: np.ndarray, log_d: np.ndarray, member: np.ndarray) -> bool:
+    """One run per model size: every size belongs to one run alone, which gives points at several budgets.
+
+    Resampling such runs resamples the sizes themselves (a grid's or an IsoFLOP sweep's runs give one
+    point each, and many runs share a size or neighbour it).
+    """
+    sizes = np.unique(np.round(log_n, 9), return_inverse=True)[1]
+    runs_per_size = [np.unique(member[sizes == k]).size for k in range(sizes.max() + 1)]
+    budgets_per_run = [np.unique(np.round(log_d[member == k], 9)).size for k in range(member.max() + 1)]
+    return max(runs_per_size) == 1 and min(budgets_per_run) >= 2 and member.max() >= 1
 
 
 def _resample_starts(law: ComputeOptimalLaw, n_grid_starts: int) -> np.ndarray:
