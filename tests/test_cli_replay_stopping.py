@@ -65,6 +65,22 @@ def test_json_contract_of_one_sweep(tmp_path, capsys):
     assert {s["run"] for s in law["stopped"]} and "g1-a" not in {s["run"] for s in law["stopped"]}
 
 
+def test_same_size_and_budget_compares_only_runs_of_one_size(tmp_path, capsys):
+    """Runs a, b are one size, c, d another (twice the FLOPs per step): c is worse than a, but the best of its size."""
+    frame = sweep_frame("constant", every=8)
+    per_step = np.where(frame["name"].isin(["g1-a", "g1-b"]), 1.0, 2.0)
+    path = tmp_path / "curves.csv"
+    frame.assign(flops=frame["step"] * per_step).to_csv(path, index=False)
+    common = [str(path), "--run-col", "name", "--x-col", "step", "--loss-col", "loss", "--lr-col", "lr"]
+    common += ["--compute-col", "flops", "--policy", "law", "--json"]
+    code, out, _ = run_cli(capsys, *common, "--objective", "same_size_and_budget")
+    assert code == 0
+    stopped = {s["run"] for s in json.loads(out)["policies"]["law"]["stopped"]}
+    assert stopped == {"g1-b", "g1-d"}
+    code, out, _ = run_cli(capsys, *common, "--objective", "final")
+    assert "g1-c" in {s["run"] for s in json.loads(out)["policies"]["law"]["stopped"]}
+
+
 def test_groups_are_separate_sweeps_and_the_top_level_sums_them(tmp_path, capsys):
     path = tmp_path / "curves.csv"
     pd.concat([sweep_frame("constant", "g1"), sweep_frame("constant", "g2")]).to_csv(path, index=False)

@@ -33,6 +33,7 @@ from scaling_callback.errors import InputError
 from scaling_callback.io import ColumnMap, column_of, read_runs
 from scaling_callback.progress import LiveProgress
 from scaling_callback.stopping import POLICIES, make_policy
+from scaling_callback.stopping.law_policy import OBJECTIVES
 from scaling_callback.stopping.recorded import runs_from_frame
 from scaling_callback.stopping.replay import DEFAULT_WORKERS, ReplayResult, replay
 
@@ -58,9 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--objective",
-        choices=("final", "frontier"),
+        choices=OBJECTIVES,
         default="final",
-        help="law policy: compare final losses, or losses at equal planned compute",
+        help="law policy: compare final losses; losses at equal planned compute (frontier); or only runs of the "
+        "same size (compute per x, from --compute-col) and planned budget (same_size_and_budget)",
     )
     parser.add_argument("--threshold", type=float, default=0.05, help="law policy: stop when P(beats best) < this")
     parser.add_argument(
