@@ -27,7 +27,8 @@ from scaling_callback.sweep.config import SweepConfig, parse_config
 CURVE_BINS = 384
 #: With at least this many held-out evaluations after the warmup, a run's curve is its held-out losses: the
 #: loss the grid's finals are measured in, at a few thousandths' SD each where a bin of training minibatches has
-#: a few hundredths (docs/compute_optimal.md). Eight points leave the decay law's seven parameters a residual.
+#: a few hundredths (docs/compute_optimal.md). Eight evenly spaced ones leave the first half of the run the four
+#: points a backtest needs (fitting.sweep_prior.backtest), so the run's own backtests calibrate its forecasts.
 MIN_EVALUATIONS = 8
 
 
