@@ -133,7 +133,11 @@ def test_resume_after_a_worker_is_killed(tmp_path):
 
 @pytest.mark.slow
 def test_resume_after_ctrl_c(tmp_path):
-    config = TINY | {"grid": TINY["grid"] | {"tokens": [6400]}, "checkpoint_every_n_steps": 20}
+    # 1000 steps a run (~7 s): the Ctrl-C, sent at the first checkpoint, lands mid-run even on a loaded machine
+    # (with 200 steps a run could end before the signal reached its worker, seen once in a CI-style run)
+    steps = 1000
+    tokens_per_step = TINY["model"]["args"]["batch_size"] * TINY["model"]["args"]["seq_len"]
+    config = TINY | {"grid": TINY["grid"] | {"tokens": [steps * tokens_per_step]}, "checkpoint_every_n_steps": 20}
     path = _write(tmp_path, config)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "scaling_callback", "sweep", str(path), "--out", str(out), "--no-report"]
@@ -166,5 +170,5 @@ def test_resume_after_ctrl_c(tmp_path):
     runs = store.runs("tiny")
     assert len(runs) == 2 and set(runs["status"]) == {"finished"}
     for name in runs["name"]:
-        assert list(store.points(name)["step"]) == list(range(1, 201)), name  # gapless, no duplicates
+        assert list(store.points(name)["step"]) == list(range(1, steps + 1)), name  # gapless, no duplicates
     store.close()
