@@ -430,17 +430,18 @@ class ScalingLawCallback(Callback):
     def _request(self, final: bool) -> FitRequest:
         recorder = self._recorder
         judge, policy = self._stopping.for_request(final)
+        steps = recorder.column("step")
         return FitRequest(
             run=self._run,
             step=recorder.step,
-            steps=recorder.column("step"),
+            steps=steps,
             loss=recorder.column("loss"),
             lrs=self._schedule_lrs(),
             law=self.law,
             sweep=self.sweep,
             final=final,
             max_points=self.max_fit_points,
-            flops_per_step=compute_per_step(recorder.column("flops"), recorder.column("step")),
+            flops_per_step=compute_per_step(recorder.column("flops"), steps),
             judge=judge,
             policy=policy,
             conventions={

@@ -170,7 +170,9 @@ class CurveFitter:
         self.starts_ = [s.params for s in starts]
         curve_of_point = np.repeat(np.arange(len(self._curve_sizes)), self._curve_sizes)
         jackknife = self._jackknife(coarse, loss, fixed, free, bounds, polished.x, curve_of_point)
-        errors = self._transfer_errors(objective, coarse, loss, fixed, free, bounds, polished.x, curves, jackknife)
+        errors = self._transfer_errors(
+            objective, coarse, loss, fixed, free, bounds, polished.x, curves, jackknife, curve_of_point
+        )
         self.transfer_errors_ = errors
         self.interval_ = PredictiveInterval.from_fit(
             objective,
@@ -206,7 +208,17 @@ class CurveFitter:
         return thetas
 
     def _transfer_errors(
-        self, objective, terms, loss, fixed, free, bounds, theta, curves, jackknife: dict[int, np.ndarray]
+        self,
+        objective,
+        terms,
+        loss,
+        fixed,
+        free,
+        bounds,
+        theta,
+        curves,
+        jackknife: dict[int, np.ndarray],
+        curve_of_point,
     ) -> np.ndarray:
         """Log error at each fitted curve's last point when that curve is left out of the fit.
 
@@ -215,7 +227,6 @@ class CurveFitter:
         """
         if len(curves) < 2 or self._past_deadline():
             return np.zeros(0)
-        curve_of_point = np.repeat(np.arange(len(curves)), self._curve_sizes)
         refits = jackknife if len(curves) >= 3 and jackknife else None
         if refits is None:
             refits = self._leave_out(terms, loss, fixed, free, bounds, theta, curve_of_point)

@@ -17,27 +17,36 @@ import numpy as np
 import pandas as pd
 
 from scaling_callback.laws.chinchilla import compute_optimal
-from scaling_callback.report.frontier_advice import frontier_advice
+from scaling_callback.report.frontier_advice import FrontierAdvice, frontier_advice
 from scaling_callback.report.plot_style import DPI, plt, set_margins, short_number
 
 
-def frontier_verdict(frontier: dict | None, points: pd.DataFrame) -> str | None:
-    """The advice's sentences (no markdown) when the frontier is uninformative, else None."""
+def frontier_verdict(frontier: dict | None, points: pd.DataFrame, advice: FrontierAdvice | None = None) -> str | None:
+    """The advice's sentences (no markdown) when the frontier is uninformative, else None.
+
+    ``advice``: the report's own (summary.md says the same words); judged on ``points`` when not given.
+    """
     if frontier and "alpha" in frontier and not _drawable(frontier):
         return (
             f"No usable fit ({frontier.get('status')}): these runs do not determine L(N, D) and its "
             "compute-optimal frontier. More model sizes and budgets are needed."
         )
-    advice = frontier_advice(frontier, points)
+    advice = advice or frontier_advice(frontier, points)
     return None if advice.informative else advice.text.replace("**", "")
 
 
 def plot_frontier(
-    points: pd.DataFrame, frontier: dict | None, approaches: dict, path: Path, design: dict | None = None
+    points: pd.DataFrame,
+    frontier: dict | None,
+    approaches: dict,
+    path: Path,
+    design: dict | None = None,
+    advice: FrontierAdvice | None = None,
 ) -> None:
     """N_opt(C) and D_opt(C): approach 3 with its bootstrap band, approaches 1 and 2, the runs and the forecasts.
 
-    ``design``: the record of a one-run-per-size sweep (:func:`report.forecast_points.one_run_points`).
+    ``design``: the record of a one-run-per-size sweep (:func:`report.forecast_points.one_run_points`);
+    ``advice``: the report's judgement of the fit, whose words the red box shows.
     """
     fig, (ax_n, ax_d) = plt.subplots(1, 2, figsize=(11.5, 5.2))
     compute = (
@@ -78,7 +87,7 @@ def plot_frontier(
         ax.legend(fontsize=8, loc="best")  # the runs and forecasts fill different corners per sweep
     ax_n.set_title("Model size to train at each budget", fontsize=10)
     ax_d.set_title("Tokens to train on at each budget", fontsize=10)
-    verdict = frontier_verdict(frontier, points)
+    verdict = frontier_verdict(frontier, points, advice)
     note = design_note(design)
     if note:
         fig.text(0.5, 0.905, note, ha="center", va="top", fontsize=8.5, color="dimgrey")

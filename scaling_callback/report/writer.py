@@ -110,12 +110,12 @@ def _build(
     report_dir.mkdir(parents=True, exist_ok=True)
     progress(STAGES[4], 0, 1)
     plot_loss_vs_flops(runs, curves, fits, schedules, report_dir / "loss_vs_flops.png")
+    advice = frontier_advice(frontier, usable_points(fitted, n_convention))  # judged on the points it was fitted to
     shown = pd.concat([done, fitted]) if design is not None and len(fitted) else done
-    plot_frontier(usable_points(shown, n_convention), frontier, approaches, report_dir / "frontier.png", design)
+    plot_frontier(usable_points(shown, n_convention), frontier, approaches, report_dir / "frontier.png", design, advice)
     plot_schedules(runs, schedules, report_dir / "schedules.png")
     progress(STAGES[5], 0, 1)
     summary = _summary(runs, curves, frontier)
-    advice = frontier_advice(frontier, usable_points(done, n_convention))
     summary["advice"] = advice.to_dict()
     summary["frontier"]["verdict"] = None if advice.informative else advice.text
     summary["finals"] = finals_summary(finals)
