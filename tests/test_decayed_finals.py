@@ -14,6 +14,7 @@ from scaling_callback.fitting.decayed_finals import (
     DecayTarget,
     cosine_plan,
     equivalent_grid_ratio,
+    shared_steps,
     wsd_plan,
 )
 
@@ -41,7 +42,8 @@ def exact_finals(runs, points) -> np.ndarray:
 def test_points_are_forecast_within_their_sd(runs, finals):
     points = finals.points_
     assert len(points) == 4 * 7 and not finals.failures_
-    assert set(points["source"]) == {"forecast"}
+    assert set(points["source"]) == {"forecast", "observed"}
+    assert (points["source"] == "observed").sum() == 4  # each run at its own budget is the run
     z = (exact_finals(runs, points) - points["loss"]) / points["loss_sd"]
     assert np.all(np.abs(z) < 3.0)
     assert np.max(np.abs(exact_finals(runs, points) - points["loss"])) < 0.02
@@ -67,7 +69,7 @@ def test_compute_used_against_the_equivalent_grid(runs, finals):
 def test_the_wsd_target_of_the_runs_own_length_is_the_run(runs):
     run = runs[0]
     plan, shared = wsd_plan(run, run.schedule.total_steps, 0.2, 0.1)
-    assert shared == run.stable_end() == plan.warmup_steps + int(round(0.8 * plan.n_steps))
+    assert shared == run.schedule.total_steps  # every step shared: the forecaster sees the whole run
     np.testing.assert_allclose(plan.lrs, run.schedule.lrs, rtol=1e-12)
     half, shared_half = wsd_plan(run, 2000, 0.2, 0.1)
     assert shared_half == 100 + int(round(0.8 * 1900)) and half.total_steps == 2000
@@ -100,3 +102,25 @@ def test_bad_inputs_are_one_line_errors(runs):
         DecayTarget("linear")
     with pytest.raises(InputError, match="decay_fraction"):
         DecayTarget("wsd", decay_fraction=0.0)
+
+
+def test_a_target_shares_the_steps_whose_lrs_agree(runs):
+    run = runs[0]
+    plan, _ = wsd_plan(run, run.schedule.total_steps, 0.2, 0.1)
+    nudged = plan.lrs.copy()
+    nudged[plan.n_steps - 50 :] *= 1.0 + 1e-4  # a trainer's rounding of the decay: still the run
+    assert shared_steps(run, type(plan)(nudged, plan.peak_lr, plan.warmup_sum, plan.warmup_steps)) == plan.total_steps
+    nudged[plan.n_steps - 50 :] *= 1.01  # 1 % of the peak: another schedule from there on
+    other = type(plan)(nudged, plan.peak_lr, plan.warmup_sum, plan.warmup_steps)
+    assert shared_steps(run, other) == plan.warmup_steps + plan.n_steps - 50
+
+
+def test_the_runs_own_budget_is_its_fitted_end(runs, finals):
+    points = finals.points_
+    for run in runs:
+        own = points[(points["run"] == run.name) & (points["source"] == "observed")]
+        others = points[(points["run"] == run.name) & (points["source"] == "forecast")]
+        assert len(own) == 1 and own["d"].iloc[0] == pytest.approx(run.tokens)
+        exact = family_loss(run.n_params, run.schedule, np.array([run.schedule.total_steps]))[0]
+        assert own["loss"].iloc[0] == pytest.approx(exact, abs=3 * own["loss_sd"].iloc[0])
+        assert own["loss_sd"].iloc[0] < others["loss_sd"].min()

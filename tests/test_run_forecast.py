@@ -62,6 +62,21 @@ def test_the_sweep_prior_narrows_a_forecast_made_before_the_decay():
     assert abs(informed.loss - final) < abs(alone.loss - final)
 
 
+def test_a_run_lending_its_own_drop_to_itself_adds_no_between_run_spread():
+    whole, _ = curve("wsd", 3.0, 0)
+    prefix, final = curve("wsd", 3.0, 0, upto=0.5)
+    prefix = RunCurve("wsd-0@half", prefix.x, prefix.loss, prefix.budget, prefix.lrs)
+    forecasts = {}
+    for same_run in (False, True):
+        forecaster = SweepForecaster(same_run=same_run)
+        forecaster.add_ended(whole, finished=False)
+        forecasts[same_run], _ = forecaster.forecast(prefix)
+    own, other = forecasts[True], forecasts[False]
+    assert own.evidence["drop_term"] == "the run's own posterior" and other.evidence["drop_term"] == "sweep prior"
+    assert own.sd < other.sd and own.low <= final <= own.high
+    assert own.shared == 0.0  # no sweep-wide drop unknown: the drop is this run's
+
+
 def test_the_calibration_is_what_the_backtests_show():
     rng = np.random.default_rng(0)
     transfer = [Backtest("r", 0.5, float(e), 1e-8, 0.0, 1.0) for e in rng.normal(0.0, 0.4, 400)]

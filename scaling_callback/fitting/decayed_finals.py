@@ -14,8 +14,11 @@ is the same model trained to T with a fully decayed schedule (:class:`DecayTarge
   post-warmup steps to ``final_lr_fraction`` of the peak. Until its decay starts the target *is*
   the observed run, so its final is exactly what the one forecaster computes for a run's planned
   schedule (:class:`~scaling_callback.fitting.sweep_forecaster.SweepForecaster`): the run's points up
-  to the target's decay start, the target's plan, and the sweep's prior pooled from every run's whole
-  curve (each run's own decay identifies the drop term; their backtests calibrate the spread).
+  to the last step the target shares with it, the target's plan, and as prior the run's own posterior
+  from its whole curve (its decay identifies the drop term of the same model, data and LR: no
+  between-run spread), or, for a run whose LR never decays, the prior pooled from every run's. The
+  spread is calibrated by every run's backtests, each forecast with the other runs' prior. The target
+  of the run's own length and decay shares every step: its point is ``observed``.
 - ``cosine``: a cosine from the peak to ``final_lr_fraction`` after the run's warmup. Its history
   differs from the observed run's from the first post-warmup step, which a forecast of a run under
   its own plan cannot express; it is the per-run law fitted to the run's whole curve, predicting
@@ -42,6 +45,7 @@ from scaling_callback.fitting.curve_fitter import DECAY_FRACTION_FOR_IDENTIFIABI
 from scaling_callback.fitting.curves import Curve
 from scaling_callback.fitting.forecast_types import RunCurve
 from scaling_callback.fitting.sweep_forecaster import SweepForecaster
+from scaling_callback.fitting.sweep_prior import backtest
 from scaling_callback.laws.schedule import Schedule
 
 TARGET_KINDS = ("wsd", "cosine")
@@ -54,6 +58,11 @@ DEFAULT_FINAL_LR_FRACTION = 0.1
 DEFAULT_N_TARGETS = 7
 DEFAULT_SPAN = 8.0
 STABLE_TOLERANCE = 1e-6  # an LR within this fraction of the peak is still the stable phase
+#: A target's LR and the run's agree at a step when they differ by less than this fraction of the peak. Trainers
+#: round a decay's start differently (the tiny LM's WSD differs from :func:`wsd_plan`'s by 4.5e-4 of the peak at
+#: every decay step); the drop term is linear in LR decreases (docs/reference.md §2), so a mismatch of 1e-3 of the
+#: peak moves the final by at most 1e-3 of a full decay's drop (~1e-4 nats), far below an evaluation's noise.
+MATCH_TOLERANCE = 1e-3
 POINT_COLUMNS = ("run", "n", "d", "loss", "loss_sd", "source")
 
 
@@ -175,18 +184,22 @@ class DecayedFinals:
     # ------------------------------------------------------------------ targets
     def _wsd_points(self, runs: list[SizeRun], targets: np.ndarray, given: bool) -> list[dict]:
         wholes = {run.name: _run_curve(run, run.name, run.schedule, run.schedule.total_steps) for run in runs}
-        own: dict[str, SweepForecaster] = {}
-        for run in runs:  # a run whose LR decays lends its own drop term and backtests to its targets
-            if run.final_lr_fraction() is not None:
-                own[run.name] = SweepForecaster(level=self.level)
-                own[run.name].add_ended(wholes[run.name], finished=True)
+        # the sweep: every run's whole curve is a donor, and each is backtested with the others' prior (what the
+        # sweep knows without it), so the calibration measures forecasts from a prefix and a borrowed drop term
         sweep = SweepForecaster(level=self.level)
-        if len(own) < len(runs):  # the others: every run's whole curve lends its drop term and its backtests
-            for whole in wholes.values():
-                sweep.add_ended(whole, finished=True)
-        self.calibration_ = {name: f.pool.calibration().source for name, f in own.items()} | (
-            {"sweep": sweep.pool.calibration().source} if len(own) < len(runs) else {}
-        )
+        for whole in wholes.values():
+            sweep.add_ended(whole, finished=False)
+        tests = {name: backtest(sweep.runs, whole, sweep.prior_for(whole)) for name, whole in wholes.items()}
+        for name, found in tests.items():
+            sweep.pool.add_backtests(name, found)
+        own: dict[str, SweepForecaster] = {}
+        for run in runs:  # a run whose LR decays lends its own drop term to its targets, under the sweep's calibration
+            if run.final_lr_fraction() is not None:
+                own[run.name] = SweepForecaster(level=self.level, same_run=True)
+                own[run.name].add_ended(wholes[run.name], finished=False)
+                for name, found in tests.items():
+                    own[run.name].pool.add_backtests(name, found)
+        self.calibration_ = sweep.pool.calibration().source
         rows = []
         for run in runs:
             forecaster = own.get(run.name, sweep)
@@ -195,14 +208,19 @@ class DecayedFinals:
                 total = _steps_of(run, d)
                 plan, shared = wsd_plan(run, total, self.target.decay_fraction, final)
                 curve = _run_curve(run, f"{run.name}@{d:.6g}", plan, shared)
-                forecast, status = forecaster.forecast(curve)
+                if shared >= total:  # the target is the run: its own fit, no prior (its points would count twice)
+                    fit = forecaster.runs.fit(curve, None)
+                    forecast, status = fit.forecast_, fit.status_
+                else:
+                    forecast, status = forecaster.forecast(curve)
                 if forecast is None:
                     self.failures_[f"{run.name}@{d:.6g}"] = status
                     continue
                 # the frontier needs the expected final: its SD without the noise of one observed loss (floored
                 # at the forecaster's own 1e-6 of the loss, grid_cells.MIN_SD, so that a weight stays finite)
                 sd = math.sqrt(max(forecast.sd**2 - forecast.evidence["noise"] ** 2, (1e-6 * forecast.loss) ** 2))
-                rows.append(_row(run, d, forecast.loss, sd, forecast.to_dict()))
+                # a target that shares every step with the run is the run: its point is observed, not forecast
+                rows.append(_row(run, d, forecast.loss, sd, forecast.to_dict(), observed=shared >= total))
         return rows
 
     def _cosine_points(self, runs: list[SizeRun], targets: np.ndarray, given: bool) -> list[dict]:
@@ -248,8 +266,9 @@ class DecayedFinals:
             "final_lr_fraction": self.target.final_lr_fraction
             if self.target.final_lr_fraction is not None
             else f"each run's own final LR fraction, {DEFAULT_FINAL_LR_FRACTION:g} for a run whose LR never decays",
-            "forecaster": "SweepForecaster: the run's points up to the target's decay start under the target's plan, "
-            "prior from the run's own whole curve (pooled from every run's when its LR never decays)"
+            "forecaster": "SweepForecaster: the run's points up to the last step the target shares with it, under the "
+            "target's plan; prior: the run's own posterior from its whole curve, no between-run spread (pooled from "
+            "every run's when its LR never decays); calibration: every run's backtests with the other runs' prior"
             if self.target.kind == "wsd"
             else "CurveFitter (multi-power law) fitted to the run's whole curve, predict_final on the target schedule",
             "calibration": self.calibration_,
@@ -276,8 +295,8 @@ def default_targets(runs: Sequence[SizeRun], n: int = DEFAULT_N_TARGETS, span: f
 def wsd_plan(run: SizeRun, total: int, decay_fraction: float, final_fraction: float) -> tuple[Schedule, int]:
     """The WSD target of ``total`` steps and the last absolute step it shares with the run.
 
-    Peak LR until decay start s = W + round((1 − f)·(T − W)), then linear to the final LR at T; it shares
-    the run's LRs up to min(s, the run's stable end), where the forecaster's recorded part ends.
+    Peak LR until decay start s = W + round((1 − f)·(T − W)), then linear to the final LR at T; the
+    forecaster gets the run's points up to the last step the two share (:func:`shared_steps`).
     """
     warmup, peak = run.schedule.warmup_steps, run.peak_lr
     n = total - warmup
@@ -296,7 +315,19 @@ def wsd_plan(run: SizeRun, total: int, decay_fraction: float, final_fraction: fl
         run.schedule.warmup_sum,
         warmup,
     )
-    return plan, min(warmup + stable, run.stable_end())
+    return plan, shared_steps(run, plan)
+
+
+def shared_steps(run: SizeRun, plan: Schedule) -> int:
+    """The last absolute step up to which ``plan``'s LRs are the run's: the part of the run the target shares.
+
+    A target shorter than the run decays where the run still holds its peak, so it shares the run up to its
+    decay start; the target of the run's own length and decay is the run, and shares every step.
+    """
+    ours, theirs = run.per_step(run.schedule), run.per_step(plan)
+    n = min(ours.size, theirs.size)
+    differ = np.flatnonzero(np.abs(ours[:n] - theirs[:n]) > MATCH_TOLERANCE * run.peak_lr)
+    return int(differ[0]) if differ.size else n
 
 
 def cosine_plan(run: SizeRun, total: int, final_fraction: float) -> Schedule:
@@ -336,8 +367,8 @@ def _steps_of(run: SizeRun, tokens: float) -> int:
     return int(round(tokens / run.tokens_per_step))
 
 
-def _row(run: SizeRun, d: float, loss: float, sd: float, forecast: dict) -> dict:
-    source = "forecast" if d <= run.tokens * (1.0 + 1e-9) else "extrapolated"
+def _row(run: SizeRun, d: float, loss: float, sd: float, forecast: dict, observed: bool = False) -> dict:
+    source = "observed" if observed else "forecast" if d <= run.tokens * (1.0 + 1e-9) else "extrapolated"
     return {"run": run.name, "n": run.n_params, "d": float(d), "loss": loss, "loss_sd": sd, "source": source} | {
         "forecast": forecast
     }

@@ -278,6 +278,16 @@ class RunForecaster:
         # relative spread DROP_SPREAD; μ's posterior from the donors' mean and the broad prior; the new run's B̃ is then
         # N(E μ, s² + Var μ) plus the donors' own posterior variance
         n = prior.drop_donors
+        if math.isinf(n):  # the donor is this run (sweep_prior.SweepPool same_run): its B̃ posterior is the prior
+            zeros = np.zeros(n_shapes)
+            return (
+                prior.drop_mean,
+                np.maximum(prior.drop_within, 1e-12),
+                zeros,
+                prior.shape_log_prior,
+                alpha_log_prior,
+                ("the run's own posterior"),
+            )
         spread = (n * prior.drop_between + DROP_PSEUDO_DONORS * (DROP_SPREAD * prior.drop_mean) ** 2) / (
             n + DROP_PSEUDO_DONORS
         )

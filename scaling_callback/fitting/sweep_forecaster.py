@@ -22,9 +22,9 @@ class SweepForecaster:
     flat prior make the donors' posteriors, so no run's evidence is counted twice.
     """
 
-    def __init__(self, level: float = 0.9, max_points: int = 96) -> None:
+    def __init__(self, level: float = 0.9, max_points: int = 96, same_run: bool = False) -> None:
         self.runs = RunForecaster(level=level, max_points=max_points)
-        self.pool = SweepPool()
+        self.pool = SweepPool(same_run)
         self.level, self.max_points = level, max_points
         self.n_fits = 0  # forecasts made (fits are what a check costs)
 

@@ -54,9 +54,15 @@ class Backtest:
 
 
 class SweepPool:
-    """The sweep's donors (runs that finished or stopped) and its backtests; ``prior()`` pools them."""
+    """The sweep's donors (runs that finished or stopped) and its backtests; ``prior()`` pools them.
 
-    def __init__(self) -> None:
+    ``same_run=True``: the donor is the very run being forecast under another schedule (same model, data and
+    peak LR), so its posterior is the prior as it is: α not widened, no robust mass, and B̃ known to its
+    posterior variance (B is a constant of model and data, Luo et al. 2025 eq. 2), with no between-run spread.
+    """
+
+    def __init__(self, same_run: bool = False) -> None:
+        self.same_run = same_run
         self.posteriors: dict[str, Posterior] = {}
         self.backtests: dict[str, list[Backtest]] = {}
         self._calibration: Calibration | None = None
@@ -76,6 +82,12 @@ class SweepPool:
         self._calibration = None
         self._priors.clear()
 
+    def add_backtests(self, run: str, backtests: Iterable[Backtest]) -> None:
+        """Add another run's backtests to the calibration only (its posterior does not become a donor)."""
+        self.backtests[run] = list(backtests)
+        self._calibration = None
+        self._priors.clear()
+
     def calibration(self) -> Calibration:
         """κ and τ: maximum a posteriori over the backtests, or the defaults without any."""
         if self._calibration is None:
@@ -88,14 +100,17 @@ class SweepPool:
         key = (log_peak_lr, exclude if exclude in self.posteriors else None)
         if key not in self._priors:
             donors = [p for name, p in self.posteriors.items() if name != exclude]
-            self._priors[key] = pool(donors, log_peak_lr, self.calibration()) if donors else None
+            self._priors[key] = pool(donors, log_peak_lr, self.calibration(), self.same_run) if donors else None
         return self._priors[key]
 
 
-def pool(donors: Sequence[Posterior], log_peak_lr: float | None, calibration: Calibration) -> SweepPrior:
-    """Pool donors' posteriors into a :class:`SweepPrior` (see the module docstring)."""
-    alpha = np.mean([_widen(p.alpha_weights) for p in donors], axis=0)
-    alpha_log_prior = np.log((1.0 - ROBUST_MASS) * alpha + ROBUST_MASS / ALPHAS.size)
+def pool(
+    donors: Sequence[Posterior], log_peak_lr: float | None, calibration: Calibration, same_run: bool = False
+) -> SweepPrior:
+    """Pool donors' posteriors into a :class:`SweepPrior` (see the module docstring; ``same_run``: :class:`SweepPool`)."""
+    robust = 0.0 if same_run else ROBUST_MASS
+    alpha = np.mean([p.alpha_weights if same_run else _widen(p.alpha_weights) for p in donors], axis=0)
+    alpha_log_prior = np.log(np.maximum((1.0 - robust) * alpha + robust / ALPHAS.size, 1e-300))
     noise_rel = float(np.median([p.noise_rel for p in donors]))
     seen = [p for p in donors if p.drop_seen and p.shape_weights is not None]
     if not seen:
@@ -103,7 +118,7 @@ def pool(donors: Sequence[Posterior], log_peak_lr: float | None, calibration: Ca
             alpha_log_prior, None, None, None, None, 0.0, noise_rel, calibration, tuple(p.name for p in donors)
         )
     shapes = np.mean([p.shape_weights for p in seen], axis=0)
-    shape_log_prior = np.log((1.0 - ROBUST_MASS) * shapes + ROBUST_MASS / SHAPES.shape[0])
+    shape_log_prior = np.log(np.maximum((1.0 - robust) * shapes + robust / SHAPES.shape[0], 1e-300))
     weights = np.array([_lr_weight(p.log_peak_lr, log_peak_lr) for p in seen])
     weights = weights / weights.sum()
     # B of the multi-power law is a constant of model and data, not of the LR (Luo et al. 2025, eq. 2): a donor's
@@ -117,8 +132,13 @@ def pool(donors: Sequence[Posterior], log_peak_lr: float | None, calibration: Ca
     means = np.array([p.drop_mean for p in seen]) * ratio  # (donors, shapes)
     within = np.array([p.drop_var for p in seen]) * ratio**2
     mean = weights @ means
-    effective = 1.0 / float(np.sum(weights**2))  # Kish's effective number of donors
-    between = weights @ (means - mean) ** 2 * (effective / max(effective - 1.0, 1e-9) if effective > 1 else 0.0)
+    # Kish's effective number of donors; the run itself stands for infinitely many (no between-run spread to pool)
+    effective = math.inf if same_run else 1.0 / float(np.sum(weights**2))
+    between = (
+        np.zeros_like(mean)
+        if same_run
+        else weights @ (means - mean) ** 2 * (effective / max(effective - 1.0, 1e-9) if effective > 1 else 0.0)
+    )
     return SweepPrior(
         alpha_log_prior,
         shape_log_prior,
