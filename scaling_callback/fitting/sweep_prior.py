@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scaling_callback.fitting.forecast_types import Calibration, Posterior, RunCurve, SweepPrior
-from scaling_callback.fitting.run_forecast import ALPHAS, DEFAULT_TAU, SHAPES, RunForecaster
+from scaling_callback.fitting.run_forecast import ALPHAS, DEFAULT_TAU, MIN_POINTS, SHAPES, RunForecaster
 
 ALPHA_SPREAD = 0.1
 ROBUST_MASS = 0.1
@@ -153,13 +153,22 @@ def pool(
 
 
 def backtest(forecaster: RunForecaster, curve: RunCurve, prior: SweepPrior | None) -> list[Backtest]:
-    """Forecast a finished ``curve`` from its first 10/25/50/75 % of x and score each against its observed end."""
+    """Forecast a finished ``curve`` from its first 10/25/50/75 % of x and score each against its observed end.
+
+    Every distinct prefix of at least ``MIN_POINTS`` points is scored, so sweeps logged sparsely (a doubling grid)
+    calibrate too.
+    """
     final = float(curve.loss[-1])
-    tests = []
+    tests, seen = [], set()
     for fraction in BACKTEST_FRACTIONS:
         keep = curve.x <= fraction * curve.budget
-        if keep.sum() < 4:
+        n = int(keep.sum())
+        # a prefix must leave its own points a residual (MIN_POINTS): scored on fewer, backtests measure the prior alone, and
+        # on the toy doubling-grid sweep they narrowed a WSD run's pre-decay forecast until the best run was stopped;
+        # the same prefix again (a sparse curve) would count one forecast twice
+        if n < MIN_POINTS or n in seen or n == curve.x.size:
             continue
+        seen.add(n)
         prefix = RunCurve(
             curve.name, curve.x[keep], curve.loss[keep], curve.budget, curve.lrs, curve.step_per_x, curve.schedule
         )
