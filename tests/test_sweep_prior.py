@@ -26,5 +26,11 @@ def test_a_densely_logged_curve_is_backtested_at_every_fraction():
     assert [t.fraction for t in tests] == [0.1, 0.25, 0.5, 0.75]
 
 
+def test_a_prefix_that_is_the_whole_curve_is_not_scored_against_its_own_end():
+    ended_early = np.linspace(TOTAL / 50, 0.6 * TOTAL, 30)  # the 75 % prefix would be every point
+    tests = backtest(RunForecaster(), power_curve(ended_early), None)
+    assert [t.fraction for t in tests] == [0.1, 0.25, 0.5]
+
+
 def test_a_curve_too_short_for_any_prefix_gives_no_backtest():
     assert backtest(RunForecaster(), power_curve(np.array([TOTAL / 4, TOTAL / 2, TOTAL])), None) == []

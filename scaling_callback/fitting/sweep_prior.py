@@ -159,16 +159,17 @@ def backtest(forecaster: RunForecaster, curve: RunCurve, prior: SweepPrior | Non
     calibrate too.
     """
     final = float(curve.loss[-1])
-    tests, seen = [], set()
+    tests, previous = [], 0
     for fraction in BACKTEST_FRACTIONS:
         keep = curve.x <= fraction * curve.budget
         n = int(keep.sum())
-        # a prefix must leave its own points a residual (MIN_POINTS): scored on fewer, backtests measure the prior alone, and
-        # on the toy doubling-grid sweep they narrowed a WSD run's pre-decay forecast until the best run was stopped;
-        # the same prefix again (a sparse curve) would count one forecast twice
-        if n < MIN_POINTS or n in seen or n == curve.x.size:
+        # a prefix must leave its own points a residual (MIN_POINTS): scored on fewer, backtests measure the prior
+        # alone, and on the toy doubling-grid sweep they narrowed a WSD run's pre-decay forecast until the best run was
+        # stopped; the previous prefix again (a sparse curve) would count one forecast twice, and the whole curve
+        # would score a forecast against its own last point
+        if n < MIN_POINTS or n == previous or n == curve.x.size:
             continue
-        seen.add(n)
+        previous = n
         prefix = RunCurve(
             curve.name, curve.x[keep], curve.loss[keep], curve.budget, curve.lrs, curve.step_per_x, curve.schedule
         )
