@@ -98,6 +98,22 @@ def test_truncate_rewinds_points_fits_evals_and_decisions(store):
     assert store.fits("a").empty and store.decisions("a").empty
 
 
+def test_what_a_run_lent_is_kept_by_sweep_replaced_and_dropped_when_the_run_rewinds(store):
+    for name in ("a", "b"):
+        store.register_run(name, sweep="s")
+        store.add_points(name, _points(1, 20))
+    store.register_run("elsewhere", sweep="other")
+    store.set_lent("a", "finished", 20, "level=0.9", {"posterior": {"x": [1.0, 2.0]}, "backtests": []})
+    store.set_lent("a", "finished", 20, "level=0.9", {"posterior": {"x": [3.0]}, "backtests": []})  # replaced
+    store.set_lent("b", "stopped", 20, "level=0.9", {"posterior": {}, "backtests": []})
+    store.set_lent("elsewhere", "finished", 5, "level=0.9", {})
+    lent = store.lent("s")
+    assert set(lent) == {"a", "b"} and lent["a"]["record"]["posterior"] == {"x": [3.0]}
+    assert (lent["b"]["status"], lent["b"]["last_step"]) == ("stopped", 20)
+    store.truncate("a", 12)  # its curve is rewound: what it lent came from the old one
+    assert set(store.lent("s")) == {"b"}
+
+
 def test_fits_have_ids_and_decisions_name_the_fit_they_used(store):
     store.register_run("live", sweep="s")
     first = store.add_fit("live", {"step": 50, "status": "ok", "law": "mpl", "forecast": {"loss": 2.0}})

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from scaling_callback.callback.store_views import compute_per_step, judged_view, sweep_from_store, sweep_view
+from scaling_callback.callback.store_views import (
+    compute_per_step,
+    judged_view,
+    learn_from_store,
+    sweep_from_store,
+    sweep_view,
+)
+from scaling_callback.fitting.sweep_forecaster import SweepForecaster
 from scaling_callback.store import SweepStore
 
 
@@ -37,3 +44,51 @@ def test_ended_runs_are_read_once_and_running_ones_fresh(tmp_path):
     store.add_points("live", [{"step": 51, "flops": 6.0e6 * 51, "loss": 3.01}])
     again = {v.name: v for v in sweep_from_store(store, "s")}
     assert again["done"] is first["done"] and again["live"].x.size == first["live"].x.size + 1
+
+
+def _sweep_of_ended_runs(tmp_path, n_runs: int = 3) -> SweepStore:
+    rng = np.random.default_rng(0)
+    store = SweepStore(tmp_path / "lent.sqlite")
+    steps = np.arange(1, 201)
+    lrs = np.where(steps <= 160, 1e-3, 1e-3 * (200 - steps) / 40 + 1e-5)  # WSD: a decay over the last 20 %
+    for i in range(n_runs):
+        name = f"run{i}"
+        store.register_run(name, sweep="s", max_steps=200)
+        store.set_planned_schedule(name, lrs)
+        loss = 2.5 + 0.1 * i + 3.0 * np.cumsum(lrs * 1e3) ** -0.4 - 0.05 * np.clip(steps - 160, 0, None) / 40
+        store.add_points(
+            name,
+            [
+                {"step": int(s), "flops": 1e6 * s, "loss": float(v)}
+                for s, v in zip(steps, loss + 0.003 * rng.standard_normal(steps.size))
+            ],
+        )
+        store.mark_finished(name, 200)
+    return store
+
+
+def test_what_an_ended_run_lends_is_computed_once_and_read_back_by_later_workers(tmp_path):
+    store = _sweep_of_ended_runs(tmp_path)
+    first = SweepForecaster()
+    learn_from_store(store, "s", first)
+    assert first.n_fits > 3 and set(store.lent("s")) == {"run0", "run1", "run2"}
+    later = SweepForecaster()  # another run's fit worker: a fresh process
+    learn_from_store(store, "s", later)
+    assert later.n_fits == 0  # read back, nothing refitted
+    assert later.pool.calibration() == first.pool.calibration()
+    for name, posterior in first.pool.posteriors.items():
+        np.testing.assert_allclose(later.pool.posteriors[name].alpha_weights, posterior.alpha_weights)
+    assert later.pool.backtests == first.pool.backtests
+
+
+def test_a_lent_record_of_another_curve_or_other_settings_is_made_again(tmp_path):
+    store = _sweep_of_ended_runs(tmp_path, n_runs=2)
+    learn_from_store(store, "s", SweepForecaster())
+    record = store.lent("s")["run0"]
+    store.set_lent("run0", "finished", 150, record["settings"], record["record"])  # made from a shorter curve
+    again = SweepForecaster()
+    learn_from_store(store, "s", again)
+    assert again.n_fits > 0 and store.lent("s")["run0"]["last_step"] == record["last_step"]
+    other = SweepForecaster(level=0.8)
+    learn_from_store(store, "s", other)
+    assert other.n_fits > 0 and store.lent("s")["run0"]["settings"] == other.settings

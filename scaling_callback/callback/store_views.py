@@ -20,6 +20,7 @@ import numpy as np
 
 from scaling_callback.fitting.curves import bin_curve
 from scaling_callback.fitting.forecast_types import Forecast
+from scaling_callback.fitting.sweep_prior import Lent
 from scaling_callback.stopping.views import RunView, SweepView
 from scaling_callback.store.held_out import held_out_final
 
@@ -53,10 +54,41 @@ def sweep_from_store(store: SweepStore, sweep: str, exclude: str | None = None) 
 
 
 def learn_from_store(store: SweepStore, sweep: str, forecaster: SweepForecaster, exclude: str | None = None) -> None:
-    """Add the sweep's ended runs to ``forecaster``'s prior (each once)."""
+    """Add the sweep's ended runs to ``forecaster``'s prior (each once).
+
+    What a run lends is computed once, by the first process that learns it, and kept in the store
+    (``SweepStore.set_lent``): every later run's worker reads it back instead of refitting and
+    backtesting every ended run of the sweep (5 fits each) at its first fit. A record made from
+    another curve (a rewound run), another status or other forecaster settings is made again.
+    """
+    known: dict[str, dict[str, Any]] | None = None
     for view in sweep_from_store(store, sweep, exclude):
-        if view.status != "running" and view.name not in forecaster.pool.posteriors:
-            forecaster.add_ended(view.curve(), finished=view.status == "finished")
+        if view.status == "running" or view.name in forecaster.pool.posteriors:
+            continue
+        if known is None:
+            known = store.lent(sweep)
+        finished = view.status == "finished"
+        last_step = int(view.x[-1]) if view.x.size else 0
+        stored = known.get(view.name)
+        lent = None
+        if stored and (stored["status"], stored["last_step"], stored["settings"]) == (
+            view.status,
+            last_step,
+            forecaster.settings,
+        ):
+            try:
+                lent = Lent.from_dict(stored["record"])
+            except (KeyError, TypeError, ValueError):
+                lent = None  # a record this release cannot read: made again below
+        if lent is None:
+            lent = forecaster.lend(view.curve(), finished)
+            if lent is None:
+                continue
+            try:
+                store.set_lent(view.name, view.status, last_step, forecaster.settings, lent.to_dict())
+            except Exception:  # a store that cannot take it (read-only, gone): this process still has it
+                pass
+        forecaster.add(lent)
 
 
 def judged_view(

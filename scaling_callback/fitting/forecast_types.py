@@ -135,6 +135,35 @@ class Posterior:
     noise_rel: float  # observation noise / loss
     log_peak_lr: float | None
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, for the store and JSON (arrays as lists)."""
+        arrays = {
+            k: None if getattr(self, k) is None else [float(v) for v in getattr(self, k)]
+            for k in ("alpha_weights", "shape_weights", "drop_mean", "drop_var")
+        }
+        return (
+            {"name": self.name, "drop_seen": self.drop_seen, "noise_rel": self.noise_rel}
+            | arrays
+            | {"log_peak_lr": self.log_peak_lr}
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Posterior:
+        def array(key: str) -> np.ndarray | None:
+            return None if values.get(key) is None else np.asarray(values[key], dtype=float)
+
+        peak = values.get("log_peak_lr")
+        return cls(
+            str(values["name"]),
+            np.asarray(values["alpha_weights"], dtype=float),
+            array("shape_weights"),
+            array("drop_mean"),
+            array("drop_var"),
+            bool(values["drop_seen"]),
+            float(values["noise_rel"]),
+            None if peak is None else float(peak),
+        )
+
 
 @dataclass(frozen=True)
 class SweepPrior:

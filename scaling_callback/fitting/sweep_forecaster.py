@@ -10,8 +10,8 @@ import math
 from collections.abc import Sequence
 
 from scaling_callback.fitting.forecast_types import Forecast, RunCurve, SweepPrior
-from scaling_callback.fitting.run_forecast import RunForecaster
-from scaling_callback.fitting.sweep_prior import SweepPool, backtest
+from scaling_callback.fitting.run_forecast import ALPHAS, SHAPES, RunForecaster
+from scaling_callback.fitting.sweep_prior import Lent, SweepPool, backtest
 
 
 class SweepForecaster:
@@ -32,13 +32,35 @@ class SweepForecaster:
         """Take what a run that ended tells about the sweep (once per run); False when its curve is unusable."""
         if curve.name in self.pool.posteriors:
             return True
+        lent = self.lend(curve, finished)
+        if lent is None:
+            return False
+        self.add(lent)
+        return True
+
+    def lend(self, curve: RunCurve, finished: bool) -> Lent | None:
+        """What ``curve``, a run that ended, lends the sweep (not yet added; None when its curve is unusable).
+
+        A finished run is backtested with the prior the pool gives it now; its posterior is fitted with a flat
+        prior, so that no run's evidence is counted twice."""
         tests = backtest(self.runs, curve, self.prior_for(curve)) if finished else []
         self.n_fits += len(tests) + 1
         own = self.runs.fit(curve, None)
         if own.posterior_ is None:
-            return False
-        self.pool.add(own.posterior_, tests)
-        return True
+            return None
+        return Lent(own.posterior_, tuple(tests), finished)
+
+    def add(self, lent: Lent) -> None:
+        """Add what a run lent (made here by :meth:`lend`, or read back from the sweep store)."""
+        self.pool.add(lent.posterior, lent.backtests)
+
+    @property
+    def settings(self) -> str:
+        """What a lent record depends on besides the run's curve: records made under other settings are refitted."""
+        return (
+            f"level={self.level:g} max_points={self.max_points} same_run={self.pool.same_run} "
+            f"alphas={ALPHAS.size} shapes={SHAPES.shape[0]}"
+        )
 
     def prior_for(self, curve: RunCurve) -> SweepPrior | None:
         """The pooled prior for ``curve`` (weighted toward donors of alike peak LR), None without donors."""

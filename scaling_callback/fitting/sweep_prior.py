@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +52,44 @@ class Backtest:
     grid_var: float  # the grid posterior's own variance of the final
     noise_var: float  # observation noise²
     ahead: float  # |forecast change still ahead| at the end
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("run", "fraction", "error", "grid_var", "noise_var", "ahead")}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Backtest:
+        return cls(
+            str(values["run"]), *(float(values[k]) for k in ("fraction", "error", "grid_var", "noise_var", "ahead"))
+        )
+
+
+@dataclass(frozen=True)
+class Lent:
+    """What one run that ended lends its sweep: its posterior (a donor of the prior) and its backtests (calibration).
+
+    Computed once per run and kept in the sweep store, so that every later process adds it to its pool
+    instead of refitting the run (``finished``: backtested against its own end; a stopped run lends its
+    posterior only).
+    """
+
+    posterior: Posterior
+    backtests: tuple[Backtest, ...]
+    finished: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "posterior": self.posterior.to_dict(),
+            "backtests": [t.to_dict() for t in self.backtests],
+            "finished": self.finished,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Lent:
+        return cls(
+            Posterior.from_dict(values["posterior"]),
+            tuple(Backtest.from_dict(t) for t in values["backtests"]),
+            bool(values["finished"]),
+        )
 
 
 class SweepPool:

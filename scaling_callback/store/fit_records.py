@@ -1,4 +1,5 @@
-"""The store's record of judgement: every fit (with the forecast it made) and every stopping decision.
+"""The store's record of judgement: every fit (with the forecast it made), every stopping decision, and
+what each run that ended lends its sweep's forecaster.
 
 A mixin of :class:`~scaling_callback.store.sweep_store.SweepStore`, kept apart because fits and
 decisions are one idea — what was forecast about a run and what was decided on it — while the rest
@@ -16,7 +17,7 @@ from sqlalchemy import insert, select
 
 from scaling_callback.errors import InputError
 from scaling_callback.store import tables as t
-from scaling_callback.store.sql_values import jsonable, plain_number, with_times
+from scaling_callback.store.sql_values import jsonable, plain_number, upsert, with_times
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -105,6 +106,34 @@ class FitRecords:
                     created_at=time.time(),
                 )
             )
+
+    # -------------------------------------------------------------------- lent
+    def set_lent(self, run: str, status: str, last_step: int, settings: str, record: Mapping[str, Any]) -> None:
+        """Keep what the ended ``run`` lends its sweep's forecaster (``fitting.sweep_prior.Lent.to_dict()``),
+        computed from its curve up to ``last_step`` while its status was ``status``, under ``settings``."""
+        row = {
+            "run_id": self._run_id(run),
+            "status": str(status),
+            "last_step": int(last_step),
+            "settings": str(settings),
+            "record": jsonable(dict(record)),
+            "created_at": time.time(),
+        }
+        with self._write() as conn:
+            upsert(conn, t.lent, [row], ("run_id",))
+
+    def lent(self, sweep: str) -> dict[str, dict[str, Any]]:
+        """What the sweep's ended runs lent, by run: ``status, last_step, settings, record`` (see :meth:`set_lent`)."""
+        query = (
+            select(t.runs.c.name, t.lent.c.status, t.lent.c.last_step, t.lent.c.settings, t.lent.c.record)
+            .select_from(
+                t.lent.join(t.runs, t.runs.c.id == t.lent.c.run_id).join(t.sweeps, t.sweeps.c.id == t.runs.c.sweep_id)
+            )
+            .where(t.sweeps.c.name == sweep)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return {str(row["name"]): {k: row[k] for k in ("status", "last_step", "settings", "record")} for row in rows}
 
     def decisions(self, run: str | None = None) -> pd.DataFrame:
         """Stopping decisions (of one run, or all): ``run, step, policy, stop, kind, probability, reason, fit_id, created_at``."""

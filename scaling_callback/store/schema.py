@@ -12,6 +12,7 @@ Versions:
     3. scaling_callback_schema: this table (one row per version applied, with when and by which release).
     4. fits.forecast (the forecast each fit made), decisions.kind and decisions.fit_id (the fit whose
        forecast a decision used); drop_members is no longer written (its rows stay).
+    5. lent: what each run that ended lends its sweep's forecaster, computed once and read by every later fit.
 
 Stores of versions 1 and 2 carry no version table; their version is read from the tables present.
 Several processes may open an old store at once (every run of a sweep opens it): SQLite serialises
@@ -30,7 +31,7 @@ from sqlalchemy import JSON, Column, Connection, Float, Integer, MetaData, Strin
 from scaling_callback.errors import InputError
 from scaling_callback.store import tables as t
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 VERSION_TABLE = "scaling_callback_schema"
 # Any fixed 64-bit key serves; this one spells "scal" in ASCII so a DBA reading pg_locks can tell whose it is.
 _PG_LOCK_KEY = 0x7363616C
@@ -103,6 +104,7 @@ MIGRATIONS: dict[int, tuple[str, Callable[[Connection], None]]] = {
     1: ("add drop_members", _create(_drop_members)),
     2: ("add the schema version table", _create(schema_versions)),
     3: ("add fits.forecast, decisions.kind and decisions.fit_id", _add_forecast_references),
+    4: ("add lent", _create(t.lent)),
 }
 
 

@@ -344,7 +344,7 @@ class SweepStore(FitRecords):
         return int(value or 0)
 
     def truncate(self, run: str, after_step: int) -> int:
-        """Delete the run's points, evaluations, fits and decisions after ``after_step`` (a resume rewinds).
+        """Delete the run's points, evaluations, fits and decisions after ``after_step`` (a resume rewinds), and what it lent.
 
         Returns the number of points deleted.
         """
@@ -355,6 +355,7 @@ class SweepStore(FitRecords):
             ).rowcount
             for table in (t.evals, t.fits, t.decisions):
                 conn.execute(delete(table).where(table.c.run_id == run_id, table.c.step > after_step))
+            conn.execute(delete(t.lent).where(t.lent.c.run_id == run_id))  # lent by the curve that is rewound
         return int(deleted or 0)
 
     def add_evals(self, run: str, step: int, values: Mapping[str, float]) -> None:
@@ -403,8 +404,8 @@ class SweepStore(FitRecords):
 
         with self._read() as conn:
             result = conn.execute(query)
-            rows, columns = result.fetchall(), list(result.keys())
-        return pd.DataFrame(rows, columns=columns)
+            rows, columns = [tuple(row) for row in result.fetchall()], list(result.keys())
+        return pd.DataFrame(rows, columns=columns)  # plain tuples: pandas probes SQLAlchemy rows for attributes, slowly
 
 
 def _check_name(kind: str, name: str) -> None:

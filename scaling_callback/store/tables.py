@@ -1,5 +1,6 @@
 """Tables of the sweep store: sweeps, runs, their planned schedules, points, evaluations, fits (with the
-forecast each made) and stopping decisions (with the fit whose forecast they used).
+forecast each made), stopping decisions (with the fit whose forecast they used) and what each run that
+ended lends its sweep's forecaster.
 
 Times are UNIX seconds (floats) so every SQL backend stores them alike; the DataFrame readers turn
 them into UTC timestamps. A run's name is unique across the store, so ``points(run_name)`` needs no
@@ -120,5 +121,16 @@ decisions = Table(
     Column("reason", Text),
     Column("kind", String(32)),
     Column("fit_id", Integer, ForeignKey("fits.id")),  # the stored fit whose forecast the decision used
+    Column("created_at", Float, nullable=False),
+)
+
+lent = Table(
+    "lent",  # what a run that ended lends its sweep's forecaster (fitting.sweep_prior.Lent), computed once
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
+    Column("status", String(32), nullable=False),  # the run's status when it was computed
+    Column("last_step", BigInteger, nullable=False),  # and its last stored step: a record of another curve is stale
+    Column("settings", String(255), nullable=False),  # the forecaster's settings it was made under
+    Column("record", JSON, nullable=False),  # Lent.to_dict()
     Column("created_at", Float, nullable=False),
 )
