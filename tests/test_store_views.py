@@ -92,3 +92,16 @@ def test_a_lent_record_of_another_curve_or_other_settings_is_made_again(tmp_path
     other = SweepForecaster(level=0.8)
     learn_from_store(store, "s", other)
     assert other.n_fits > 0 and store.lent("s")["run0"]["settings"] == other.settings
+
+
+def test_a_lent_record_the_store_cannot_take_is_still_used_and_reported(tmp_path, monkeypatch):
+    store = _sweep_of_ended_runs(tmp_path, n_runs=2)
+
+    def refuse(*args, **kwargs):
+        raise OSError("read-only store")
+
+    monkeypatch.setattr(store, "set_lent", refuse)
+    forecaster = SweepForecaster()
+    unstored = learn_from_store(store, "s", forecaster)
+    assert len(unstored) == 2 and set(forecaster.pool.posteriors) == {"run0", "run1"}
+    assert store.lent("s") == {}

@@ -113,7 +113,9 @@ def _fit_into(
         "rule": f"post-warmup finite losses, at most {request.max_points} equal-width bin means",
     }
     if store is not None and request.sweep:
-        learn_from_store(store, request.sweep, forecaster, exclude=request.run)
+        unstored = learn_from_store(store, request.sweep, forecaster, exclude=request.run)
+        if unstored:
+            record["lent_not_stored"] = unstored  # what ended runs lent, used here but not kept for later fits
     forecast, status = forecaster.forecast(RunCurve(request.run, steps, loss, float(lrs.size), lrs, schedule=schedule))
     result.update(status=status, n_points=int(steps.size))
     if forecast is not None:

@@ -53,22 +53,26 @@ def sweep_from_store(store: SweepStore, sweep: str, exclude: str | None = None) 
     return views
 
 
-def learn_from_store(store: SweepStore, sweep: str, forecaster: SweepForecaster, exclude: str | None = None) -> None:
-    """Add the sweep's ended runs to ``forecaster``'s prior (each once).
+def learn_from_store(
+    store: SweepStore, sweep: str, forecaster: SweepForecaster, exclude: str | None = None
+) -> list[str]:
+    """Add the sweep's ended runs to ``forecaster``'s prior (each once); returns the store writes that failed.
 
     What a run lends is computed once, by the first process that learns it, and kept in the store
     (``SweepStore.set_lent``): every later run's worker reads it back instead of refitting and
     backtesting every ended run of the sweep (5 fits each) at its first fit. A record made from
-    another curve (a rewound run), another status or other forecaster settings is made again.
+    another curve (a rewound run), another status or other forecaster settings is made again. A record
+    the store cannot take (read-only, gone) is still used by this process; the failure is returned.
     """
     known: dict[str, dict[str, Any]] | None = None
+    unstored: list[str] = []
     for view in sweep_from_store(store, sweep, exclude):
         if view.status == "running" or view.name in forecaster.pool.posteriors:
             continue
         if known is None:
             known = store.lent(sweep)
         finished = view.status == "finished"
-        last_step = int(view.x[-1]) if view.x.size else 0
+        last_step = int(view.x[-1]) if view.x.size else 0  # of the binned curve the record is made from
         stored = known.get(view.name)
         lent = None
         if stored and (stored["status"], stored["last_step"], stored["settings"]) == (
@@ -86,9 +90,10 @@ def learn_from_store(store: SweepStore, sweep: str, forecaster: SweepForecaster,
                 continue
             try:
                 store.set_lent(view.name, view.status, last_step, forecaster.settings, lent.to_dict())
-            except Exception:  # a store that cannot take it (read-only, gone): this process still has it
-                pass
+            except Exception as error:
+                unstored.append(f"{view.name}: {type(error).__name__}: {error}")
         forecaster.add(lent)
+    return unstored
 
 
 def judged_view(

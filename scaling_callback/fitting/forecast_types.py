@@ -7,7 +7,7 @@ Data only (numpy arrays and plain values): the forecaster (:mod:`run_forecast`),
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -137,15 +137,8 @@ class Posterior:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for the store and JSON (arrays as lists)."""
-        arrays = {
-            k: None if getattr(self, k) is None else [float(v) for v in getattr(self, k)]
-            for k in ("alpha_weights", "shape_weights", "drop_mean", "drop_var")
-        }
-        return (
-            {"name": self.name, "drop_seen": self.drop_seen, "noise_rel": self.noise_rel}
-            | arrays
-            | {"log_peak_lr": self.log_peak_lr}
-        )
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in values.items()}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Posterior:

@@ -48,7 +48,7 @@ class SweepForecaster:
         own = self.runs.fit(curve, None)
         if own.posterior_ is None:
             return None
-        return Lent(own.posterior_, tuple(tests), finished)
+        return Lent(own.posterior_, tuple(tests))
 
     def add(self, lent: Lent) -> None:
         """Add what a run lent (made here by :meth:`lend`, or read back from the sweep store)."""

@@ -68,28 +68,18 @@ class Lent:
     """What one run that ended lends its sweep: its posterior (a donor of the prior) and its backtests (calibration).
 
     Computed once per run and kept in the sweep store, so that every later process adds it to its pool
-    instead of refitting the run (``finished``: backtested against its own end; a stopped run lends its
-    posterior only).
+    instead of refitting the run (a stopped run lends its posterior only, no backtests).
     """
 
     posterior: Posterior
     backtests: tuple[Backtest, ...]
-    finished: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "posterior": self.posterior.to_dict(),
-            "backtests": [t.to_dict() for t in self.backtests],
-            "finished": self.finished,
-        }
+        return {"posterior": self.posterior.to_dict(), "backtests": [t.to_dict() for t in self.backtests]}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Lent:
-        return cls(
-            Posterior.from_dict(values["posterior"]),
-            tuple(Backtest.from_dict(t) for t in values["backtests"]),
-            bool(values["finished"]),
-        )
+        return cls(Posterior.from_dict(values["posterior"]), tuple(Backtest.from_dict(t) for t in values["backtests"]))
 
 
 class SweepPool:

@@ -129,7 +129,7 @@ lent = Table(
     metadata,
     Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
     Column("status", String(32), nullable=False),  # the run's status when it was computed
-    Column("last_step", BigInteger, nullable=False),  # and its last stored step: a record of another curve is stale
+    Column("last_step", BigInteger, nullable=False),  # last step of the binned curve it was made from: else stale
     Column("settings", String(255), nullable=False),  # the forecaster's settings it was made under
     Column("record", JSON, nullable=False),  # Lent.to_dict()
     Column("created_at", Float, nullable=False),
