@@ -77,6 +77,38 @@ def test_trains_on_the_zipf_corpus_and_logs_train_and_val_loss():
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(lr_at(model.schedule, 40)[-1])
 
 
+def test_training_loss_is_logged_on_the_steps_the_trainer_writes_and_the_last(tmp_path):
+    from lightning.pytorch.loggers import CSVLogger
+
+    data = ZipfDataModule(vocab_size=64, batch_size=4, seq_len=8, val_batches=1, seed=0)
+    model = make_tiny_lm(d_model=16, n_layers=1, vocab_size=64, seq_len=8, batch_size=4, max_steps=25, warmup_steps=5)
+    trainer = pl.Trainer(
+        max_steps=25,
+        log_every_n_steps=10,
+        limit_val_batches=0,
+        logger=CSVLogger(tmp_path, name="run", version=0),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model, datamodule=data)
+    import pandas as pd
+
+    rows = pd.read_csv(tmp_path / "run" / "version_0" / "metrics.csv").dropna(subset=["train_loss"])
+    assert rows["step"].tolist() == [9, 19]  # 0-based steps 10 and 20 of 25
+    assert "train_loss" in trainer.callback_metrics  # the last step's, for whoever reads it after fit
+
+
+def test_training_step_outside_a_trainer_returns_the_loss_without_logging():
+    model = make_tiny_lm(d_model=16, n_layers=1, vocab_size=64, seq_len=8, batch_size=2)
+    loss = model.training_step(torch.randint(0, 64, (2, 8)), 0)
+    assert loss.ndim == 0 and float(loss) > 0
+
+
 def test_optimizer_is_adamw_with_a_per_step_scheduler_and_decay_on_matrices_only():
     model = make_tiny_lm(d_model=16, n_layers=1, kind="two_stage", max_steps=100)
     config = model.configure_optimizers()

