@@ -55,6 +55,35 @@ def test_worker_fits_stores_and_reports(tmp_path, kind):
     assert not worker.alive()
 
 
+def store_fit_count(url: str) -> int:
+    return len(SweepStore(url).fits("r"))
+
+
+def test_an_idle_process_worker_is_lent_to_the_next_run_of_the_process(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    SweepStore(url).register_run("r")
+    first = make_worker("process", url=url)
+    first.submit(_request("r"))
+    first.wait(timeout=120)
+    assert first.take_startup_cpu() > 0
+    first.release()  # its run ended with nothing in flight: kept for the next run
+    again = make_worker("process", url=url)
+    assert again is first and again.alive() and again.take_startup_cpu() == 0  # no second start-up to pay
+    again.submit(_request("r"))
+    (result,) = again.wait(timeout=120)
+    assert result["status"] == "ok"
+    other = make_worker("process", url=url)
+    assert other is not again  # lent to one run at a time
+    other.close()
+    again.submit(_request("r"))
+    again.release()  # still fitting when its run ended: closed, its fit completes and is stored
+    again.join(120)
+    assert not again.alive() and store_fit_count(url) == 3
+    fresh = make_worker("process", url=url)
+    assert fresh is not again
+    fresh.close()
+
+
 def test_thread_worker_shares_an_in_memory_store():
     store = SweepStore(":memory:")  # one connection for all threads: the store takes turns on it
     store.register_run("r")

@@ -105,3 +105,20 @@ def test_a_lent_record_the_store_cannot_take_is_still_used_and_reported(tmp_path
     unstored = learn_from_store(store, "s", forecaster)
     assert len(unstored) == 2 and set(forecaster.pool.posteriors) == {"run0", "run1"}
     assert store.lent("s") == {}
+
+
+def test_a_worker_that_lives_for_many_runs_learns_each_ended_run_once_and_forgets_a_resumed_one(tmp_path):
+    store = _sweep_of_ended_runs(tmp_path, n_runs=2)
+    forecaster = SweepForecaster()  # one fit process's, kept from run to run
+    learn_from_store(store, "s", forecaster)
+    learned = forecaster.n_fits
+    learn_from_store(store, "s", forecaster)
+    assert forecaster.n_fits == learned  # nothing new ended: nothing read back or refitted
+    store.truncate("run0", 120)  # run0 is resumed from step 120: running again, no longer a donor
+    store.set_run_status("run0", "running")
+    learn_from_store(store, "s", forecaster)
+    assert set(forecaster.pool.posteriors) == {"run1"}
+    store.add_points("run0", [{"step": s, "flops": 1e6 * s, "loss": 2.6 + 0.001 * (200 - s)} for s in range(121, 201)])
+    store.mark_finished("run0", 200)
+    learn_from_store(store, "s", forecaster)  # it ended again: learned from its new curve
+    assert set(forecaster.pool.posteriors) == {"run0", "run1"} and forecaster.n_fits > learned

@@ -121,9 +121,11 @@ class OnlineFits:
         return [self._accept(r) for r in self.worker.wait(timeout)] if self.worker is not None else []
 
     def close(self, abandon: bool = False) -> None:
-        """No more requests; a fit in progress completes in the background and is stored (``abandon``: it is dropped)."""
+        """No more requests; a fit in progress completes in the background and is stored (``abandon``: it is dropped).
+
+        An idle process worker is kept for the next run of this process (:meth:`FitWorker.release`)."""
         if self.worker is not None:
-            self.worker.abandon() if abandon else self.worker.close()
+            self.worker.abandon() if abandon else self.worker.release()
 
     def _accept(self, result: dict[str, Any]) -> dict[str, Any]:
         if result.get("worker_died"):  # no fit happened: neither a cost to learn from nor a latest fit

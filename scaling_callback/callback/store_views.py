@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 MAX_POINTS = 96
 STATUS = {"running": "running", "finished": "finished", "stopped": "stopped", "failed": "stopped"}
-_ENDED: dict[tuple[str, str, str], RunView | None] = {}  # (store url, run) -> view of a run that ended
+_ENDED: dict[tuple, RunView | None] = {}  # (store url, run, status, last step, points) -> view of a run that ended
 
 
 def sweep_from_store(store: SweepStore, sweep: str, exclude: str | None = None) -> list[RunView]:
@@ -42,7 +42,7 @@ def sweep_from_store(store: SweepStore, sweep: str, exclude: str | None = None) 
             continue
         status = STATUS.get(str(row["status"]), "stopped")
         if status != "running":
-            key = (store.url, name, status)
+            key = (store.url, name, status, _plain(row.get("last_step")), _plain(row.get("n_points")))
             if key not in _ENDED:
                 _ENDED[key] = _curve_view(store, name, status, row.get("max_steps"))
             view = _ENDED[key]
@@ -67,12 +67,17 @@ def learn_from_store(
     known: dict[str, dict[str, Any]] | None = None
     unstored: list[str] = []
     for view in sweep_from_store(store, sweep, exclude):
-        if view.status == "running" or view.name in forecaster.pool.posteriors:
+        last_step = int(view.x[-1]) if view.x.size else 0  # of the binned curve the record is made from
+        if view.status == "running":
+            if view.name in forecaster.pool.posteriors:
+                forecaster.forget(view.name)  # it ended, lent, and was resumed since (a worker lives for many runs)
             continue
+        source = (view.status, last_step)
+        if forecaster.sources.get(view.name) == source:
+            continue  # learned already, from the same curve
         if known is None:
             known = store.lent(sweep)
         finished = view.status == "finished"
-        last_step = int(view.x[-1]) if view.x.size else 0  # of the binned curve the record is made from
         stored = known.get(view.name)
         lent = None
         if stored and (stored["status"], stored["last_step"], stored["settings"]) == (
@@ -92,7 +97,7 @@ def learn_from_store(
                 store.set_lent(view.name, view.status, last_step, forecaster.settings, lent.to_dict())
             except Exception as error:
                 unstored.append(f"{view.name}: {type(error).__name__}: {error}")
-        forecaster.add(lent)
+        forecaster.add(lent, source)
     return unstored
 
 
@@ -167,6 +172,11 @@ def _stored_forecast(store: SweepStore, name: str) -> Forecast | None:
         return Forecast.from_dict(values)
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _plain(value: Any) -> int | None:
+    """A count from a store frame (numpy integer, float or missing) as a plain int or None."""
+    return None if _is_nan(value) else int(value)
 
 
 def _is_nan(value: Any) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from scaling_callback.fitting.forecast_types import Forecast, RunCurve, SweepPrior
 from scaling_callback.fitting.run_forecast import ALPHAS, SHAPES, RunForecaster
@@ -27,6 +28,7 @@ class SweepForecaster:
         self.pool = SweepPool(same_run)
         self.level, self.max_points = level, max_points
         self.n_fits = 0  # forecasts made (fits are what a check costs)
+        self.sources: dict[str, Any] = {}  # donor -> what its lent record was made from, as the caller named it
 
     def add_ended(self, curve: RunCurve, finished: bool) -> bool:
         """Take what a run that ended tells about the sweep (once per run); False when its curve is unusable."""
@@ -50,9 +52,18 @@ class SweepForecaster:
             return None
         return Lent(own.posterior_, tuple(tests))
 
-    def add(self, lent: Lent) -> None:
-        """Add what a run lent (made here by :meth:`lend`, or read back from the sweep store)."""
+    def add(self, lent: Lent, source: Any = None) -> None:
+        """Add what a run lent (made here by :meth:`lend`, or read back from the sweep store).
+
+        ``source``: what the record was made from (e.g. the run's status and last step), kept in
+        :attr:`sources` so that a caller can tell when the run has changed since."""
         self.pool.add(lent.posterior, lent.backtests)
+        self.sources[lent.posterior.name] = source
+
+    def forget(self, run: str) -> None:
+        """Remove a donor (a run that ended, lent, and was resumed since)."""
+        self.pool.remove(run)
+        self.sources.pop(run, None)
 
     @property
     def settings(self) -> str:

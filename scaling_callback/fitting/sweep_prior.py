@@ -111,6 +111,13 @@ class SweepPool:
         self._calibration = None
         self._priors.clear()
 
+    def remove(self, run: str) -> None:
+        """Drop a donor and its backtests (a run that ended and was resumed since)."""
+        self.posteriors.pop(run, None)
+        self.backtests.pop(run, None)
+        self._calibration = None
+        self._priors.clear()
+
     def add_backtests(self, run: str, backtests: Iterable[Backtest]) -> None:
         """Add another run's backtests to the calibration only (its posterior does not become a donor)."""
         self.backtests[run] = list(backtests)
