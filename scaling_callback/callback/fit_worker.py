@@ -42,6 +42,7 @@ from scaling_callback.store.engine import is_memory
 
 _LIVE_WORKERS: list[FitWorker] = []
 _PARKED: dict[tuple[str | None, int], list[ProcessFitWorker]] = {}  # idle process workers by (store url, niceness)
+_PARK_LOCK = threading.Lock()  # runs on threads of one process (Ray trials) lend and release concurrently
 EXIT_WAIT_S = 300.0  # at interpreter exit, how long to let a final fit finish (not after Ctrl-C: FitWorker.abandon)
 NICENESS = 10  # default priority cut of a fit process: training keeps its cores (a fit waits when they are busy)
 
@@ -263,20 +264,23 @@ class ProcessFitWorker(FitWorker):
         """Park an idle live worker for the next run of this process (see the module docstring), else close it."""
         if self.alive() and not self.busy:
             self._pending.clear()
-            _PARKED.setdefault(self._key, []).append(self)
+            with _PARK_LOCK:
+                _PARKED.setdefault(self._key, []).append(self)
         else:
             self.close()
 
     @classmethod
     def lend(cls, store_url: str | None = None, niceness: int = NICENESS) -> ProcessFitWorker:
         """A parked idle worker for this store and niceness, or a new one."""
-        parked = _PARKED.get((store_url, int(niceness)), [])
-        while parked:
-            worker = parked.pop()
+        while True:
+            with _PARK_LOCK:
+                parked = _PARKED.get((store_url, int(niceness)), [])
+                worker = parked.pop() if parked else None
+            if worker is None:
+                return cls(store_url, niceness)
             if worker.alive() and not worker.busy:
                 return worker
             worker.close()
-        return cls(store_url, niceness)
 
     def abandon(self) -> None:
         """End the fit process now (SIGTERM): a fit it was writing is rolled back by the store, never half-stored."""
