@@ -73,12 +73,22 @@ def stored_forecast(store, run_name: str) -> dict | None:
     return store.latest_fit(run_name, ok_only=True)
 
 
-def final_points(store, sweep: str) -> pd.DataFrame:
-    """One row per run with a usable final loss: name, status, n_params(+non-embedding), tokens, flops, loss, source."""
+def final_points(store, sweep: str, ended_rows: dict | None = None) -> pd.DataFrame:
+    """One row per run with a usable final loss: name, status, n_params(+non-embedding), tokens, flops, loss, source.
+
+    ``ended_rows``: a cache kept by a caller that reads the sweep again and again (the progress line):
+    the rows of runs that ended are kept there, by run, status, last step and point count, and only
+    running (or changed) runs are read again. Their final loss and its source cannot change once they
+    ended; their latest forecast can (a final fit lands after the end), so the report reads afresh.
+    """
     runs = store.runs(sweep)
     rows = []
     for run in runs.itertuples():
         if run.status not in ("finished", "stopped", "running"):
+            continue
+        key = (run.name, run.status, getattr(run, "last_step", None), getattr(run, "n_points", None))
+        if ended_rows is not None and key in ended_rows:
+            rows.append(ended_rows[key])
             continue
         points = store.points(run.name)
         if points.empty:
@@ -116,6 +126,8 @@ def final_points(store, sweep: str) -> pd.DataFrame:
                 "stop_reason": run.stop_reason,
             }
         )
+        if ended_rows is not None and run.status != "running":
+            ended_rows[key] = rows[-1]
     return pd.DataFrame(rows)
 
 
@@ -148,8 +160,10 @@ def finals_summary(finals: pd.DataFrame) -> dict:
     return out
 
 
-def read_state(url: str, sweep: str) -> SweepState:
-    """Open the store at ``url`` and summarise ``sweep``; an unreadable store gives an empty state."""
+def read_state(url: str, sweep: str, ended_rows: dict | None = None) -> SweepState:
+    """Open the store at ``url`` and summarise ``sweep``; an unreadable store gives an empty state.
+
+    ``ended_rows``: the cache of :func:`final_points`, for a caller that polls."""
     from scaling_callback.store import SweepStore
 
     try:
@@ -160,7 +174,7 @@ def read_state(url: str, sweep: str) -> SweepState:
         if store.get_sweep(sweep) is None:
             return SweepState()
         runs = store.runs(sweep)
-        points = final_points(store, sweep)
+        points = final_points(store, sweep, ended_rows)
     finally:
         store.close()
     status = runs["status"].value_counts() if len(runs) else pd.Series(dtype=int)

@@ -46,9 +46,10 @@ class SweepProgress:
         self.live = LiveProgress(name, self.total, "runs", stream, caller_eta=True)
         self.finished_seen = -1
         self.frontier_a: float | None = None
+        self._ended_rows: dict = {}  # rows of runs that ended, read once (report.sweep_data.final_points)
 
     def update(self, failed: dict[str, str], force: bool = False) -> None:
-        state = read_state(self.url, self.name)
+        state = read_state(self.url, self.name, self._ended_rows)
         if state.n_done != self.finished_seen:
             self.finished_seen = state.n_done
             self._refit_frontier(state)
