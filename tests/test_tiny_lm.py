@@ -23,6 +23,22 @@ def _one_torch_thread():
     torch.set_num_threads(before)
 
 
+def _fit(model: TinyLM, data: ZipfDataModule, **trainer_options) -> pl.Trainer:
+    """Train ``model`` on CPU without checkpoints, progress bar or summary; returns the trainer."""
+    trainer = pl.Trainer(
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        **trainer_options,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model, datamodule=data)
+    return trainer
+
+
 def test_sizes_span_ten_thousand_to_a_million_parameters():
     small = make_tiny_lm(d_model=16, n_layers=1)
     large = make_tiny_lm(d_model=128, n_layers=4)
@@ -55,20 +71,7 @@ def test_trains_on_the_zipf_corpus_and_logs_train_and_val_loss():
         max_steps=40,
         warmup_steps=5,
     )
-    trainer = pl.Trainer(
-        max_steps=40,
-        val_check_interval=20,
-        check_val_every_n_epoch=None,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        devices=1,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.fit(model, datamodule=data)
+    trainer = _fit(model, data, max_steps=40, val_check_interval=20, check_val_every_n_epoch=None, logger=False)
     metrics = trainer.callback_metrics
     assert float(metrics["val_loss"]) < np.log(64) - 0.15  # better than uniform guessing: it learns
     assert "train_loss" in metrics
@@ -82,20 +85,8 @@ def test_training_loss_is_logged_on_the_steps_the_trainer_writes_and_the_last(tm
 
     data = ZipfDataModule(vocab_size=64, batch_size=4, seq_len=8, val_batches=1, seed=0)
     model = make_tiny_lm(d_model=16, n_layers=1, vocab_size=64, seq_len=8, batch_size=4, max_steps=25, warmup_steps=5)
-    trainer = pl.Trainer(
-        max_steps=25,
-        log_every_n_steps=10,
-        limit_val_batches=0,
-        logger=CSVLogger(tmp_path, name="run", version=0),
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        devices=1,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.fit(model, datamodule=data)
+    logger = CSVLogger(tmp_path, name="run", version=0)
+    trainer = _fit(model, data, max_steps=25, log_every_n_steps=10, limit_val_batches=0, logger=logger)
     import pandas as pd
 
     rows = pd.read_csv(tmp_path / "run" / "version_0" / "metrics.csv").dropna(subset=["train_loss"])

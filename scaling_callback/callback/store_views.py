@@ -23,6 +23,7 @@ from scaling_callback.fitting.forecast_types import Forecast
 from scaling_callback.fitting.sweep_prior import Lent
 from scaling_callback.stopping.views import RunView, SweepView
 from scaling_callback.store.held_out import held_out_final
+from scaling_callback.store.sql_values import plain_number
 
 if TYPE_CHECKING:
     from scaling_callback.fitting.sweep_forecaster import SweepForecaster
@@ -42,7 +43,7 @@ def sweep_from_store(store: SweepStore, sweep: str, exclude: str | None = None) 
             continue
         status = STATUS.get(str(row["status"]), "stopped")
         if status != "running":
-            key = (store.url, name, status, _plain(row.get("last_step")), _plain(row.get("n_points")))
+            key = (store.url, name, status, plain_number(row.get("last_step")), plain_number(row.get("n_points")))
             if key not in _ENDED:
                 _ENDED[key] = _curve_view(store, name, status, row.get("max_steps"))
             view = _ENDED[key]
@@ -172,11 +173,6 @@ def _stored_forecast(store: SweepStore, name: str) -> Forecast | None:
         return Forecast.from_dict(values)
     except (KeyError, TypeError, ValueError):
         return None
-
-
-def _plain(value: Any) -> int | None:
-    """A count from a store frame (numpy integer, float or missing) as a plain int or None."""
-    return None if _is_nan(value) else int(value)
 
 
 def _is_nan(value: Any) -> bool:

@@ -86,7 +86,7 @@ def final_points(store, sweep: str, ended_rows: dict | None = None) -> pd.DataFr
     for run in runs.itertuples():
         if run.status not in ("finished", "stopped", "running"):
             continue
-        key = (run.name, run.status, getattr(run, "last_step", None), getattr(run, "n_points", None))
+        key = (run.name, run.status, run.last_step, run.n_points)
         if ended_rows is not None and key in ended_rows:
             rows.append(ended_rows[key])
             continue

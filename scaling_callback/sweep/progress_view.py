@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+import pandas as pd
 
 from scaling_callback.progress import LiveProgress, format_interval, format_value
 from scaling_callback.report.sweep_data import SweepState, read_state
@@ -48,7 +49,7 @@ class SweepProgress:
         self.finished_seen = -1
         self.frontier_a: float | None = None
         self._ended_rows: dict = {}  # rows of runs that ended, read once (report.sweep_data.final_points)
-        self._frontier_input: tuple | None = None  # the (N, D) points the frontier was last fitted to
+        self._frontier_input: pd.DataFrame | None = None  # the (N, D) points the frontier was last fitted to
 
     def update(self, failed: dict[str, str], force: bool = False) -> None:
         state = read_state(self.url, self.name, self._ended_rows)
@@ -103,13 +104,10 @@ class SweepProgress:
         workers; refitted at every run's end, the quickstart's progress line spent ~60 of them."""
         from scaling_callback.report.frontier import fit_frontier_points, usable_points
 
-        data = usable_points(state.final_points)
-        signature = tuple(
-            tuple(row) for row in data[["n", "tokens", "loss", "loss_sd"]].astype(float).to_numpy().round(9).tolist()
-        )
-        if signature == self._frontier_input:
+        inputs = usable_points(state.final_points)[["n", "tokens", "loss", "loss_sd"]].astype(float)
+        if self._frontier_input is not None and inputs.equals(self._frontier_input):
             return
-        self._frontier_input = signature
+        self._frontier_input = inputs
         with warnings.catch_warnings():  # a progress snapshot: numerical warnings belong to the report's details
             warnings.simplefilter("ignore")
             snapshot = fit_frontier_points(state.final_points, bootstrap=0)
