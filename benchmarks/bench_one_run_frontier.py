@@ -18,20 +18,32 @@ Printed per seed (feature draw and noise) and as mean ± SD over seeds: a, b, α
 10× the largest budget's compute with 95 % intervals, |a − a_grid|, and compute used (6·N·D summed)::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_one_run_frontier.py [--seeds 5] [--bootstrap 200]
+
+``--drop-check`` asks where the one-run forecasts' misses come from (seed 0, WSD target). The drop a
+decay buys is known exactly here (the constant-LR curve minus the decayed one), so the multi-power
+drop term is fitted to the exact drop along the one run's decay alone and then asked for the drop of
+every shorter budget's decay: if that is right while the forecasts miss, the law's drop term is not
+what misses, its separation from the power-law part on one curve is.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import time
 
 import numpy as np
+from scipy.optimize import least_squares
 
 from scaling_callback.fitting.bootstrap import bootstrap_compute_optimal, frontier_column
 from scaling_callback.fitting.compute_optimal import ComputeOptimalLaw
+from scaling_callback.fitting.curve_fitter import CurveFitter
+from scaling_callback.fitting.curves import Curve
 from scaling_callback.fitting.decayed_finals import DecayedFinals, DecayTarget, SizeRun
+from scaling_callback.laws.loss_curves import MULTI_POWER
+from scaling_callback.laws.lr_terms import lr_terms
 from scaling_callback.laws.schedule import Schedule
 from toy_models.plrf import PLRFProblem, nested_spectra, sgd_expected_loss
 from toy_models.schedules import ScheduleSpec, lr_at
@@ -62,14 +74,19 @@ def budgets() -> np.ndarray:
     return np.unique(np.round(STEPS * SPAN ** (-np.arange(N_BUDGETS)[::-1] / (N_BUDGETS - 1))).astype(int))
 
 
-def simulate(seed: int) -> tuple[dict, list[SizeRun]]:
-    """The grid's evaluated finals per schedule and one evaluated WSD curve per size."""
+def problem_spectra(seed: int) -> tuple[list, float]:
+    """Every size's spectrum (label noise in the optimum) and the peak LR."""
     problem = PLRFProblem(alpha=ALPHA, beta=BETA, v=DIMENSION)
     spectra = [
         dataclasses.replace(s, optimum_loss=s.optimum_loss + LABEL_NOISE_VARIANCE / 2.0)
         for s in nested_spectra(problem, np.array(SIZES), seed=seed)
     ]
-    lr = PEAK_LR / float(problem.data_variances.sum())
+    return spectra, PEAK_LR / float(problem.data_variances.sum())
+
+
+def simulate(seed: int) -> tuple[dict, list[SizeRun]]:
+    """The grid's evaluated finals per schedule and one evaluated WSD curve per size."""
+    spectra, lr = problem_spectra(seed)
     rng = np.random.default_rng(seed + 1000)
     grid = {}
     for kind in ("cosine", "wsd"):
@@ -143,6 +160,77 @@ def one_seed(seed: int, resamples: int) -> dict[str, dict]:
     return rows
 
 
+def exact_drops(
+    spectra: list, lr: float, totals: np.ndarray, steps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact drops (sizes × budgets) of each budget's WSD decay at its end, along the longest decay at ``steps``,
+    and the constant-LR loss at the longest run's end (sizes)."""
+    constant = sgd_expected_loss(spectra, np.arange(1, STEPS + 1), BATCH, lr, multipliers("constant", STEPS))
+    ends = np.array(
+        [sgd_expected_loss(spectra, np.array([t]), BATCH, lr, multipliers("wsd", t))[:, 0] for t in totals]
+    ).T
+    longest = sgd_expected_loss(spectra, steps, BATCH, lr, multipliers("wsd", STEPS))
+    return constant[:, totals - 1] - ends, constant[:, steps - 1] - longest, constant[:, -1]
+
+
+def drop_term(params: np.ndarray, terms) -> np.ndarray:
+    """The multi-power law's drop term alone (L0 = A = 0; Luo et al. 2025, eq. 2): B, C, β, γ."""
+    return -MULTI_POWER.loss(np.concatenate([[0.0, 0.0, 0.5], params]), terms)
+
+
+def _drop_params(free: np.ndarray) -> list[float]:
+    """(B, C, β, γ) from the least-squares variables (log B, log C, log β, γ)."""
+    return [math.exp(free[0]), math.exp(free[1]), math.exp(free[2]), float(free[3])]
+
+
+def drop_check() -> None:
+    """The MPL drop term fitted to the exact drop along the one run's decay, asked for every shorter decay."""
+    spectra, lr = problem_spectra(0)
+    totals = budgets()
+    decay_start = WARMUP + int(round((1.0 - DECAY_FRACTION) * (STEPS - WARMUP)))
+    along = np.arange(decay_start + EVERY, STEPS + 1, EVERY)
+    true_ends, true_along, constant_end = exact_drops(spectra, lr, totals, along)
+    constant_plan = Schedule.from_per_step(lr * multipliers("constant", STEPS), WARMUP)
+    along_terms = lr_terms([Schedule.from_per_step(lr * multipliers("wsd", STEPS), WARMUP)], [along])
+    end_terms = [
+        lr_terms([Schedule.from_per_step(lr * multipliers("wsd", t), WARMUP)], [np.array([t])]) for t in totals
+    ]
+    grid, runs = simulate(0)
+    tokens = totals * BATCH
+    points = DecayedFinals(DecayTarget("wsd", DECAY_FRACTION, FINAL_LR_FRACTION)).fit(runs, tokens).points_
+    print(
+        f"\n# drop check (seed 0): the MPL drop term fitted to the exact drop along steps {along[0]}..{STEPS} of the "
+        f"one WSD run, then asked for the drop of each budget's decay ({totals[0]}..{totals[-1]} steps)\n"
+    )
+    print(
+        "| size | fit along the one decay: rms (1e-3) | exact drop at the shortest / longest budget (1e-3) | "
+        "drop term − exact drop, shortest → longest budget (1e-3) | one-run forecast − exact final, same budgets (1e-3) | "
+        "whole-curve MPL fit: power part − exact constant-LR loss at the end (1e-3); its β, γ |"
+    )
+    print("|---|---|---|---|---|---|")
+    for i, run in enumerate(runs):
+        scale = max(float(true_along[i, -1]), 1e-12) / (lr * (1.0 - FINAL_LR_FRACTION))
+        fit = least_squares(
+            lambda p, exact=true_along[i]: drop_term(_drop_params(p), along_terms) - exact,
+            x0=[math.log(scale), 0.0, math.log(0.5), 0.5],
+            bounds=([-np.inf, -30.0, -5.0, 0.0], [np.inf, 30.0, 2.0, 2.0]),
+        )
+        params = _drop_params(fit.x)
+        predicted = np.array([drop_term(params, t)[0] for t in end_terms])
+        mine = points[points.run == run.name].set_index("d")["loss"]
+        forecast = [mine.get(float(d), math.nan) - grid["wsd"][i, j] for j, d in enumerate(tokens)]
+        keep = run.steps > WARMUP
+        whole = CurveFitter().fit([Curve(run.schedule, run.steps[keep].astype(np.int64), run.loss[keep], run.name)])
+        power_end = float(whole.predict(constant_plan, np.array([STEPS]))[0]) - constant_end[i]
+        shape = whole.params_
+        print(
+            f"| {run.name} | {1e3 * math.sqrt(np.mean(fit.fun**2)):.2f} | {1e3 * true_ends[i, 0]:.2f} / "
+            f"{1e3 * true_ends[i, -1]:.2f} | {' '.join(f'{1e3 * e:+.2f}' for e in predicted - true_ends[i])} | "
+            f"{' '.join(f'{1e3 * e:+.2f}' for e in forecast)} | {1e3 * power_end:+.2f}; "
+            f"{shape.get('beta', math.nan):.3g}, {shape.get('gamma', math.nan):.3g} |"
+        )
+
+
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
@@ -152,7 +240,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--bootstrap", type=int, default=200)
+    parser.add_argument("--drop-check", action="store_true", help="only the drop-term check (seed 0), see above")
     args = parser.parse_args()
+    if args.drop_check:
+        drop_check()
+        return
     print(
         f"# one run per size vs the full grid (PLRF, alpha={ALPHA}, beta={BETA}, sizes {SIZES}, "
         f"{N_BUDGETS} budgets {budgets()[0]}..{budgets()[-1]} steps of {BATCH}); {load()}"
