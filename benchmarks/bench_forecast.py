@@ -3,7 +3,8 @@
 Coverage: every run of each sweep is forecast from its first 10, 25, 50, 75 and 90 % with every
 other run of the sweep as a donor (finished, backtested), and the 90 % interval is checked against
 its observed final. Printed per sweep and fraction: forecasts, coverage, mean z (truth − forecast
-over SD: positive means optimistic), SD of z (1 when calibrated), mean |error| and mean SD, relative.
+over SD: positive means optimistic), SD of z (1 when calibrated), mean |error| and mean SD, relative;
+then each sweep's calibration (κ, τ, τ_drop) once all its runs have finished.
 
 Scaling (``--scaling``): the law policy replays synthetic multi-power-law sweeps of 10 to 500 runs
 (``bench_stopping.many_runs``) on 4 slots; printed per sweep size: checks, forecasts per check,
@@ -24,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_stopping import GROUPS, many_runs
 
-from scaling_callback.fitting.forecast_types import RunCurve
+from scaling_callback.fitting.forecast_types import Calibration, RunCurve
 from scaling_callback.fitting.sweep_forecaster import SweepForecaster
 from scaling_callback.stopping import LawPolicy, replay
 
@@ -96,6 +97,23 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name, runs in GROUPS.items():
         coverage(name, runs if len(runs) <= 40 else runs[:40])
+    print("\n| sweep | κ | τ (power law) | τ_drop (drop term) | from |")
+    print("|---|---|---|---|---|")
+    for name, runs in GROUPS.items():
+        calibration = calibrated(runs if len(runs) <= 40 else runs[:40])
+        print(
+            f"| {name} | {calibration.kappa:.2f} | {calibration.tau:.3f} | {calibration.tau_drop:.3f} | "
+            f"{calibration.source} |"
+        )
+
+
+def calibrated(runs: list) -> Calibration:
+    """The sweep's calibration once every run has finished, in the file's order (each backtested with the prior
+    of the runs before it, as in a sweep)."""
+    forecaster = SweepForecaster()
+    for run in runs:
+        forecaster.add_ended(run.curve(), finished=True)
+    return forecaster.pool.calibration()
 
 
 if __name__ == "__main__":

@@ -137,8 +137,8 @@ def test_same_size_and_budget_compares_only_the_runs_of_one_grid_cell():
 @pytest.mark.parametrize(
     "levels, stopped",
     [
-        ((3.0, 3.2, 3.4), {"L3.2": 1680.0, "L3.4": 1280.0}),
-        ((3.0, 3.01, 3.5), {"L3.5": 1120.0}),
+        ((3.0, 3.2, 3.4), {"L3.2": 1520.0, "L3.4": 1280.0}),
+        ((3.0, 3.01, 3.5), {"L3.5": 1040.0}),
     ],
 )
 def test_exact_stops_of_small_sweeps(levels, stopped):

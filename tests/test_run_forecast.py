@@ -77,6 +77,20 @@ def test_a_run_lending_its_own_drop_to_itself_adds_no_between_run_spread():
     assert own.shared == 0.0  # no sweep-wide drop unknown: the drop is this run's
 
 
+def test_what_is_still_ahead_splits_into_the_power_law_and_the_drop_term():
+    before, _ = curve("wsd", 3.0, 0, upto=0.5)
+    constant, _ = curve("constant", 3.0, 0, upto=0.5)
+    after, _ = curve("wsd", 3.0, 0, upto=0.97)
+    forecasts = {
+        name: RunForecaster().fit(c, None).forecast_
+        for name, c in [("before", before), ("constant", constant), ("after", after)]
+    }
+    assert forecasts["before"].evidence["drop_ahead"] > 0.01  # its whole decay is ahead
+    assert forecasts["constant"].evidence["drop_ahead"] == 0.0
+    assert forecasts["after"].evidence["drop_ahead"] < 0.2 * forecasts["before"].evidence["drop_ahead"]
+    assert all(f.evidence["ahead"] >= 0.0 for f in forecasts.values())
+
+
 def test_the_calibration_is_what_the_backtests_show():
     rng = np.random.default_rng(0)
     transfer = [Backtest("r", 0.5, float(e), 1e-8, 0.0, 1.0) for e in rng.normal(0.0, 0.4, 400)]

@@ -173,10 +173,18 @@ class SweepPrior:
     donors: tuple[str, ...]
 
 
+DEFAULT_TAU = 0.35  # transfer error per unit of change still ahead, before a sweep has backtests (docs/forecasting.md)
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """How a forecast's spread is set from the sweep's backtests: total variance = κ²·(grid variance) + noise² + τ²·ahead²."""
+    """How a forecast's spread is set from the sweep's backtests.
+
+    Total variance = κ²·(grid variance) + noise² + τ²·ahead² + τ_drop²·drop_ahead², with ``ahead`` the power
+    law's change still ahead and ``drop_ahead`` the drop term's (docs/forecasting.md#calibration-from-backtests).
+    """
 
     kappa: float = 1.0  # scale of the grid posterior's own spread
-    tau: float = 0.35  # transfer error per unit of change still ahead
+    tau: float = DEFAULT_TAU  # transfer error per unit of the power law's change still ahead
+    tau_drop: float = DEFAULT_TAU  # transfer error per unit of the drop term's change still ahead
     source: str = "default"

@@ -129,8 +129,11 @@ def likelihood_variance(
     return max(noise**2, misfit, (MIN_SD * scale) ** 2) * (1.0 + rho) / (1.0 - rho)
 
 
-def mixture(cells: Cells, decay: np.ndarray, drop: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Mixture mean and variance at the targets (columns after the first n), and the fitted loss at the last point."""
+def mixture(
+    cells: Cells, decay: np.ndarray, drop: np.ndarray | None, n: int
+) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, float]:
+    """Mixture mean and variance at the targets (columns after the first n), the fitted loss at the last point,
+    and the drop term's part of the mean (−B̃·D, ≤ 0) at the targets and at the last point."""
     # cells holding all but 1e-9 of the posterior mass (the rest cannot move a mean or a variance)
     a_index, s_index = np.nonzero(cells.weights > 1e-9 * cells.weights.max())
     v = decay[a_index, n:]  # (cells, m)
@@ -149,9 +152,12 @@ def mixture(cells: Cells, decay: np.ndarray, drop: np.ndarray | None, n: int) ->
     w = w / w.sum()
     mean = (w * means).sum(axis=0)
     var = (w * (variances + (means - mean) ** 2)).sum(axis=0)
+    drop_path = (w * coef[:, 2] * d).sum(axis=0)
     last_v, last_d = decay[:, n - 1], (drop[:, n - 1] if drop is not None else np.zeros(1))
-    fitted_cells = cells.coef[..., 0] + cells.coef[..., 1] * last_v[:, None] - cells.coef[..., 2] * last_d[None, :]
-    return mean, var, float((cells.weights * fitted_cells).sum())
+    drop_cells = -cells.coef[..., 2] * last_d[None, :]
+    fitted_cells = cells.coef[..., 0] + cells.coef[..., 1] * last_v[:, None] + drop_cells
+    drop_now = float((cells.weights * drop_cells).sum()) if drop is not None else 0.0
+    return mean, var, float((cells.weights * fitted_cells).sum()), drop_path, drop_now
 
 
 def shared_loading(

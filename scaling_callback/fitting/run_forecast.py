@@ -19,8 +19,9 @@ Bayesian grid posterior (docs/forecasting.md):
   curve's far end on four points — comes from the sweep and widens the forecast instead of being
   guessed;
 - the predictive distribution at the planned end is the mixture over the grid, plus the
-  observation noise, plus a transfer error τ·|forecast change still ahead| whose τ the sweep
-  estimates from backtests of its finished runs (:mod:`sweep_prior`);
+  observation noise, plus transfer errors τ·|the power law's change still ahead| and
+  τ_drop·|the drop term's change still ahead| whose τs the sweep estimates from backtests of its
+  finished runs (:mod:`sweep_prior`);
 - the part of the drop prior every run of the sweep shares (the unknown mean gain of a decay,
   μ below) is one unknown for all of them: the forecast reports its ``shared`` loading (the change
   of the forecast per SD of μ), so two runs that both await their decay are compared with the
@@ -62,7 +63,6 @@ BROAD_DROP_FRACTION = 0.05  # without donors: a full decay buys 5 % ± 10 % of t
 BROAD_DROP_SD = 0.10
 DROP_PSEUDO_DONORS = 2.0  # the between-run spread of B̃ is pooled with two pseudo-donors of relative spread ...
 DROP_SPREAD = 0.5  # ... 50 % (docs/forecasting.md: the spread the sweeps measured)
-DEFAULT_TAU = 0.35  # transfer error per unit of change still ahead, before a sweep has backtests (docs/forecasting.md)
 
 
 class _Design:
@@ -202,12 +202,16 @@ class RunForecaster:
         grid = (scale, b_mean, b_var, alpha_log_prior, shape_log_prior)
         cells = grid_posterior(y, decay, drops, max(noise, MIN_SD * scale) ** 2, *grid)
         cells = grid_posterior(y, decay, drops, likelihood_variance(y, cells, decay, drops, noise, scale), *grid)
-        mean, var, fitted_now = mixture(cells, decay, drop if with_drop else None, n)
+        mean, var, fitted_now, drop_path, drop_now = mixture(cells, decay, drop if with_drop else None, n)
         shared = shared_loading(cells, decay, drop, n, b_var, b_shared) if with_drop else np.zeros(mean.size)
-        calibration = prior.calibration if prior is not None else Calibration(1.0, DEFAULT_TAU, "default")
-        kappa, tau = calibration.kappa, calibration.tau
-        ahead = _change_ahead(x, y, path, mean, fitted_now)
-        total_var = kappa**2 * var + noise**2 + (tau * ahead) ** 2
+        calibration = prior.calibration if prior is not None else Calibration()
+        kappa, tau, tau_drop = calibration.kappa, calibration.tau, calibration.tau_drop
+        # what is still ahead, split into the power law's part and the drop term's: a forecast across a decay
+        # transfers a borrowed drop, one without extrapolates the power law (the calibration scores each apart)
+        drop_ahead = np.abs(drop_path - drop_now)
+        ahead = _change_ahead(x, y, path, mean - drop_path, fitted_now - drop_now)
+        transfer_var = (tau * ahead) ** 2 + (tau_drop * drop_ahead) ** 2
+        total_var = kappa**2 * var + noise**2 + transfer_var
         sd = np.sqrt(np.maximum(total_var, MIN_SD**2))
         shared = np.clip(kappa * shared, -sd, sd)  # a loading never exceeds the SD it is part of
         z = float(ndtri(0.5 + self.level / 2.0))
@@ -223,10 +227,12 @@ class RunForecaster:
             "noise": noise,
             "grid_sd": float(math.sqrt(max(var[-1], 0.0))),
             "ahead": float(ahead[-1]),
+            "drop_ahead": float(drop_ahead[-1]),
             "kappa": kappa,
             "tau": tau,
+            "tau_drop": tau_drop,
             "calibration": calibration.source,
-            "transfer_sd": float(tau * ahead[-1]),
+            "transfer_sd": float(math.sqrt(transfer_var[-1])),
             "shared_drop_sd": float(abs(shared[-1])),
             "alpha_mean": float(cells.alpha_weights @ ALPHAS),
         }
@@ -313,8 +319,8 @@ class RunForecaster:
             "lr_blocks": MAX_BLOCKS,
             "level": self.level,
             "residuals": "Gaussian in loss, noise from second differences (AR(1)-inflated for the likelihood)",
-            "uncertainty": "kappa^2 * grid-mixture variance + observation noise^2 + (tau * |change still ahead|)^2, "
-            "kappa and tau from the sweep's backtests",
+            "uncertainty": "kappa^2 * grid-mixture variance + observation noise^2 + (tau * |power-law change ahead|)^2 "
+            "+ (tau_drop * |drop-term change ahead|)^2, kappa, tau and tau_drop from the sweep's backtests",
         }
 
 

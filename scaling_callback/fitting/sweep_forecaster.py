@@ -69,7 +69,7 @@ class SweepForecaster:
     def settings(self) -> str:
         """What a lent record depends on besides the run's curve: records made under other settings are refitted."""
         return (
-            f"level={self.level:g} max_points={self.max_points} same_run={self.pool.same_run} "
+            f"level={self.level:g} max_points={self.max_points} same_run={self.pool.same_run} transfer_terms=2 "
             f"alphas={ALPHAS.size} shapes={SHAPES.shape[0]}"
         )
 

@@ -16,9 +16,9 @@ Empirical Bayes over the sweep (docs/forecasting.md):
   most of their planned decay (finished ones, or stopped ones past half of it) lend a drop;
 - **noise**: the median of the donors' relative noise;
 - **calibration** (κ, the scale of the grid posterior's own spread, and τ, the transfer error per
-  unit of change still ahead): maximum a posteriori from backtests — each finished run forecast from
-  its first 10, 25, 50 and 75 % with the prior the sweep had then, scored against its observed
-  end — under a log-normal prior on κ (median 1) and a half-normal prior of scale ``DEFAULT_TAU`` on τ.
+  unit of change still ahead, one for the power law's part and one for the drop term's): posterior means
+  from backtests — each finished run forecast from its first 10, 25, 50 and 75 % with the prior the sweep
+  had then, scored against its observed end — under log-normal priors on κ (median 1) and on both τs (median ``DEFAULT_TAU``).
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from scaling_callback.fitting.forecast_types import Calibration, Posterior, RunCurve, SweepPrior
-from scaling_callback.fitting.run_forecast import ALPHAS, DEFAULT_TAU, MIN_POINTS, SHAPES, RunForecaster
+from scaling_callback.fitting.forecast_types import DEFAULT_TAU, Calibration, Posterior, RunCurve, SweepPrior
+from scaling_callback.fitting.run_forecast import ALPHAS, MIN_POINTS, SHAPES, RunForecaster
 
 ALPHA_SPREAD = 0.1
 ROBUST_MASS = 0.1
 LR_BANDWIDTH = math.log(2.0)  # donors whose peak LR differs by a factor 2 count e^(-1/2) as much
 BACKTEST_FRACTIONS = (0.1, 0.25, 0.5, 0.75)
-TAU_GRID = np.exp(np.linspace(math.log(0.01), math.log(2.0), 60))
+TAU_GRID = np.exp(np.linspace(math.log(0.01), math.log(2.0), 40))  # steps of 14 %: finer than the prior's SD 0.5
 KAPPA_GRID = np.exp(np.linspace(math.log(0.2), math.log(3.0), 41))
 PRIOR_SD_LOG = 0.5  # prior SD of log κ and log τ around 1 and DEFAULT_TAU: a factor e^0.5 = 1.6 is one SD
 
@@ -51,16 +51,18 @@ class Backtest:
     error: float  # observed final − forecast mean
     grid_var: float  # the grid posterior's own variance of the final
     noise_var: float  # observation noise²
-    ahead: float  # |forecast change still ahead| at the end
+    ahead: float  # |the power law's change still ahead| at the end
+    drop_ahead: float = 0.0  # |the drop term's change still ahead| at the end
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("run", "fraction", "error", "grid_var", "noise_var", "ahead")}
+        return {"run": self.run} | {k: getattr(self, k) for k in _BACKTEST_NUMBERS}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Backtest:
-        return cls(
-            str(values["run"]), *(float(values[k]) for k in ("fraction", "error", "grid_var", "noise_var", "ahead"))
-        )
+        return cls(str(values["run"]), *(float(values[k]) for k in _BACKTEST_NUMBERS))
+
+
+_BACKTEST_NUMBERS = ("fraction", "error", "grid_var", "noise_var", "ahead", "drop_ahead")
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class SweepPool:
         self.posteriors: dict[str, Posterior] = {}
         self.backtests: dict[str, list[Backtest]] = {}
         self._calibration: Calibration | None = None
+        # the backtests' log-likelihood on the calibration grid, summed as runs join (None: sum them again)
+        self._log_lik: np.ndarray | None = None
         self._priors: dict[
             tuple, SweepPrior | None
         ] = {}  # pooled priors by (peak LR, excluded run), until a donor joins
@@ -107,28 +111,42 @@ class SweepPool:
         self.posteriors[posterior.name] = posterior
         tests = list(backtests)
         if tests:
-            self.backtests[posterior.name] = tests
+            self._score(posterior.name, tests)
         self._calibration = None
         self._priors.clear()
 
     def remove(self, run: str) -> None:
         """Drop a donor and its backtests (a run that ended and was resumed since)."""
         self.posteriors.pop(run, None)
-        self.backtests.pop(run, None)
+        if self.backtests.pop(run, None) is not None:
+            self._log_lik = None
         self._calibration = None
         self._priors.clear()
 
     def add_backtests(self, run: str, backtests: Iterable[Backtest]) -> None:
         """Add another run's backtests to the calibration only (its posterior does not become a donor)."""
-        self.backtests[run] = list(backtests)
+        self._score(run, list(backtests))
         self._calibration = None
         self._priors.clear()
 
+    def _score(self, run: str, tests: list[Backtest]) -> None:
+        """Keep ``run``'s backtests; a run's first ones join the summed log-likelihood, a replacement resums it."""
+        if run in self.backtests:
+            self._log_lik = None
+        elif self._log_lik is not None:
+            self._log_lik = self._log_lik + _log_likelihood(tests)
+        self.backtests[run] = tests
+
     def calibration(self) -> Calibration:
-        """κ and τ: maximum a posteriori over the backtests, or the defaults without any."""
+        """κ, τ and τ_drop: posterior means over the backtests, or the defaults without any."""
         if self._calibration is None:
             tests = [t for ts in self.backtests.values() for t in ts]
-            self._calibration = calibrate(tests) if tests else Calibration(1.0, DEFAULT_TAU, "default")
+            if not tests:
+                self._calibration = Calibration()
+            else:
+                if self._log_lik is None:  # run by run, in the order they joined: the sum an incremental pool makes
+                    self._log_lik = sum(_log_likelihood(ts) for ts in self.backtests.values())
+                self._calibration = _from_log_likelihood(self._log_lik, tests)
         return self._calibration
 
     def prior(self, log_peak_lr: float | None = None, exclude: str | None = None) -> SweepPrior | None:
@@ -221,36 +239,55 @@ def backtest(forecaster: RunForecaster, curve: RunCurve, prior: SweepPrior | Non
                 evidence["grid_sd"] ** 2,
                 evidence["noise"] ** 2,
                 evidence["ahead"],
+                evidence["drop_ahead"],
             )
         )
     return tests
 
 
 def calibrate(tests: Sequence[Backtest]) -> Calibration:
-    """(κ, τ) from the likelihood Σ log N(error; 0, κ²·grid_var + noise² + τ²·ahead²) and their priors.
+    """(κ, τ, τ_drop) from the likelihood Σ log N(error; 0, κ²·grid_var + noise² + τ²·ahead² + τ_drop²·drop_ahead²).
 
     Priors: log κ ~ N(0, ``PRIOR_SD_LOG``²) (the grid posterior is right on average until the
-    backtests say otherwise) and log τ ~ N(log ``DEFAULT_TAU``, ``PRIOR_SD_LOG``²). The estimates are
-    the posterior means of log κ and log τ on a grid (a few backtests move them little; a mode of
-    the posterior would jump to a grid end), so it cannot fail.
+    backtests say otherwise), log τ and log τ_drop ~ N(log ``DEFAULT_TAU``, ``PRIOR_SD_LOG``²). The
+    estimates are the posterior means of the logs on a grid (a few backtests move them little; a mode
+    of the posterior would jump to a grid end), so it cannot fail. τ and τ_drop are apart because
+    they are different errors: extrapolating the run's own power law, and transferring a drop term
+    borrowed from other runs (a backtest before a WSD decay scores both, one after it the first only).
     """
-    errors = np.array([t.error for t in tests])[:, None, None]
-    grid_var = np.array([t.grid_var for t in tests])[:, None, None]
-    noise_var = np.array([t.noise_var for t in tests])[:, None, None]
-    ahead = np.array([t.ahead for t in tests])[:, None, None]
-    kappa, tau = KAPPA_GRID[None, :, None], TAU_GRID[None, None, :]
-    total = np.maximum(kappa**2 * grid_var + noise_var + (tau * ahead) ** 2, 1e-18)
-    log_lik = -0.5 * np.sum(np.log(total) + errors**2 / total, axis=0)
-    log_kappa, log_tau = np.log(KAPPA_GRID)[:, None], np.log(TAU_GRID)[None, :]
-    log_post = (
-        log_lik - 0.5 * (log_kappa / PRIOR_SD_LOG) ** 2 - 0.5 * ((log_tau - math.log(DEFAULT_TAU)) / PRIOR_SD_LOG) ** 2
+    return _from_log_likelihood(_log_likelihood(tests), tests)
+
+
+def _log_likelihood(tests: Sequence[Backtest], chunk: int = 64) -> np.ndarray:
+    """Σ over ``tests`` of log N(error; 0, total variance) at every (κ, τ, τ_drop) of the grid."""
+    values = np.array([(t.error, t.grid_var, t.noise_var, t.ahead, t.drop_ahead) for t in tests], dtype=float)
+    kappa2 = KAPPA_GRID[None, :, None, None] ** 2
+    tau2, tau_drop2 = TAU_GRID[None, None, :, None] ** 2, TAU_GRID[None, None, None, :] ** 2
+    out = np.zeros((KAPPA_GRID.size, TAU_GRID.size, TAU_GRID.size))
+    for start in range(0, len(values), chunk):
+        error, grid_var, noise_var, ahead, drop_ahead = (
+            v[:, None, None, None] for v in values[start : start + chunk].T
+        )
+        total = np.maximum(kappa2 * grid_var + noise_var + tau2 * ahead**2 + tau_drop2 * drop_ahead**2, 1e-18)
+        out -= 0.5 * np.sum(np.log(total) + error**2 / total, axis=0)
+    return out
+
+
+def _from_log_likelihood(log_lik: np.ndarray, tests: Sequence[Backtest]) -> Calibration:
+    """Posterior means of log κ, log τ and log τ_drop under their priors, given the summed log-likelihood."""
+    log_kappa = np.log(KAPPA_GRID)[:, None, None]
+    log_tau, log_tau_drop = np.log(TAU_GRID)[None, :, None], np.log(TAU_GRID)[None, None, :]
+    centre = math.log(DEFAULT_TAU)
+    log_post = log_lik - 0.5 * (
+        (log_kappa / PRIOR_SD_LOG) ** 2
+        + ((log_tau - centre) / PRIOR_SD_LOG) ** 2
+        + ((log_tau_drop - centre) / PRIOR_SD_LOG) ** 2
     )
     weights = np.exp(log_post - log_post.max())
     weights /= weights.sum()
-    kappa = math.exp(float(np.sum(weights * log_kappa)))
-    tau = math.exp(float(np.sum(weights * log_tau)))
+    kappa, tau, tau_drop = (math.exp(float(np.sum(weights * v))) for v in (log_kappa, log_tau, log_tau_drop))
     runs = len({t.run for t in tests})
-    return Calibration(kappa, tau, f"backtests ({len(tests)} forecasts of {runs} finished runs)")
+    return Calibration(kappa, tau, tau_drop, f"backtests ({len(tests)} forecasts of {runs} finished runs)")
 
 
 def _widen(weights: np.ndarray) -> np.ndarray:
