@@ -88,7 +88,8 @@ def test_what_is_still_ahead_splits_into_the_power_law_and_the_drop_term():
     assert forecasts["before"].evidence["drop_ahead"] > 0.01  # its whole decay is ahead
     assert forecasts["constant"].evidence["drop_ahead"] == 0.0
     assert forecasts["after"].evidence["drop_ahead"] < 0.2 * forecasts["before"].evidence["drop_ahead"]
-    assert all(f.evidence["ahead"] >= 0.0 for f in forecasts.values())
+    # halfway through, the power law still has a fall ahead whether or not a decay is
+    assert all(forecasts[name].evidence["ahead"] > 0.0 for name in ("before", "constant"))
 
 
 def test_the_calibration_is_what_the_backtests_show():
